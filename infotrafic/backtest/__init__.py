@@ -1,0 +1,1 @@
+"""infotrafic.backtest (work in progress)."""

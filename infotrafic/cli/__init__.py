@@ -1,0 +1,45 @@
+"""The ``infotrafic`` command line: a thin layer over the library.
+
+Each command parses its options, calls the library, and turns an
+:class:`~infotrafic.exceptions.InfotraficError` into a one-line message and exit status 1.
+Commands live in small modules (``_etl``, ``_opendata``, ``_backtest``) that register
+themselves on :data:`main`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from infotrafic._version import __version__
+from infotrafic.exceptions import InfotraficError
+
+__all__ = ["main"]
+
+
+class _Group(click.Group):
+    """A click group that reports library errors in one line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InfotraficError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="infotrafic")
+def main() -> None:
+    """Forecast Paris road traffic one hour ahead from the City of Paris open data."""
+
+
+def _register() -> None:
+    from infotrafic.cli import _backtest, _etl, _opendata
+
+    for module in (_etl, _opendata, _backtest):
+        module.register(main)
+
+
+_register()

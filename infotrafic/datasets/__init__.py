@@ -1,0 +1,1 @@
+"""infotrafic.datasets (work in progress)."""

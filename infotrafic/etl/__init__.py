@@ -1,0 +1,1 @@
+"""infotrafic.etl (work in progress)."""

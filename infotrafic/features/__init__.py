@@ -1,0 +1,1 @@
+"""infotrafic.features (work in progress)."""

@@ -1,0 +1,1 @@
+"""infotrafic.forecasters (work in progress)."""

@@ -1,0 +1,1 @@
+"""infotrafic.opendata (work in progress)."""

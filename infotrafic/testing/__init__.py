@@ -1,0 +1,1 @@
+"""infotrafic.testing (work in progress)."""

@@ -1,0 +1,56 @@
+"""Task sessions: the same commands run locally and in CI (``nox`` runs them all)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.sessions = ["lint", "typecheck", "tests", "docs", "docker"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Ruff (pycodestyle, pyflakes, isort, numpydoc ``D`` rules) and format check."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    session.install("-e", ".[all,lint]")
+    session.run("mypy", "--strict", "infotrafic")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The test suite (unit, property, loopback-server and examples tests; not docker)."""
+    session.install("-e", ".[all,test]")
+    session.run(
+        "pytest",
+        "-m",
+        "not docker",
+        "--timeout=600",
+        "--cov",
+        "--cov-report=term",
+        *session.posargs,
+    )
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Sphinx HTML with warnings as errors, then the docs' doctests."""
+    session.install("-e", ".[all,docs]")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", "docs/_build/doctest")
+
+
+@nox.session(python=PYTHON)
+def docker(session: nox.Session) -> None:
+    """Build the service images on a local base image and run the stack on loopback."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "docker", "--timeout=3000", "-p", "no:cacheprovider", *session.posargs)
