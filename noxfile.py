@@ -5,10 +5,11 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests", "docs", "docker"]
+nox.options.sessions = ["lint", "typecheck", "docs", "docker", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-PYTHON = "3.11"
+# Sessions run on the interpreter that runs nox (3.11 or newer).
+PYTHON: str | None = None
 
 
 @nox.session(python=PYTHON)

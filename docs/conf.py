@@ -1,0 +1,34 @@
+"""Sphinx configuration for the infotrafic documentation."""
+
+from __future__ import annotations
+
+import infotrafic
+
+project = "infotrafic"
+author = "infotrafic developers"
+copyright = "2026, infotrafic developers. Data: Ville de Paris (ODbL)"
+release = infotrafic.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.doctest",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinx_click",
+]
+
+autosummary_generate = True
+autodoc_typehints = "none"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+exclude_patterns = ["_build"]
+html_theme = "furo"
+html_title = f"infotrafic {release}"
+html_static_path = ["_static"]
+intersphinx_mapping: dict[str, tuple[str, None]] = {}
+doctest_global_setup = "import pandas as pd\nimport numpy as np\nimport infotrafic"
+nitpicky = False
