@@ -1,9 +1,85 @@
-"""CLI commands of this layer (registered on the main group)."""
+"""CLI commands of the ETL layer: ``infotrafic etl`` and ``infotrafic quality``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+__all__ = ["register"]
+
+
+def _is_store(path: Path) -> bool:
+    return path.is_dir() and (
+        (path / "_manifest.json").exists() or any(path.glob("[0-9][0-9][0-9][0-9]/*.parquet"))
+    )
+
+
+@click.command("etl")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Store directory to create or update (a parquet store readable by pandas.read_parquet).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="Show a progress bar over files (on stderr).",
+)
+@click.option(
+    "--keep-raw/--no-keep-raw",
+    default=True,
+    show_default=True,
+    help="Copy each ingested source file into the store's _raw/ area.",
+)
+def etl_command(paths: tuple[Path, ...], out: Path, progress: bool, keep_raw: bool) -> None:
+    """Read FILE... (any mix of formats; directories are walked) into the store --out DIR.
+
+    Files already ingested (same content hash) are skipped; overlapping files are merged with the
+    library's dedupe policy. Prints what changed in the store.
+    """
+    from infotrafic.etl._store import ParquetStore
+
+    store = ParquetStore(out)
+    summary = store.ingest_files(paths, progress=progress, keep_raw=keep_raw)
+    click.echo(f"store: {store.path}")
+    click.echo(summary.to_text())
+
+
+@click.command("quality")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a text table.")
+@click.option(
+    "--progress/--no-progress",
+    default=False,
+    show_default=True,
+    help="Show a progress bar over files (on stderr).",
+)
+def quality_command(paths: tuple[Path, ...], as_json: bool, progress: bool) -> None:
+    """Print per-arc data quality of PATH... (files, directories of files, or one store).
+
+    Per arc: first/last hour, hours expected and present, hours with flow, missing-flow share,
+    zero flows, occupancy-only hours, gaps in the flow (count, longest), rows on DST change days,
+    and duplicates, conflicts and quarantined rows found while reading.
+    """
+    from infotrafic.etl._quality import quality_of_files, quality_of_store
+
+    stores = [p for p in paths if _is_store(p)]
+    if stores and len(paths) > 1:
+        raise click.UsageError("give either one store directory or files/directories of files")
+    if stores:
+        report = quality_of_store(stores[0])
+    else:
+        report = quality_of_files(paths, progress=progress)
+    click.echo(report.to_json() if as_json else report.to_text())
 
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to group."""
+    """Add the ``etl`` and ``quality`` commands to ``group``."""
+    group.add_command(etl_command)
+    group.add_command(quality_command)

@@ -1,0 +1,292 @@
+"""infotrafic API: ingest, ETL, training jobs and one-hour-ahead forecasts over HTTP.
+
+Start it from the repository root::
+
+    uvicorn app:app --app-dir examples/api --host 127.0.0.1 --port 8000
+
+Configuration comes from ``INFOTRAFIC_*`` environment variables (see ``common/settings.py``):
+``INFOTRAFIC_DATA_DIR`` (default ``data``: ``raw/``, ``processed/``, ``models/`` inside),
+``INFOTRAFIC_BASE_URL``, ``INFOTRAFIC_MLFLOW_URI``, ``INFOTRAFIC_MLFLOW_ENABLED`` ... Run a single
+worker: jobs are tracked in the process memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+_HERE = Path(__file__).resolve().parent
+for _p in (_HERE, _HERE.parent):  # examples/api (this app) and examples/ (``common``)
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from _jobs import JOB_ID_PATTERN, JobManager  # noqa: E402
+from _schemas import (  # noqa: E402
+    BacktestResponse,
+    EtlRequest,
+    HealthResponse,
+    IngestRequest,
+    JobAccepted,
+    JobKind,
+    JobStatus,
+    ModelInfo,
+    PredictResponse,
+    TrainingRequest,
+)
+from _service import (  # noqa: E402
+    ArcNotFoundError,
+    ForecastUnavailableError,
+    NoModelError,
+    Service,
+)
+from common.settings import MODEL_NAME_PATTERN, ExampleSettings  # noqa: E402
+from fastapi import Body, FastAPI, HTTPException, Query, Request  # noqa: E402
+from fastapi import Path as PathParam  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
+
+import infotrafic  # noqa: E402
+from infotrafic import InfotraficError  # noqa: E402
+
+log = logging.getLogger("infotrafic.api")
+
+_NO_MODEL = {409: {"description": "No model trained yet: POST /training first."}}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown arc, job or report."},
+    422: {"description": "Invalid input; 'message' says what and how to fix it."},
+}
+
+
+def create_app(settings: ExampleSettings | None = None) -> FastAPI:
+    """Build the FastAPI application (settings read from the environment by default)."""
+    settings = settings or ExampleSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.jobs.shutdown()
+
+    app = FastAPI(
+        title="infotrafic API",
+        version=infotrafic.__version__,
+        description=(
+            "One-hour-ahead road traffic forecasts for Paris (flow, vehicles/hour) from the City "
+            "of Paris open data. Data: Ville de Paris — comptages routiers permanents "
+            "(opendata.paris.fr), ODbL.\n\nQuick start: `POST /training` with `{}` (fits `gbm` "
+            "on the bundled sample), poll `GET /jobs/{id}`, then `GET /predict?arc_id=4264`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.service = Service(settings)
+    app.state.jobs = JobManager(settings.job_workers)
+    _add_error_handlers(app)
+    _add_routes(app)
+    return app
+
+
+def _message(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"message": message, **extra})
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        parts = []
+        for err in errors[:5]:
+            loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body") or "body"
+            parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+        detail = [{k: v for k, v in err.items() if k in ("type", "loc", "msg")} for err in errors]
+        return _message(422, "invalid request: " + "; ".join(parts), detail=detail)
+
+    @app.exception_handler(NoModelError)
+    async def _no_model(request: Request, exc: NoModelError) -> JSONResponse:
+        return _message(409, str(exc))
+
+    @app.exception_handler(ArcNotFoundError)
+    async def _no_arc(request: Request, exc: ArcNotFoundError) -> JSONResponse:
+        return _message(404, str(exc))
+
+    @app.exception_handler(ForecastUnavailableError)
+    async def _no_forecast(request: Request, exc: ForecastUnavailableError) -> JSONResponse:
+        return _message(422, str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        return _message(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(InfotraficError)
+    async def _library(request: Request, exc: InfotraficError) -> JSONResponse:
+        status = 422 if isinstance(exc, ValueError) else 500
+        return _message(status, f"{type(exc).__name__}: {exc}")
+
+
+def _accepted(job: JobStatus) -> JSONResponse:
+    body = JobAccepted(
+        job_id=job.job_id, kind=job.kind, status=job.status, status_url=f"/jobs/{job.job_id}"
+    )
+    return JSONResponse(
+        status_code=202, content=body.model_dump(mode="json"), headers={"Location": body.status_url}
+    )
+
+
+def _add_routes(app: FastAPI) -> None:
+    service: Service = app.state.service
+    jobs: JobManager = app.state.jobs
+
+    @app.get("/health", response_model=HealthResponse, tags=["status"])
+    def health() -> HealthResponse:
+        """Liveness, library version, latest model version and job counts."""
+        latest = service.models.latest()
+        return HealthResponse(
+            status="ok",
+            version=infotrafic.__version__,
+            latest_model=None if latest is None else latest.version,
+            jobs=jobs.counts(),
+        )
+
+    @app.post(
+        "/ingest",
+        status_code=202,
+        response_model=JobAccepted,
+        responses=_ERRORS,
+        tags=["jobs"],
+    )
+    def ingest(request: IngestRequest) -> JSONResponse:
+        """Fetch arcs over a time range from the portal (or ``base_url``) into raw/ and the store.
+
+        Starts a background job; poll ``GET /jobs/{job_id}``.
+        """
+        service.allowed_base_url(request)
+        job = jobs.submit(
+            JobKind.ingest,
+            request.model_dump(mode="json"),
+            lambda progress: service.run_ingest(request, progress),
+            on_success=service.data_changed,
+        )
+        return _accepted(job)
+
+    @app.post("/etl", status_code=202, response_model=JobAccepted, responses=_ERRORS, tags=["jobs"])
+    def etl(request: Annotated[EtlRequest | None, Body()] = None) -> JSONResponse:
+        """Ingest files already in ``<data_dir>/raw`` into the parquet store (background job).
+
+        ``files`` are paths relative to ``<data_dir>/raw``; anything resolving outside it is
+        rejected with 422. An empty body takes every data file there.
+        """
+        request = request or EtlRequest()
+        try:
+            files = service.etl_files(request)
+        except FileNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except ValueError as exc:
+            raise HTTPException(422, f"files: {exc}") from exc
+        if not files:
+            raise HTTPException(
+                409, "no data files in <data_dir>/raw: POST /ingest or copy files there first"
+            )
+        job = jobs.submit(
+            JobKind.etl,
+            request.model_dump(mode="json"),
+            lambda progress: service.run_etl(files, progress),
+            on_success=service.data_changed,
+        )
+        return _accepted(job)
+
+    @app.post(
+        "/training",
+        status_code=202,
+        response_model=JobAccepted,
+        responses=_ERRORS,
+        tags=["jobs"],
+    )
+    def training(request: Annotated[TrainingRequest | None, Body()] = None) -> JSONResponse:
+        """Fit a forecaster, run a short backtest, save it to ``<data_dir>/models`` (job).
+
+        An empty body ``{}`` fits ``gbm`` on the bundled sample. When MLflow tracking is on
+        (default: a local store in the data dir), the run logs parameters, metrics, the feature
+        spec and the model.
+        """
+        request = request or TrainingRequest()
+        service.check_training(request)
+        job = jobs.submit(
+            JobKind.training,
+            request.model_dump(mode="json"),
+            lambda progress: service.run_training(request, progress),
+        )
+        return _accepted(job)
+
+    @app.get("/jobs", response_model=list[JobStatus], tags=["jobs"])
+    def list_jobs() -> list[JobStatus]:
+        """Every job of this server process, newest first."""
+        return jobs.list()
+
+    @app.get("/jobs/{job_id}", response_model=JobStatus, responses=_ERRORS, tags=["jobs"])
+    def job_status(job_id: Annotated[str, PathParam(pattern=JOB_ID_PATTERN)]) -> JobStatus:
+        """Status (queued/running/succeeded/failed), progress, and result or error of a job."""
+        job = jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id} (jobs are kept in this server's memory)")
+        return job
+
+    @app.get(
+        "/predict",
+        response_model=PredictResponse,
+        responses={**_ERRORS, **_NO_MODEL},
+        tags=["forecasts"],
+    )
+    def predict(
+        arc_id: Annotated[int, Query(ge=1, le=2**31, description="Arc id (iu_ac), e.g. 4264.")],
+        at: Annotated[
+            dt.datetime | None,
+            Query(
+                description="Target hour (END of the counting hour, ISO 8601; naive = "
+                "Europe/Paris). Default: the hour after the newest data of the arc."
+            ),
+        ] = None,
+        model: Annotated[
+            str | None,
+            Query(pattern=MODEL_NAME_PATTERN, description="Forecaster name (default: latest)."),
+        ] = None,
+    ) -> PredictResponse:
+        """Next-hour flow forecast of one arc from the latest trained model.
+
+        Answers 409 until a model is trained (``POST /training``); 404 when the arc is not in
+        the model's data; 422 when the inputs the model needs are missing at that time.
+        """
+        return service.predict(arc_id, at, model)
+
+    @app.get(
+        "/backtest",
+        response_model=BacktestResponse,
+        responses={**_ERRORS, **_NO_MODEL},
+        tags=["forecasts"],
+    )
+    def latest_backtest(
+        model: Annotated[
+            str | None,
+            Query(pattern=MODEL_NAME_PATTERN, description="Forecaster name (default: latest)."),
+        ] = None,
+    ) -> BacktestResponse:
+        """The short backtest report (JSON) run after the latest training."""
+        record = service.models.latest(model)
+        if record is None:
+            raise NoModelError("no trained model yet: POST /training first")
+        report = service.models.backtest_report(record)
+        if report is None:
+            raise HTTPException(404, f"model {record.version} was trained without a backtest")
+        return BacktestResponse(
+            model=record.name, model_version=record.version, metrics=record.metrics, report=report
+        )
+
+    @app.get("/models", response_model=list[ModelInfo], tags=["forecasts"])
+    def models() -> list[ModelInfo]:
+        """Trained models on disk, newest first."""
+        return [ModelInfo(**r.to_dict()) for r in service.models.records()]
+
+
+app = create_app()

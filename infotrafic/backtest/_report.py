@@ -1,0 +1,458 @@
+"""The backtest report: metrics overall, per arc, per hour of day and weekday; model comparison.
+
+Scoring rules (documented in ``docs/backtesting.rst``):
+
+* only targets with an observed ``y_true`` are in the prediction frame;
+* ``overall`` scores each model on the rows it predicted (``y_pred`` not NaN) and reports its
+  ``coverage`` (predicted / observed targets);
+* ``comparison``, ``per_arc``, ``per_hour`` and ``per_weekday`` score every model on the **same**
+  rows: those every model predicted (the intersection), so that models are compared fairly;
+* hour of day and weekday are those of the **start** of the counting hour in Paris local time
+  (``time - 1 h``, converted to Europe/Paris); weekday 0 = Monday;
+* MASE divides each absolute error by its arc's scale: the in-sample MAE of the seasonal naive
+  forecast (168 h) over the panel's history before ``start``; arcs without such history get no
+  MASE (NaN) and are left out of the MASE averages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from infotrafic._types import PathLike
+
+__all__ = ["BacktestReport", "build_report", "seasonal_scales"]
+
+METRICS: tuple[str, ...] = ("mae", "rmse", "bias", "mase", "wmape")
+_REFERENCES: tuple[str, ...] = ("seasonal_naive", "naive")
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_HOUR = pd.Timedelta(hours=1)
+
+
+def seasonal_scales(panel: pd.DataFrame, before: pd.Timestamp, season: int = 168) -> pd.Series:
+    """Per-arc in-sample MAE of the seasonal naive forecast on the history before a time.
+
+    ``mean |flow(t) - flow(t - season h)|`` over the hours ``t < before`` where both flows are
+    observed (the MASE denominator of :func:`infotrafic.backtest.metrics.mase`).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Canonical panel.
+    before : pandas.Timestamp
+        Only rows with ``time < before`` are used (the backtest ``start``).
+    season : int, default 168
+        Season in hours.
+
+    Returns
+    -------
+    pandas.Series
+        Scale per ``arc_id`` (arcs without any usable pair are absent).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.date_range("2023-01-01", periods=4, freq="h", tz="UTC")
+    >>> p = pd.DataFrame({"arc_id": 7, "time": t, "flow": [1.0, 2.0, 4.0, 8.0]})
+    >>> seasonal_scales(p, pd.Timestamp("2024-01-01", tz="UTC"), season=2).to_dict()
+    {7: 4.5}
+    """
+    hist = panel.loc[(panel["time"] < before) & panel["flow"].notna(), ["arc_id", "time", "flow"]]
+    lagged = hist.assign(time=hist["time"] + season * _HOUR).rename(columns={"flow": "lag"})
+    both = hist.merge(lagged, on=["arc_id", "time"], how="inner")
+    out = (both["flow"] - both["lag"]).abs().groupby(both["arc_id"]).mean()
+    out.name = "scale"
+    return out.astype("float64")
+
+
+def _local_parts(time: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Paris hour of day and weekday of the start of each counting hour (per unique time)."""
+    uniq, inv = np.unique(time.to_numpy(dtype="datetime64[ns]"), return_inverse=True)
+    local = pd.DatetimeIndex(uniq).tz_localize("UTC").tz_convert("Europe/Paris") - _HOUR
+    return local.hour.to_numpy()[inv], local.weekday.to_numpy()[inv]
+
+
+def _table(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    g = df.groupby(by, observed=True, sort=True)
+    out = pd.DataFrame(
+        {
+            "n": g["ae"].count(),
+            "mae": g["ae"].mean(),
+            "rmse": np.sqrt(g["se"].mean()),
+            "bias": g["err"].mean(),
+            "mase": g["sae"].mean(),
+            "wmape": g["ae"].sum() / g["ay"].sum().where(lambda s: s > 0),
+        }
+    )
+    out["n"] = out["n"].astype("int64")
+    return out
+
+
+def _add_ratios(table: pd.DataFrame) -> pd.DataFrame:
+    out = table.copy()
+    for ref in _REFERENCES:
+        if ref in out.index:
+            out[f"ratio_{ref}"] = out["mae"].to_numpy() / out["mae"].to_numpy()[out.index == ref][0]
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class BacktestReport:
+    """Scores of a backtest (see the module docs for the scoring rules).
+
+    Attributes
+    ----------
+    config : dict
+        The backtest options (JSON-friendly).
+    models : tuple of str
+        Model names, in the order given.
+    n_targets : int
+        Target arc-hours with an observed flow in the window.
+    n_common : int
+        Arc-hours predicted by every model (the rows of the comparison tables).
+    overall : pandas.DataFrame
+        Per model, on its own predicted rows: n_targets, n_predicted, coverage, metrics.
+    comparison : pandas.DataFrame
+        Per model on the common rows, sorted by MAE, with ``ratio_seasonal_naive`` and
+        ``ratio_naive`` (MAE ratios) when those models are present.
+    per_arc, per_hour, per_weekday : pandas.DataFrame
+        Metrics on the common rows, indexed by (model, arc_id), (model, hour), (model, weekday).
+    sample : pandas.DataFrame
+        Actual vs predicted over the last week of the best-covered arc (for plots).
+    """
+
+    config: dict[str, Any]
+    models: tuple[str, ...]
+    n_targets: int
+    n_common: int
+    overall: pd.DataFrame
+    comparison: pd.DataFrame
+    per_arc: pd.DataFrame
+    per_hour: pd.DataFrame
+    per_weekday: pd.DataFrame
+    sample: pd.DataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-friendly nested dicts and lists (NaN -> None).
+
+        Returns
+        -------
+        dict
+        """
+        return {
+            "config": self.config,
+            "models": list(self.models),
+            "n_targets": self.n_targets,
+            "n_common": self.n_common,
+            "overall": _records(self.overall),
+            "comparison": _records(self.comparison),
+            "per_arc": _records(self.per_arc),
+            "per_hour": _records(self.per_hour),
+            "per_weekday": _records(self.per_weekday),
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """Serialise the report to JSON (strict: NaN becomes null).
+
+        Parameters
+        ----------
+        indent : int, optional
+            JSON indentation.
+
+        Returns
+        -------
+        str
+        """
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    def write_json(self, path: PathLike) -> Path:
+        """Write :meth:`to_json` to ``path`` atomically (temporary file + rename).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination file.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        return _atomic_write(path, self.to_json())
+
+    def to_html(self, *, title: str = "infotrafic backtest") -> str:
+        """Render a self-contained HTML page: tables and inline SVG plots.
+
+        Parameters
+        ----------
+        title : str
+            Page title.
+
+        Returns
+        -------
+        str
+        """
+        from infotrafic.backtest._html import render_html
+
+        return render_html(self, title=title)
+
+    def write_html(self, path: PathLike, *, title: str = "infotrafic backtest") -> Path:
+        """Write :meth:`to_html` to ``path`` atomically.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            Destination file.
+        title : str
+            Page title.
+
+        Returns
+        -------
+        pathlib.Path
+        """
+        return _atomic_write(path, self.to_html(title=title))
+
+    def to_text(self, *, per_arc: bool = False) -> str:
+        """Render the comparison table (and optionally per-arc tables) as aligned text.
+
+        Parameters
+        ----------
+        per_arc : bool, default False
+            Append one MAE table per arc.
+
+        Returns
+        -------
+        str
+        """
+        cfg = self.config
+        lines = [
+            f"Backtest {_paris(cfg.get('start'))} -> {_paris(cfg.get('end'))} Paris time "
+            f"(targets: hours ending in [start, end)), horizon {cfg.get('horizon_hours')} h, "
+            f"refit {cfg.get('refit')}, {cfg.get('window')} window"
+            + (f" of {cfg.get('train_size')}" if cfg.get("train_size") else "")
+            + f", delay {cfg.get('delay_hours')} h",
+            f"Scored arc-hours common to all models: {self.n_common:,} "
+            f"(of {self.n_targets:,} observed targets)",
+            "",
+        ]
+        table = self.comparison.copy()
+        table["coverage"] = self.overall["coverage"].reindex(table.index)
+        lines.append(format_table(table, index_name="model"))
+        if per_arc and not self.per_arc.empty:
+            wide = self.per_arc["mae"].unstack("model").reindex(columns=list(self.comparison.index))
+            n = self.per_arc["n"].groupby(level="arc_id").max()
+            wide.insert(0, "n", n)
+            for ref in _REFERENCES:
+                if ref in wide.columns and "gbm" in wide.columns and ref != "gbm":
+                    wide[f"gbm/{ref}"] = wide["gbm"] / wide[ref]
+            lines += ["", "MAE per arc (common rows)", format_table(wide, index_name="arc_id")]
+        return "\n".join(lines)
+
+
+def format_table(table: pd.DataFrame, *, index_name: str = "", digits: int = 3) -> str:
+    """Format a numeric frame as an aligned text table (first column left-aligned).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table; its index becomes the first column.
+    index_name : str
+        Header of the first column.
+    digits : int, default 3
+        Decimals for ratios/small numbers; values >= 10 get 1 or 2 decimals.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> print(format_table(pd.DataFrame({"mae": [38.1]}, index=["gbm"]), index_name="model"))
+    model    mae
+    gbm    38.10
+    """
+    header = [index_name] + [str(c) for c in table.columns]
+    rows = []
+    for idx, row in table.iterrows():
+        cells = [str(idx)]
+        for col, v in row.items():
+            cells.append(_fmt(v, str(col), digits))
+        rows.append(cells)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    out = []
+    for r in [header, *rows]:
+        first = r[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]
+        out.append("  ".join([first, *rest]).rstrip())
+    return "\n".join(out)
+
+
+def _fmt(v: Any, col: str, digits: int) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if col in ("n", "n_targets", "n_predicted") or isinstance(v, int | np.integer):
+        return f"{int(v):,}"
+    x = float(v)
+    if col in ("mae", "rmse", "bias") or abs(x) >= 10:
+        return f"{x:.2f}"
+    return f"{x:.{digits}f}"
+
+
+def _paris(value: Any) -> str:
+    if not isinstance(value, str):
+        return str(value)
+    ts = pd.Timestamp(value).tz_convert("Europe/Paris")
+    return ts.strftime("%Y-%m-%d") if ts.hour == 0 else ts.strftime("%Y-%m-%d %H:%M")
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    flat = df.reset_index()
+    out = []
+    for rec in flat.to_dict(orient="records"):
+        clean: dict[str, Any] = {}
+        for k, v in rec.items():
+            if isinstance(v, np.integer):
+                v = int(v)
+            elif isinstance(v, np.floating | float):
+                v = None if math.isnan(float(v)) else float(v)
+            elif isinstance(v, pd.Timestamp):
+                v = v.isoformat()
+            clean[str(k)] = v
+        out.append(clean)
+    return out
+
+
+def _atomic_write(path: PathLike, text: str) -> Path:
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(dest)
+    return dest
+
+
+def build_report(
+    predictions: pd.DataFrame,
+    *,
+    scales: pd.Series | Mapping[int, float] | None = None,
+    config: Mapping[str, Any] | None = None,
+    models: Sequence[str] | None = None,
+) -> BacktestReport:
+    """Score a long prediction frame (``arc_id, time, model, y_true, y_pred``).
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        As produced by :func:`~infotrafic.backtest.backtest` (or read back from parquet).
+    scales : pandas.Series or mapping, optional
+        MASE scale per arc (see :func:`seasonal_scales`); without it MASE is NaN.
+    config : mapping, optional
+        Options to record in the report.
+    models : sequence of str, optional
+        Model order (default: categories or order of appearance).
+
+    Returns
+    -------
+    BacktestReport
+    """
+    p = predictions
+    if models is None:
+        if isinstance(p["model"].dtype, pd.CategoricalDtype):
+            models = [str(c) for c in p["model"].cat.categories]
+        else:
+            models = [str(m) for m in pd.unique(p["model"])]
+    names = list(models)
+    y = p["y_true"].to_numpy(dtype="float64")
+    yp = p["y_pred"].to_numpy(dtype="float64")
+    observed = np.isfinite(y)
+    predicted = observed & np.isfinite(yp)
+    model = p["model"].astype(str).to_numpy()
+    arc = p["arc_id"].to_numpy()
+    scale_map = pd.Series(dict(scales) if isinstance(scales, Mapping) else scales, dtype="float64")
+    scale = (
+        pd.Series(arc).map(scale_map).to_numpy(dtype="float64")
+        if scales is not None and len(scale_map)
+        else np.full(len(p), np.nan)
+    )
+    scale = np.where(scale > 0, scale, np.nan)
+    err = yp - y
+    frame = pd.DataFrame(
+        {
+            "model": pd.Categorical(model, categories=names),
+            "arc_id": arc,
+            "err": err,
+            "ae": np.abs(err),
+            "se": err**2,
+            "sae": np.abs(err) / scale,
+            "ay": np.abs(y),
+        }
+    )
+    keys = pd.MultiIndex.from_arrays([arc, p["time"].to_numpy()])
+    n_models = len(names)
+    count = pd.Series(predicted.astype("int64")).groupby(pd.factorize(keys)[0]).transform("sum")
+    common = predicted & (count.to_numpy() == n_models)
+    hour, weekday = _local_parts(p["time"])
+    frame["hour"] = hour
+    frame["weekday"] = weekday
+
+    own = _table(frame.loc[predicted], ["model"]).reindex(names)
+    n_obs = pd.Series(observed).groupby(frame["model"].to_numpy()).sum().reindex(names)
+    overall = pd.DataFrame(
+        {
+            "n_targets": n_obs.fillna(0).astype("int64"),
+            "n_predicted": own["n"].fillna(0).astype("int64"),
+        }
+    )
+    overall["coverage"] = overall["n_predicted"] / overall["n_targets"].replace(0, np.nan)
+    overall = overall.join(own[list(METRICS)])
+    overall.index.name = "model"
+
+    sub = frame.loc[common]
+    comparison = _table(sub, ["model"]).reindex(names)
+    comparison = _add_ratios(comparison.sort_values("mae", kind="stable"))
+    comparison.index.name = "model"
+    per_arc = _table(sub, ["model", "arc_id"])
+    per_hour = _table(sub, ["model", "hour"])
+    per_weekday = _table(sub, ["model", "weekday"])
+
+    sample = _sample(p.loc[common], names)
+    n_targets = int(observed.sum() // max(n_models, 1)) if n_models else 0
+    return BacktestReport(
+        config=dict(config or {}),
+        models=tuple(names),
+        n_targets=n_targets,
+        n_common=int(common.sum() // max(n_models, 1)),
+        overall=overall,
+        comparison=comparison,
+        per_arc=per_arc,
+        per_hour=per_hour,
+        per_weekday=per_weekday,
+        sample=sample,
+    )
+
+
+def _sample(p: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Last week (168 h) of the best-covered arc, wide: time, y_true, one column per model."""
+    cols = ["time", "y_true", *names]
+    if p.empty:
+        return pd.DataFrame(columns=cols)
+    counts = p["arc_id"].value_counts()
+    best = int(counts.index[counts.to_numpy() == counts.max()].min())
+    one = p.loc[p["arc_id"] == best]
+    last = one["time"].max()
+    one = one.loc[one["time"] > last - 168 * _HOUR]
+    wide = one.pivot_table(index="time", columns="model", values="y_pred", observed=True)
+    truth = one.drop_duplicates("time").set_index("time")["y_true"]
+    out = pd.DataFrame({"y_true": truth.astype("float64")})
+    for name in names:
+        out[name] = wide[name].astype("float64") if name in wide.columns else np.nan
+    out = out.sort_index().reset_index()
+    out.attrs["arc_id"] = best
+    return out

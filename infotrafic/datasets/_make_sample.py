@@ -1,0 +1,74 @@
+"""Rebuild the bundled sample from the shared real files.
+
+Usage::
+
+    python -m infotrafic.datasets._make_sample SHARED_DATA_DIR
+
+reads ``SHARED_DATA_DIR/exports/arc*_2022-11_2023-12.csv.gz`` with
+:func:`infotrafic.etl.read_files` (so the sample is exactly what the ETL makes) and writes the
+panel and the arcs table, zstd-compressed, into ``infotrafic/datasets/data/``.
+Source: Ville de Paris — comptages routiers permanents (opendata.paris.fr), ODbL.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from infotrafic.datasets._sample import SAMPLE_ARCS, SAMPLE_ARCS_FILE, SAMPLE_FILE
+
+__all__ = ["make_sample"]
+
+_PATTERN = "arc*_2022-11_2023-12.csv.gz"
+
+
+def make_sample(shared_data: Path, out_dir: Path | None = None) -> tuple[Path, Path]:
+    """Read the export files of the sample arcs and write the two sample parquet files.
+
+    Parameters
+    ----------
+    shared_data : pathlib.Path
+        The folder of real files (with an ``exports/`` sub-folder).
+    out_dir : pathlib.Path, optional
+        Where to write; defaults to the package's ``datasets/data`` folder.
+
+    Returns
+    -------
+    tuple of pathlib.Path
+        The panel file and the arcs file.
+    """
+    from infotrafic.etl import read_files
+    from infotrafic.etl._store import _write_parquet
+
+    files = sorted((shared_data / "exports").glob(_PATTERN))
+    if not files:
+        raise SystemExit(f"no {_PATTERN} under {shared_data / 'exports'}")
+    result = read_files(files)
+    panel = result.panel[result.panel["arc_id"].isin(SAMPLE_ARCS)].reset_index(drop=True)
+    missing = set(SAMPLE_ARCS) - set(panel["arc_id"].unique().tolist())
+    if missing:
+        raise SystemExit(f"sample arcs {sorted(missing)} not found in {files}")
+    arcs = result.arcs[result.arcs["arc_id"].isin(SAMPLE_ARCS)]
+    arcs = arcs.drop_duplicates("arc_id", keep="last").sort_values("arc_id")
+    out = out_dir or Path(__file__).with_name("data")
+    out.mkdir(parents=True, exist_ok=True)
+    _write_parquet(panel, out / SAMPLE_FILE)
+    _write_parquet(pd.DataFrame(arcs).reset_index(drop=True), out / SAMPLE_ARCS_FILE)
+    return out / SAMPLE_FILE, out / SAMPLE_ARCS_FILE
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: ``python -m infotrafic.datasets._make_sample DIR``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    for path in make_sample(Path(args[0])):
+        print(f"{path}  {path.stat().st_size / 1024:.0f} KiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""The one declared policy for duplicated ``(arc_id, time)`` rows.
+
+For each ``(arc_id, time)`` the kept row is the one with a non-null flow, then (among those) a
+non-null occupancy, then the **last occurrence in reading order**: rows read later override rows
+read earlier, so a later file (or a later part of a file) wins over an earlier one, e.g. a fresh
+export over an old archive. ``duplicates`` counts the extra rows removed; ``conflicts`` counts
+those removed rows whose non-null flow or non-null occupancy differs from the kept row's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DedupeStats", "deduplicate", "finalize_panel"]
+
+
+@dataclass(frozen=True)
+class DedupeStats:
+    """Counts of :func:`deduplicate`.
+
+    Attributes
+    ----------
+    rows_in : int
+        Rows before deduplication.
+    duplicates : int
+        Extra rows removed (rows_in - rows kept).
+    conflicts : int
+        Removed rows whose non-null flow or occupancy differs from the kept row's value.
+    """
+
+    rows_in: int
+    duplicates: int
+    conflicts: int
+
+
+def deduplicate(panel: pd.DataFrame) -> tuple[pd.DataFrame, DedupeStats]:
+    """Keep one row per ``(arc_id, time)`` by the declared policy (see the module docstring).
+
+    Rows are considered in their order in ``panel`` (the reading order). The input is not
+    mutated; the result keeps the columns of ``panel`` and the relative order of kept rows.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Rows with at least ``arc_id``, ``time``, ``flow``; ``occupancy`` is optional.
+
+    Returns
+    -------
+    tuple of (pandas.DataFrame, DedupeStats)
+        The deduplicated rows and the counts.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.Timestamp("2023-01-01 10:00Z")
+    >>> p = pd.DataFrame({"arc_id": [1, 1, 1], "time": [t, t, t],
+    ...                   "flow": [5.0, float("nan"), 7.0], "occupancy": [1.0, 2.0, 1.0]})
+    >>> kept, stats = deduplicate(p)
+    >>> kept["flow"].tolist(), stats
+    ([7.0], DedupeStats(rows_in=3, duplicates=2, conflicts=2))
+    """
+    n = len(panel)
+    if n == 0:
+        return panel.copy(), DedupeStats(0, 0, 0)
+    arc = panel["arc_id"].to_numpy()
+    time = pd.DatetimeIndex(panel["time"]).asi8
+    dup_any = (
+        pd.Series(arc).duplicated().any() and pd.DataFrame({"a": arc, "t": time}).duplicated().any()
+    )
+    if not dup_any:
+        return panel.copy(), DedupeStats(n, 0, 0)
+
+    flow = panel["flow"].to_numpy(dtype="float64", na_value=np.nan)
+    occ = (
+        panel["occupancy"].to_numpy(dtype="float64", na_value=np.nan)
+        if "occupancy" in panel.columns
+        else np.full(n, np.nan)
+    )
+    has_flow = ~np.isnan(flow)
+    has_occ = ~np.isnan(occ)
+    order = np.arange(n)
+    # lexsort: last key is primary. Within a group the preferred row sorts last.
+    perm = np.lexsort((order, has_occ, has_flow, time, arc))
+    a_s, t_s = arc[perm], time[perm]
+    last_of_group = np.ones(n, dtype=bool)
+    last_of_group[:-1] = (a_s[1:] != a_s[:-1]) | (t_s[1:] != t_s[:-1])
+    # index (in sorted order) of the kept row of each sorted row's group
+    group_end = np.flatnonzero(last_of_group)
+    group_id = np.cumsum(np.r_[0, last_of_group[:-1]])
+    kept_sorted = group_end[group_id]
+    f_s, o_s = flow[perm], occ[perm]
+    f_k, o_k = f_s[kept_sorted], o_s[kept_sorted]
+    removed = ~last_of_group
+    differs = (~np.isnan(f_s) & ~np.isnan(f_k) & (f_s != f_k)) | (
+        ~np.isnan(o_s) & ~np.isnan(o_k) & (o_s != o_k)
+    )
+    conflicts = int((removed & differs).sum())
+    keep_mask = np.zeros(n, dtype=bool)
+    keep_mask[perm[last_of_group]] = True
+    out = panel.loc[keep_mask].reset_index(drop=True)
+    return out, DedupeStats(n, int(n - keep_mask.sum()), conflicts)
+
+
+def finalize_panel(rows: pd.DataFrame) -> pd.DataFrame:
+    """Return deduplicated reader rows as a canonical panel sorted by ``(arc_id, time)``.
+
+    The readers guarantee the contract by construction (ids parsed as integers, times UTC on the
+    hour, no negative values, one row per ``(arc_id, time)``); this only fixes the column order
+    and dtypes and sorts, without the per-value checks of
+    :func:`~infotrafic.validate_panel` (which the tests apply to every reader output).
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Deduplicated rows with the panel columns.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new frame with exactly :data:`~infotrafic.PANEL_COLUMNS`.
+    """
+    arc = rows["arc_id"].to_numpy(dtype="int64")
+    time = pd.DatetimeIndex(rows["time"]).tz_convert("UTC").as_unit("ns")
+    order = np.lexsort((time.asi8, arc))
+    if len(order) and (np.diff(order) == 1).all():
+        order = slice(None)  # type: ignore[assignment]
+    out = pd.DataFrame(
+        {
+            "arc_id": arc[order],
+            "time": time[order],
+            "flow": rows["flow"].to_numpy(dtype="float64", na_value=np.nan)[order],
+            "occupancy": rows["occupancy"].to_numpy(dtype="float64", na_value=np.nan)[order],
+            "traffic_state": rows["traffic_state"].array.astype("Int8")[order],
+            "closure_state": rows["closure_state"].array.astype("Int8")[order],
+        }
+    )
+    return out

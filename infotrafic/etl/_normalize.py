@@ -1,0 +1,243 @@
+"""Raw rows (raw field names, any spelling of values) -> canonical panel rows + quarantine.
+
+Every reader produces *raw chunks*: frames whose columns are raw field names (``iu_ac``,
+``t_1h``, ``q``, ...) holding the values as found in the file, plus the 1-based line (or record)
+number of every row. :func:`normalize_chunk` turns one into canonical rows, rejected rows
+(quarantine) and arc metadata, without a Python loop over rows: distinct ids, timestamps and state
+labels are parsed once and mapped back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from infotrafic.etl._labels import closure_code_for, traffic_code_for
+from infotrafic.etl._time import REGIMES, STATUS_REASON, TimeStatus, parse_times
+
+__all__ = ["META_FIELDS", "Chunk", "empty_quarantine", "normalize_chunk"]
+
+#: Raw fields describing the arc (they feed the arcs table).
+META_FIELDS: tuple[str, ...] = (
+    "libelle",
+    "iu_nd_amont",
+    "libelle_nd_amont",
+    "iu_nd_aval",
+    "libelle_nd_aval",
+    "geo_point_2d",
+    "_geo_lon",
+    "geo_shape",
+    "date_debut",
+    "date_fin",
+)
+
+QUARANTINE_COLUMNS = ("file", "line", "field", "reason", "raw")
+
+
+def empty_quarantine() -> pd.DataFrame:
+    """Return an empty quarantine frame (columns file, line, field, reason, raw)."""
+    return pd.DataFrame(
+        {
+            "file": pd.Series(dtype=object),
+            "line": pd.Series(dtype="int64"),
+            "field": pd.Series(dtype=object),
+            "reason": pd.Series(dtype=object),
+            "raw": pd.Series(dtype=object),
+        }
+    )
+
+
+@dataclass
+class Chunk:
+    """Canonical rows, rejects and counts of one raw chunk (internal, mutable accumulator)."""
+
+    panel: pd.DataFrame
+    quarantine: pd.DataFrame
+    meta: pd.DataFrame
+    rows_read: int = 0
+    dst_nonexistent_empty: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    time_regimes: Counter[str] = field(default_factory=Counter)
+    unknown_codes: Counter[str] = field(default_factory=Counter)
+
+
+def _is_blank(values: pd.Series) -> np.ndarray:
+    """Return True where a raw value is missing (NaN/None) or an empty string."""
+    missing = values.isna().to_numpy()
+    if values.dtype == object:
+        text = values.astype(str).str.strip()
+        missing |= text.eq("").to_numpy()
+    return missing
+
+
+def _parse_ids(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse arc ids: (int64 values, ok mask, blank mask); distinct values are parsed once."""
+    if pd.api.types.is_integer_dtype(values.dtype) and not isinstance(
+        values.dtype, pd.api.extensions.ExtensionDtype
+    ):
+        arr = values.to_numpy(dtype="int64")
+        return arr, arr >= 0, np.zeros(len(arr), dtype=bool)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    text = pd.Series(np.asarray(uniques, dtype=object)).astype(str).str.strip()
+    nums = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64")
+    good = np.isfinite(nums) & (nums >= 0) & (np.mod(nums, 1) == 0) & (nums < 2**62)
+    blank_u = np.append(text.eq("").to_numpy(), True)  # last slot: the NA sentinel
+    ids_u = np.append(np.where(good, nums, 0).astype("int64"), 0)
+    good_u = np.append(good, False)
+    return ids_u[codes], good_u[codes], blank_u[codes]
+
+
+def _parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a numeric column: (float64 values, bad mask) — bad = present but not a number."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return values.to_numpy(dtype="float64", na_value=np.nan), np.zeros(len(values), bool)
+    blank = _is_blank(values)
+    nums = pd.to_numeric(values.where(~blank), errors="coerce").to_numpy(
+        dtype="float64", na_value=np.nan
+    )
+    bad = np.isnan(nums) & ~blank
+    if bad.any():
+        # Decimal commas from a French spreadsheet re-save: accept "1,5" as 1.5.
+        retry = values[bad].astype(str).str.strip().str.replace(",", ".", regex=False)
+        fixed = pd.to_numeric(retry, errors="coerce").to_numpy(dtype="float64")
+        idx = np.flatnonzero(bad)
+        nums[idx] = fixed
+        bad[idx[~np.isnan(fixed)]] = False
+    bad |= np.isinf(nums)
+    return nums, bad
+
+
+def _parse_codes(
+    values: pd.Series, code_for: object, name: str, unknown: Counter[str]
+) -> pd.arrays.IntegerArray:
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.full(len(uniques) + 1, -1, dtype="int64")
+    fn = code_for  # typed loosely to share the two mappers
+    for i, value in enumerate(np.asarray(uniques, dtype=object)):
+        text = str(value).strip()
+        if text == "":
+            continue
+        code = fn(text)  # type: ignore[operator]
+        if code is None:
+            mapped[i] = -2
+        else:
+            mapped[i] = code
+    per_row = mapped[codes]  # codes == -1 -> last slot (-1, missing)
+    n_unknown = int((per_row == -2).sum())
+    if n_unknown:
+        unknown[name] += n_unknown
+    mask = per_row < 0
+    return pd.arrays.IntegerArray(np.where(mask, 0, per_row).astype("int8"), mask)
+
+
+def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
+    """Turn a raw chunk into canonical rows, quarantined rows and arc metadata.
+
+    Parameters
+    ----------
+    raw : pandas.DataFrame
+        Columns named after raw fields (``iu_ac``, ``t_1h``, ``q``, ``k``, ``etat_trafic``,
+        ``etat_barre`` and metadata fields); values as found in the file.
+    lines : numpy.ndarray
+        1-based line (or record) number of every row, for the quarantine.
+    file : str
+        The file name reported in the quarantine.
+
+    Returns
+    -------
+    Chunk
+        Canonical rows (plus a private ``_amb`` flag for naive fall-back hours), the quarantine,
+        the raw arc metadata (one row per arc) and the counts.
+    """
+    n = len(raw)
+    raw = raw.reset_index(drop=True)
+    chunk = Chunk(panel=pd.DataFrame(), quarantine=empty_quarantine(), meta=pd.DataFrame())
+    chunk.rows_read = n
+    reason = np.full(n, "", dtype=object)
+    where = np.full(n, "", dtype=object)
+
+    def reject(mask: np.ndarray, why: str, fld: str) -> None:
+        todo = mask & (reason == "")
+        reason[todo] = why
+        where[todo] = fld
+
+    arc_ids, arc_ok, arc_blank = _parse_ids(raw["iu_ac"])
+    reject(arc_blank, "missing_arc_id", "iu_ac")
+    reject(~arc_ok, "bad_arc_id", "iu_ac")
+
+    times = parse_times(raw["t_1h"])
+    for status, why in STATUS_REASON.items():
+        if status != TimeStatus.NONEXISTENT:
+            reject(times.status == status, why, "t_1h")
+    for code in np.unique(times.regime):
+        if code:
+            chunk.time_regimes[REGIMES[code]] += int((times.regime == code).sum())
+
+    values: dict[str, np.ndarray] = {}
+    for fld, name in (("q", "flow"), ("k", "occupancy")):
+        if fld in raw.columns:
+            nums, bad = _parse_numbers(raw[fld])
+            reject(bad, f"bad_{name}", fld)
+            reject(nums < 0, f"negative_{name}", fld)
+        else:
+            nums = np.full(n, np.nan)
+        values[name] = nums
+
+    nonexistent = times.status == TimeStatus.NONEXISTENT
+    empty = np.isnan(values["flow"]) & np.isnan(values["occupancy"])
+    reject(nonexistent & ~empty, "dst_nonexistent", "t_1h")
+    dropped = nonexistent & empty & (reason == "")
+    chunk.dst_nonexistent_empty = int(dropped.sum())
+
+    bad_rows = reason != ""
+    if bad_rows.any():
+        idx = np.flatnonzero(bad_rows)
+        raw_text = [
+            "" if pd.isna(v) else str(v)
+            for v in (raw[f].iloc[i] for f, i in zip(where[idx], idx, strict=True))
+        ]
+        chunk.quarantine = pd.DataFrame(
+            {
+                "file": np.full(len(idx), file, dtype=object),
+                "line": np.asarray(lines, dtype="int64")[idx],
+                "field": where[idx],
+                "reason": reason[idx],
+                "raw": np.asarray(raw_text, dtype=object),
+            }
+        )
+        chunk.reasons.update(Counter(reason[idx].tolist()))
+
+    keep = ~bad_rows & ~dropped
+    every = bool(keep.all())
+    panel = pd.DataFrame(
+        {
+            "arc_id": arc_ids if every else arc_ids[keep],
+            "time": pd.DatetimeIndex(times.utc if every else times.utc[keep]).tz_localize("UTC"),
+            "flow": values["flow"] if every else values["flow"][keep],
+            "occupancy": values["occupancy"] if every else values["occupancy"][keep],
+        }
+    )
+    kept = raw if every else raw.loc[keep]
+    for fld, name, fn in (
+        ("etat_trafic", "traffic_state", traffic_code_for),
+        ("etat_barre", "closure_state", closure_code_for),
+    ):
+        if fld in raw.columns:
+            panel[name] = _parse_codes(kept[fld], fn, name, chunk.unknown_codes)
+        else:
+            panel[name] = pd.array([pd.NA] * len(panel), dtype="Int8")
+    panel["_amb"] = times.status[keep] == TimeStatus.AMBIGUOUS
+    chunk.panel = panel
+
+    meta_cols = [c for c in META_FIELDS if c in raw.columns]
+    meta_ok = arc_ok & ~arc_blank
+    if meta_cols and meta_ok.any():
+        meta = raw.loc[meta_ok, meta_cols].copy()
+        meta.insert(0, "arc_id", arc_ids[meta_ok])
+        chunk.meta = meta.groupby("arc_id", sort=False).last().reset_index()
+    elif meta_ok.any():
+        chunk.meta = pd.DataFrame({"arc_id": np.unique(arc_ids[meta_ok])})
+    return chunk

@@ -1,0 +1,790 @@
+"""A local parquet store of the canonical panel, with raw and processed areas.
+
+Layout of a store directory (everything that is not panel data has a ``_`` prefix, which pyarrow
+ignores, so ``pandas.read_parquet(<store>)`` returns exactly the canonical panel)::
+
+    <store>/
+        2023/2023-01.parquet     panel rows whose UTC time falls in 2023-01, sorted by arc_id, time
+        2023/2023-02.parquet
+        _raw/                    source files exactly as ingested (the raw area)
+        _arcs.parquet            the arcs table, merged over every ingest
+        _quarantine/             rejected rows (file, line, field, reason, raw), one file per ingest
+        _manifest.json           ingested source files by SHA-256 content hash, with their counts
+        _lock                    taken by every writer
+
+Every file is written to a temporary name in its final directory and then moved into place with
+:func:`os.replace`, so a reader sees either the old or the new file, never half of one. Writers
+hold ``_lock`` for the whole read-merge-write cycle. An ingest interrupted between two partitions
+leaves every partition valid; running it again completes it, because merging is idempotent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+from filelock import FileLock, Timeout
+
+from infotrafic._schema import ARC_COLUMNS, PANEL_COLUMNS, empty_panel, validate_panel
+from infotrafic._types import PathLike, TimeLike
+from infotrafic.etl._dedupe import deduplicate
+from infotrafic.exceptions import InfotraficError, StoreError
+
+__all__ = ["IngestSummary", "ParquetStore", "expand_paths"]
+
+_MANIFEST_VERSION = 1
+_KEY = ["arc_id", "time"]
+_QUARANTINE_COLUMNS: tuple[str, ...] = ("file", "line", "field", "reason", "raw")
+#: Suffixes picked up when a directory is given (after stripping a final ``.gz``).
+_DATA_SUFFIXES = (".csv", ".txt", ".json", ".jsonl", ".parquet", ".zip")
+
+
+class _ResultLike(Protocol):
+    """What :meth:`ParquetStore.ingest` needs from a :class:`~infotrafic.etl.ReadResult`."""
+
+    @property
+    def panel(self) -> pd.DataFrame: ...  # pragma: no cover
+
+    @property
+    def arcs(self) -> pd.DataFrame: ...  # pragma: no cover
+
+    @property
+    def quarantine(self) -> pd.DataFrame: ...  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What one ingest did to the store.
+
+    Attributes
+    ----------
+    files_ingested : int
+        Source files read and merged (0 when a panel was given directly).
+    files_skipped : int
+        Source files skipped because the manifest already holds their content hash.
+    rows_new : int
+        Rows whose ``(arc_id, time)`` was not in the store before.
+    rows_updated : int
+        Rows already in the store whose values changed through the dedupe policy.
+    rows_unchanged : int
+        Rows already in the store with the same values (re-ingested data).
+    duplicates : int
+        Rows dropped by the dedupe policy: within each file (as counted by the readers), between
+        the files of one ingest, and against the rows already stored.
+    conflicts : int
+        Duplicated ``(arc_id, time)`` whose values disagreed (as counted by
+        :func:`~infotrafic.etl.deduplicate`).
+    quarantined : int
+        Rejected rows stored under ``_quarantine/``.
+    partitions_written : tuple of str
+        Partition files (relative to the store) rewritten by this ingest.
+
+    Examples
+    --------
+    >>> s = IngestSummary(rows_new=3) + IngestSummary(rows_new=2, rows_unchanged=1)
+    >>> s.rows_new, s.rows_unchanged
+    (5, 1)
+    """
+
+    files_ingested: int = 0
+    files_skipped: int = 0
+    rows_new: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    quarantined: int = 0
+    partitions_written: tuple[str, ...] = field(default=())
+
+    def __add__(self, other: IngestSummary) -> IngestSummary:
+        """Combine two summaries (counts add up, partitions are united)."""
+        if not isinstance(other, IngestSummary):
+            return NotImplemented
+        counts: dict[str, Any] = {
+            f.name: getattr(self, f.name) + getattr(other, f.name)
+            for f in fields(self)
+            if f.name != "partitions_written"
+        }
+        parts = tuple(sorted(set(self.partitions_written) | set(other.partitions_written)))
+        return IngestSummary(**counts, partitions_written=parts)
+
+    def to_text(self) -> str:
+        """Return a short human-readable summary.
+
+        Returns
+        -------
+        str
+            One line per count.
+
+        Examples
+        --------
+        >>> print(IngestSummary(rows_new=2).to_text().splitlines()[2])
+        rows new                    2
+        """
+        lines = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown = len(value) if f.name == "partitions_written" else value
+            lines.append(f"{f.name.replace('_', ' '):<18} {shown:>10}")
+        return "\n".join(lines)
+
+
+def expand_paths(paths: Iterable[PathLike]) -> list[Path]:
+    """Turn files and directories into a sorted list of data files.
+
+    Directories are walked recursively; inside them only files with a known data suffix
+    (``.csv``, ``.txt``, ``.json``, ``.jsonl``, ``.parquet``, ``.zip``, each optionally ``.gz``)
+    are kept, and names starting with ``.`` or ``_`` are skipped (so a store's ``_raw/`` area is
+    never picked up twice). Files named explicitly are always kept.
+
+    Parameters
+    ----------
+    paths : iterable of path-like
+        Files and/or directories.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Files, in the order given, each directory's content sorted; duplicates removed.
+
+    Raises
+    ------
+    StoreError
+        When a path does not exist.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for n in ("a.csv.gz", "b.json", "notes.md", "_raw/c.csv"):
+    ...     (d / n).parent.mkdir(exist_ok=True); _ = (d / n).write_text("")
+    >>> [p.name for p in expand_paths([d])]
+    ['a.csv.gz', 'b.json']
+    """
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise StoreError(f"{path}: no such file or directory; check the path")
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+                and _is_data_file(p)
+            )
+        else:
+            found = [path]
+        for p in found:
+            key = p.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(p)
+    return out
+
+
+def _is_data_file(path: Path) -> bool:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return name.endswith(_DATA_SUFFIXES)
+
+
+def file_sha256(path: PathLike) -> str:
+    """Return the SHA-256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _deduplicate(panel: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
+    """Apply the library's one dedupe policy; return (frame, duplicates dropped, conflicts)."""
+    out, stats = deduplicate(panel)
+    return out, stats.duplicates, stats.conflicts
+
+
+def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """Element-wise equality where two missing values count as equal."""
+    eq = (a == b).fillna(False).to_numpy(dtype=bool)
+    return np.asarray(eq | (a.isna().to_numpy() & b.isna().to_numpy()), dtype=bool)
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through ``write(tmp)`` to a hidden temp file beside ``path``, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; store files are meant to be shared
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    _atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def _to_utc_bound(value: TimeLike | None) -> pd.Timestamp | None:
+    """Naive bounds are Europe/Paris wall-clock time (earlier instant when ambiguous)."""
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("Europe/Paris", ambiguous=True, nonexistent="shift_forward")
+    return ts.tz_convert("UTC")
+
+
+def _month_of(times: pd.Series) -> pd.Series:
+    return times.dt.year.astype("int64") * 100 + times.dt.month.astype("int64")
+
+
+class ParquetStore:
+    """A local parquet store of the canonical panel (see the module docstring for the layout).
+
+    Parameters
+    ----------
+    path : path-like
+        The store directory; created on first write.
+    lock_timeout : float, default 600
+        Seconds to wait for another writer's lock before raising :class:`StoreError`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> store = ParquetStore(tempfile.mkdtemp())
+    >>> panel = pd.DataFrame({"arc_id": [4264, 4264],
+    ...                       "time": pd.to_datetime(["2023-02-01 22:00", "2023-02-01 23:00"],
+    ...                                              utc=True),
+    ...                       "flow": [764.0, 650.0]})
+    >>> store.ingest(panel).rows_new
+    2
+    >>> store.ingest(panel).rows_unchanged
+    2
+    >>> pd.read_parquet(store.path).columns.tolist()
+    ['arc_id', 'time', 'flow', 'occupancy', 'traffic_state', 'closure_state']
+    >>> store.latest_time()
+    {4264: Timestamp('2023-02-01 23:00:00+0000', tz='UTC')}
+    """
+
+    def __init__(self, path: PathLike, *, lock_timeout: float = 600.0) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"{self.path}: exists and is not a directory; choose a store folder")
+        self.lock_timeout = lock_timeout
+
+    def __repr__(self) -> str:
+        return f"ParquetStore({str(self.path)!r})"
+
+    # -- layout ---------------------------------------------------------------------------------
+    @property
+    def raw_dir(self) -> Path:
+        """Where source files are kept exactly as ingested (``<store>/_raw``)."""
+        return self.path / "_raw"
+
+    @property
+    def manifest_path(self) -> Path:
+        """The JSON manifest of ingested files (``<store>/_manifest.json``)."""
+        return self.path / "_manifest.json"
+
+    def partitions(self) -> list[Path]:
+        """Return the panel partition files, oldest month first.
+
+        Returns
+        -------
+        list of pathlib.Path
+            Files ``<store>/YYYY/YYYY-MM.parquet``.
+        """
+        if not self.path.is_dir():
+            return []
+        return sorted(p for p in self.path.glob("[0-9][0-9][0-9][0-9]/*.parquet") if p.is_file())
+
+    def _partition_path(self, month: int) -> Path:
+        year, mon = divmod(month, 100)
+        return self.path / f"{year:04d}" / f"{year:04d}-{mon:02d}.parquet"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot create the store folder ({exc})") from exc
+        lock = FileLock(str(self.path / "_lock"), timeout=self.lock_timeout)
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise StoreError(
+                f"{self.path}: another process has held {self.path / '_lock'} for more than "
+                f"{self.lock_timeout:g} s; wait for it to finish or raise lock_timeout"
+            ) from exc
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # -- manifest -------------------------------------------------------------------------------
+    def manifest(self) -> dict[str, Any]:
+        """Return the manifest: ingested files keyed by SHA-256, with their counts.
+
+        Returns
+        -------
+        dict
+            ``{"version": 1, "files": {sha256: {"name", "size", "raw", "ingested_at",
+            "counts"}}}``.
+        """
+        if not self.manifest_path.exists():
+            return {"version": _MANIFEST_VERSION, "files": {}}
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise StoreError(
+                f"{self.manifest_path}: unreadable manifest ({exc}); restore it from a backup or "
+                "delete it (the next ingest re-reads files already stored, merging adds nothing)"
+            ) from exc
+        if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+            raise StoreError(f"{self.manifest_path}: not a store manifest; delete it to rebuild")
+        return data
+
+    def file_records(self) -> list[dict[str, Any]]:
+        """Return the manifest's record of every ingested file, in ingestion order.
+
+        Returns
+        -------
+        list of dict
+            Each with ``name``, ``source``, ``sha256``, ``size``, ``raw``, ``ingested_at``,
+            ``rows``, ``arcs`` and ``report`` (the reader's counts for that file).
+        """
+        files = self.manifest()["files"]
+        records = [{"sha256": digest, **entry} for digest, entry in files.items()]
+        return sorted(records, key=lambda r: (str(r.get("ingested_at", "")), str(r["name"])))
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False)
+        _atomic_write(self.manifest_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+    # -- reading --------------------------------------------------------------------------------
+    def _read_partition(self, path: Path) -> pd.DataFrame:
+        try:
+            frame = pq.read_table(path).to_pandas()
+        except (OSError, pa.ArrowException) as exc:
+            raise StoreError(
+                f"{path}: unreadable partition ({exc}); delete it and ingest the files of "
+                f"{self.raw_dir} again"
+            ) from exc
+        return frame
+
+    def read(
+        self,
+        arcs: Iterable[int] | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+    ) -> pd.DataFrame:
+        """Read the panel, optionally restricted to arcs and a time window.
+
+        Parameters
+        ----------
+        arcs : iterable of int, optional
+            Keep only these arcs.
+        start, end : str, datetime or Timestamp, optional
+            Keep rows with ``start <= time < end``. Naive values are Europe/Paris wall-clock
+            time (the earlier instant when ambiguous); aware values are converted to UTC.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A canonical panel sorted by ``(arc_id, time)`` (empty when nothing matches).
+
+        Raises
+        ------
+        StoreError
+            When a partition cannot be read.
+        """
+        lo, hi = _to_utc_bound(start), _to_utc_bound(end)
+        files = self.partitions()
+        if lo is not None:
+            first = lo.year * 100 + lo.month
+            files = [p for p in files if _file_month(p) >= first]
+        if hi is not None:
+            last = hi.year * 100 + hi.month
+            files = [p for p in files if _file_month(p) <= last]
+        if not files:
+            return empty_panel()
+        expr: pads.Expression | None = None
+        conditions: list[pads.Expression] = []
+        if arcs is not None:
+            conditions.append(pads.field("arc_id").isin([int(a) for a in arcs]))
+        if lo is not None:
+            conditions.append(pads.field("time") >= pa.scalar(lo, type=pa.timestamp("ns", "UTC")))
+        if hi is not None:
+            conditions.append(pads.field("time") < pa.scalar(hi, type=pa.timestamp("ns", "UTC")))
+        for cond in conditions:
+            expr = cond if expr is None else expr & cond
+        try:
+            table = pads.dataset([str(p) for p in files], format="parquet").to_table(filter=expr)
+        except (OSError, pa.ArrowException) as exc:
+            raise StoreError(
+                f"{self.path}: cannot read partitions ({exc}); delete the damaged file and "
+                f"ingest the files of {self.raw_dir} again"
+            ) from exc
+        frame = table.to_pandas()
+        if frame.empty:
+            return empty_panel()
+        frame = frame[list(PANEL_COLUMNS)]
+        return frame.sort_values(_KEY, kind="stable").reset_index(drop=True)
+
+    def arcs(self) -> pd.DataFrame:
+        """Return the arcs table merged over every ingest (empty when none was ingested).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns :data:`~infotrafic.ARC_COLUMNS`, one row per arc.
+        """
+        path = self.path / "_arcs.parquet"
+        if not path.exists():
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in ARC_COLUMNS}).astype(
+                {"arc_id": "int64"}
+            )
+        return self._read_partition(path)
+
+    def quarantine(self) -> pd.DataFrame:
+        """Return every row rejected by past ingests.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``file, line, field, reason, raw``.
+        """
+        qdir = self.path / "_quarantine"
+        files = sorted(qdir.glob("*.parquet")) if qdir.is_dir() else []
+        if not files:
+            return _empty_quarantine()
+        frames = [self._read_partition(p) for p in files]
+        return pd.concat(frames, ignore_index=True)
+
+    def latest_time(self, arcs: Iterable[int] | None = None) -> dict[int, pd.Timestamp]:
+        """Return the newest hour stored for each arc.
+
+        Parameters
+        ----------
+        arcs : iterable of int, optional
+            Only these arcs (arcs without any row are absent from the result).
+
+        Returns
+        -------
+        dict of int to pandas.Timestamp
+            ``{arc_id: newest time (UTC)}``, the starting point of an incremental sync.
+        """
+        wanted = None if arcs is None else {int(a) for a in arcs}
+        found: dict[int, pd.Timestamp] = {}
+        for path in reversed(self.partitions()):  # newest month first
+            try:
+                table = pq.read_table(path, columns=_KEY)
+            except (OSError, pa.ArrowException) as exc:
+                raise StoreError(f"{path}: unreadable partition ({exc})") from exc
+            frame = table.to_pandas()
+            if wanted is not None:
+                frame = frame[frame["arc_id"].isin(wanted - found.keys())]
+            for arc_id, newest in frame.groupby("arc_id")["time"].max().items():
+                found.setdefault(int(arc_id), pd.Timestamp(newest))
+            if wanted is not None and wanted <= found.keys():
+                break
+        return dict(sorted(found.items()))
+
+    # -- writing --------------------------------------------------------------------------------
+    def ingest(self, result_or_panel: _ResultLike | pd.DataFrame) -> IngestSummary:
+        """Merge a :class:`~infotrafic.etl.ReadResult` or a panel into the store.
+
+        Rows are merged into their UTC-month partitions with the library's dedupe policy
+        (:func:`~infotrafic.etl.deduplicate`, existing rows first then the new ones). Partitions
+        whose content does not change are not rewritten, so ingesting the same data twice leaves
+        every file untouched. The arcs table is merged (newer non-missing attributes win) and the
+        quarantined rows are stored under ``_quarantine/``.
+
+        Parameters
+        ----------
+        result_or_panel : ReadResult or pandas.DataFrame
+            What to ingest; a frame is validated as a panel (duplicates allowed).
+
+        Returns
+        -------
+        IngestSummary
+            Counts of new, updated and unchanged rows, duplicates, conflicts, quarantined rows
+            and the partitions written.
+
+        Raises
+        ------
+        StoreError
+            When the store cannot be locked, read or written.
+        DataValidationError
+            When the panel breaks the canonical contract.
+        """
+        with self._locked():
+            return self._ingest_locked(result_or_panel)
+
+    def _ingest_locked(self, result_or_panel: _ResultLike | pd.DataFrame) -> IngestSummary:
+        if isinstance(result_or_panel, pd.DataFrame):
+            panel, arcs, quarantine = result_or_panel, None, None
+        else:
+            panel = result_or_panel.panel
+            arcs, quarantine = result_or_panel.arcs, result_or_panel.quarantine
+        panel = validate_panel(panel, name="ingested panel", allow_duplicates=True)
+        panel = panel[list(PANEL_COLUMNS)]
+        panel, dup_in, conf_in = _deduplicate(panel)
+        summary = IngestSummary(duplicates=dup_in, conflicts=conf_in)
+        if not panel.empty:
+            months = _month_of(panel["time"])
+            for month, rows in panel.groupby(months.to_numpy(), sort=True):
+                summary = summary + self._merge_partition(int(month), rows)
+        if arcs is not None and len(arcs):
+            self._merge_arcs(arcs)
+        if quarantine is not None and len(quarantine):
+            summary = summary + IngestSummary(quarantined=self._store_quarantine(quarantine))
+        return summary
+
+    def _merge_partition(self, month: int, rows: pd.DataFrame) -> IngestSummary:
+        path = self._partition_path(month)
+        rows = rows.reset_index(drop=True)
+        if not path.exists():
+            merged = rows.sort_values(_KEY, kind="stable").reset_index(drop=True)
+            _write_parquet(merged, path)
+            return IngestSummary(
+                rows_new=len(rows), partitions_written=(str(path.relative_to(self.path)),)
+            )
+        old = self._read_partition(path)[list(PANEL_COLUMNS)]
+        merged, dropped, conflicts = _deduplicate(pd.concat([old, rows], ignore_index=True))
+        merged = merged[list(PANEL_COLUMNS)].sort_values(_KEY, kind="stable")
+        merged = merged.reset_index(drop=True)
+
+        old_keyed = old.set_index(_KEY)
+        in_old = pd.MultiIndex.from_frame(rows[_KEY]).isin(old_keyed.index)
+        rows_new = int((~in_old).sum())
+        touched = rows.loc[in_old, _KEY]
+        before = old_keyed.loc[pd.MultiIndex.from_frame(touched)]
+        after = merged.set_index(_KEY).loc[pd.MultiIndex.from_frame(touched)]
+        same = np.ones(len(touched), dtype=bool)
+        for col in PANEL_COLUMNS[2:]:
+            same &= _same(before[col].reset_index(drop=True), after[col].reset_index(drop=True))
+        updated = int((~same).sum())
+        summary = IngestSummary(
+            rows_new=rows_new,
+            rows_updated=updated,
+            rows_unchanged=len(touched) - updated,
+            duplicates=dropped,
+            conflicts=conflicts,
+        )
+        if rows_new or updated:
+            _write_parquet(merged, path)
+            summary = summary + IngestSummary(
+                partitions_written=(str(path.relative_to(self.path)),)
+            )
+        return summary
+
+    def _merge_arcs(self, arcs: pd.DataFrame) -> None:
+        path = self.path / "_arcs.parquet"
+        new = arcs.drop_duplicates("arc_id", keep="last").set_index("arc_id")
+        if path.exists():
+            old = self._read_partition(path).set_index("arc_id")
+            merged = new.combine_first(old) if len(old) else new
+            merged = merged[[c for c in new.columns if c in merged.columns]]
+            if merged.reset_index().equals(old.reset_index()):
+                return
+        else:
+            merged = new
+        out = merged.reset_index().sort_values("arc_id", kind="stable").reset_index(drop=True)
+        _write_parquet(out, path)
+
+    def _store_quarantine(self, quarantine: pd.DataFrame) -> int:
+        frame = quarantine.copy()
+        for col in _QUARANTINE_COLUMNS:
+            if col not in frame.columns:
+                frame[col] = None
+        frame = frame[list(_QUARANTINE_COLUMNS)]
+        frame["line"] = pd.to_numeric(frame["line"], errors="coerce").astype("Int64")
+        for col in ("file", "field", "reason", "raw"):
+            frame[col] = frame[col].map(lambda v: None if v is None or v is pd.NA else str(v))
+        frame = frame.astype({c: "string" for c in ("file", "field", "reason", "raw")})
+        digest = hashlib.sha256(
+            pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+        ).hexdigest()[:16]
+        path = self.path / "_quarantine" / f"{digest}.parquet"
+        if path.exists():  # the same rejected rows were already stored
+            return len(frame)
+        _write_parquet(frame.reset_index(drop=True), path)
+        return len(frame)
+
+    def ingest_files(
+        self,
+        paths: Iterable[PathLike],
+        *,
+        progress: bool = False,
+        batch_rows: int = 2_000_000,
+        keep_raw: bool = True,
+    ) -> IngestSummary:
+        """Read files with :func:`~infotrafic.etl.read_file` and ingest them.
+
+        Files whose content hash is already in the manifest are skipped. Each new source file is
+        copied into :attr:`raw_dir` (unless ``keep_raw=False``) and recorded in the manifest with
+        its read counts once its rows are in the store. Files are merged in batches of about
+        ``batch_rows`` rows to bound memory.
+
+        Parameters
+        ----------
+        paths : iterable of path-like
+            Files or directories (walked recursively, see :func:`expand_paths`).
+        progress : bool, default False
+            Show a tqdm progress bar over files.
+        batch_rows : int, default 2_000_000
+            Merge into the store whenever this many rows have been read.
+        keep_raw : bool, default True
+            Copy each ingested file into the raw area.
+
+        Returns
+        -------
+        IngestSummary
+            The combined summary of all batches.
+
+        Raises
+        ------
+        StoreError
+            When the store cannot be locked, read or written.
+        FileFormatError
+            When a file cannot be read as any known regime.
+        """
+        from tqdm.auto import tqdm
+
+        from infotrafic.etl import read_file
+
+        files = expand_paths(paths)
+        known = set(self.manifest()["files"])
+        total = IngestSummary()
+        pending: list[tuple[Path, str, Any]] = []
+        pending_rows = 0
+        bar = tqdm(files, desc="ingest", unit="file", disable=not progress)
+        for path in bar:
+            digest = file_sha256(path)
+            if digest in known or any(d == digest for _, d, _ in pending):
+                total = total + IngestSummary(files_skipped=1)
+                continue
+            result = read_file(path)
+            pending.append((path, digest, result))
+            pending_rows += len(result.panel)
+            if pending_rows >= batch_rows:
+                total = total + self._ingest_batch(pending, keep_raw=keep_raw)
+                pending, pending_rows = [], 0
+        if pending:
+            total = total + self._ingest_batch(pending, keep_raw=keep_raw)
+        return total
+
+    def _ingest_batch(
+        self, batch: Sequence[tuple[Path, str, Any]], *, keep_raw: bool
+    ) -> IngestSummary:
+        with self._locked():
+            manifest = self.manifest()
+            todo = [item for item in batch if item[1] not in manifest["files"]]
+            skipped = IngestSummary(files_skipped=len(batch) - len(todo))
+            if not todo:
+                return skipped
+            combined = _CombinedResult(
+                panel=pd.concat([r.panel for _, _, r in todo], ignore_index=True),
+                arcs=pd.concat([r.arcs for _, _, r in todo if len(r.arcs)], ignore_index=True)
+                if any(len(r.arcs) for _, _, r in todo)
+                else pd.DataFrame(columns=list(ARC_COLUMNS)),
+                quarantine=pd.concat(
+                    [r.quarantine for _, _, r in todo if len(r.quarantine)], ignore_index=True
+                )
+                if any(len(r.quarantine) for _, _, r in todo)
+                else _empty_quarantine(),
+            )
+            summary = self._ingest_locked(combined)
+            now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+            for path, digest, result in todo:
+                raw = self._keep_raw(path, digest) if keep_raw else None
+                manifest["files"][digest] = {
+                    "name": path.name,
+                    "source": str(path),
+                    "size": path.stat().st_size,
+                    "raw": raw,
+                    "ingested_at": now,
+                    "rows": len(result.panel),
+                    "arcs": sorted(int(a) for a in result.panel["arc_id"].unique()),
+                    "quarantined": len(result.quarantine),
+                    "report": _report_counts(result),
+                }
+            merge = manifest.setdefault("merge", {"duplicates": 0, "conflicts": 0})
+            merge["duplicates"] += summary.duplicates
+            merge["conflicts"] += summary.conflicts
+            self._write_manifest(manifest)
+            read = IngestSummary(
+                files_ingested=len(todo),
+                duplicates=sum(_report_int(r, "duplicates") for _, _, r in todo),
+                conflicts=sum(_report_int(r, "conflicts") for _, _, r in todo),
+            )
+            return skipped + summary + read
+
+    def _keep_raw(self, path: Path, digest: str) -> str:
+        self.raw_dir.mkdir(parents=True, exist_ok=True)
+        target = self.raw_dir / path.name
+        if target.exists() and file_sha256(target) != digest:
+            target = self.raw_dir / f"{digest[:12]}_{path.name}"
+        if not target.exists():
+            _atomic_write(target, lambda tmp: shutil.copyfile(path, tmp))
+        return str(target.relative_to(self.path))
+
+
+@dataclass(frozen=True)
+class _CombinedResult:
+    panel: pd.DataFrame
+    arcs: pd.DataFrame
+    quarantine: pd.DataFrame
+
+
+def _empty_quarantine() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="string") for c in _QUARANTINE_COLUMNS}).astype(
+        {"line": "Int64"}
+    )
+
+
+def _report_int(result: Any, name: str) -> int:
+    return int(getattr(getattr(result, "report", None), name, 0) or 0)
+
+
+def _file_month(path: Path) -> int:
+    stem = path.stem  # "YYYY-MM"
+    return int(stem[:4]) * 100 + int(stem[5:7])
+
+
+def _report_counts(result: Any) -> dict[str, Any]:
+    """JSON-safe counts of the reader's report of one file, for the manifest."""
+    report = getattr(result, "report", None)
+    files = getattr(report, "files", ())
+    if len(files) == 1 and hasattr(files[0], "to_dict"):
+        data: Any = files[0].to_dict()
+    elif hasattr(report, "to_json"):
+        data = json.loads(report.to_json())
+    else:
+        return {}
+    return dict(json.loads(json.dumps(data, default=str)))

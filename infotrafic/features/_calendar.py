@@ -1,0 +1,276 @@
+"""Calendar features in Paris local time: hour, weekday, seasons, holidays, bridges.
+
+The panel's ``time`` is the **end** of the counting hour in UTC. Calendar features describe the
+hour the traffic happened in, so they are computed from its **start** (``time - 1 h``) converted
+to Europe/Paris wall-clock time: the row ``2023-02-01 08:00 UTC`` (09:00 Paris, end of hour)
+covers 08:00-09:00 local and gets ``hour == 8``. Calendar values of a target hour are known in
+advance, so they never leak.
+
+French public holidays come from the ``holidays`` package; Paris school holidays (zone C) from a
+table shipped in ``infotrafic/features/data/school_holidays_zone_c.csv`` (2010-2027, source
+named in the file). A *bridge day* is a working day squeezed between two days off of which at
+least one is a public holiday (e.g. the Friday after Ascension Thursday).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import ClassVar
+
+import holidays
+import numpy as np
+import pandas as pd
+
+from infotrafic.exceptions import ConfigurationError
+from infotrafic.features._grid import F64, HistoryView
+
+__all__ = [
+    "CALENDAR_FIELDS",
+    "Calendar",
+    "calendar_frame",
+    "is_public_holiday",
+    "is_school_holiday",
+    "school_holidays",
+]
+
+PARIS = "Europe/Paris"
+
+#: Every field :class:`Calendar` can make.
+CALENDAR_FIELDS: tuple[str, ...] = (
+    "hour",
+    "weekday",
+    "month",
+    "day_of_year",
+    "hour_of_week",
+    "hour_sin",
+    "hour_cos",
+    "hour_of_week_sin",
+    "hour_of_week_cos",
+    "day_of_year_sin",
+    "day_of_year_cos",
+    "public_holiday",
+    "school_holiday",
+    "bridge_day",
+    "day_off",
+)
+
+_SCHOOL_FILE = "school_holidays_zone_c.csv"
+_SCHOOL_RANGE = (2010, 2027)
+
+
+@lru_cache(maxsize=1)
+def school_holidays() -> pd.DataFrame:
+    """Return the shipped table of Paris (zone C) school holiday periods, 2010-2027.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``start``, ``end`` (inclusive calendar dates without school) and ``name``.
+
+    Examples
+    --------
+    >>> table = school_holidays()
+    >>> table.iloc[0]["name"]
+    'Vacances de Noël'
+    """
+    path = resources.files("infotrafic.features").joinpath("data", _SCHOOL_FILE)
+    with path.open("r", encoding="utf-8") as fh:
+        table = pd.read_csv(fh, comment="#", parse_dates=["start", "end"])
+    return table
+
+
+def _school_days(dates: pd.DatetimeIndex) -> F64:
+    table = school_holidays()
+    d = dates.normalize().tz_localize(None).as_unit("ns").asi8
+    starts = table["start"].to_numpy("datetime64[ns]").astype(np.int64)
+    ends = table["end"].to_numpy("datetime64[ns]").astype(np.int64)
+    pos = np.searchsorted(starts, d, side="right") - 1
+    inside = (pos >= 0) & (d <= ends[np.maximum(pos, 0)])
+    out = inside.astype(np.float64)
+    years = dates.year
+    out[(years < _SCHOOL_RANGE[0]) | (years > _SCHOOL_RANGE[1])] = np.nan
+    return out
+
+
+def is_school_holiday(day: dt.date | str) -> bool:
+    """Whether ``day`` falls in a Paris (zone C) school holiday.
+
+    Parameters
+    ----------
+    day : datetime.date or str
+        A calendar date in Paris (2010-2027).
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    ConfigurationError
+        Outside the years covered by the shipped table.
+
+    Examples
+    --------
+    >>> is_school_holiday("2023-02-20"), is_school_holiday("2023-03-06")
+    (True, False)
+    """
+    ts = pd.DatetimeIndex([pd.Timestamp(day)])
+    value = _school_days(ts)[0]
+    if np.isnan(value):
+        raise ConfigurationError(
+            f"school holidays are known for {_SCHOOL_RANGE[0]}-{_SCHOOL_RANGE[1]} only, got {day}"
+        )
+    return bool(value)
+
+
+@lru_cache(maxsize=64)
+def _french_holidays(years: tuple[int, ...]) -> frozenset[dt.date]:
+    return frozenset(holidays.country_holidays("FR", years=list(years)).keys())
+
+
+def is_public_holiday(day: dt.date | str) -> bool:
+    """Whether ``day`` is a French public holiday (metropolitan France).
+
+    Parameters
+    ----------
+    day : datetime.date or str
+        A calendar date.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_public_holiday("2023-07-14"), is_public_holiday("2023-07-13")
+    (True, False)
+    """
+    date = pd.Timestamp(day).date()
+    return date in _french_holidays((date.year,))
+
+
+def _day_flags(days: pd.DatetimeIndex) -> tuple[F64, F64, F64]:
+    """Public holiday, bridge day and day-off flags for naive local midnight dates."""
+    if len(days) == 0:
+        empty = np.zeros(0)
+        return empty, empty, empty
+    first, last = days.min() - pd.Timedelta(days=1), days.max() + pd.Timedelta(days=1)
+    span = pd.date_range(first, last, freq="D")
+    hol_set = _french_holidays(tuple(range(first.year, last.year + 1)))
+    hol = np.fromiter((d.date() in hol_set for d in span), dtype=bool, count=len(span))
+    weekend = span.dayofweek.to_numpy() >= 5
+    off = hol | weekend
+    bridge = np.zeros(len(span), dtype=bool)
+    prev_off, next_off = off[:-2], off[2:]
+    either_hol = hol[:-2] | hol[2:]
+    bridge[1:-1] = ~off[1:-1] & prev_off & next_off & either_hol
+    pos = ((days - first) // pd.Timedelta(days=1)).to_numpy()
+    return (
+        hol[pos].astype(np.float64),
+        bridge[pos].astype(np.float64),
+        (off | bridge)[pos].astype(np.float64),
+    )
+
+
+def calendar_frame(times: pd.DatetimeIndex) -> pd.DataFrame:
+    """Every calendar field for hourly UTC end-of-hour ``times``.
+
+    Parameters
+    ----------
+    times : pandas.DatetimeIndex
+        tz-aware end-of-hour times.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One float64 column per name of :data:`CALENDAR_FIELDS`, indexed like ``times``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DatetimeIndex([pd.Timestamp("2023-07-14 09:00Z")])
+    >>> calendar_frame(t)[["hour", "weekday", "public_holiday"]].iloc[0].tolist()
+    [10.0, 4.0, 1.0]
+    """
+    start = (pd.DatetimeIndex(times) - pd.Timedelta(hours=1)).tz_convert(PARIS)
+    hour = start.hour.to_numpy().astype(np.float64)
+    weekday = start.dayofweek.to_numpy().astype(np.float64)
+    doy = start.dayofyear.to_numpy().astype(np.float64)
+    how = weekday * 24 + hour
+    days = start.tz_localize(None).normalize()
+    hol, bridge, off = _day_flags(pd.DatetimeIndex(days))
+    two_pi = 2 * np.pi
+    cols: dict[str, F64] = {
+        "hour": hour,
+        "weekday": weekday,
+        "month": start.month.to_numpy().astype(np.float64),
+        "day_of_year": doy,
+        "hour_of_week": how,
+        "hour_sin": np.sin(two_pi * hour / 24),
+        "hour_cos": np.cos(two_pi * hour / 24),
+        "hour_of_week_sin": np.sin(two_pi * how / 168),
+        "hour_of_week_cos": np.cos(two_pi * how / 168),
+        "day_of_year_sin": np.sin(two_pi * doy / 365.25),
+        "day_of_year_cos": np.cos(two_pi * doy / 365.25),
+        "public_holiday": hol,
+        "school_holiday": _school_days(pd.DatetimeIndex(days)),
+        "bridge_day": bridge,
+        "day_off": off,
+    }
+    return pd.DataFrame(cols, index=times)
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """Calendar features of the target hour (Paris local time of the hour's start).
+
+    Parameters
+    ----------
+    fields : tuple of str
+        Names among :data:`CALENDAR_FIELDS`; columns keep these names.
+
+    Examples
+    --------
+    >>> Calendar(fields=("hour", "weekday")).names(lead=1)
+    ['hour', 'weekday']
+    """
+
+    kind: ClassVar[str] = "calendar"
+    fields: tuple[str, ...] = (
+        "hour",
+        "weekday",
+        "hour_of_week",
+        "day_of_year_sin",
+        "day_of_year_cos",
+        "public_holiday",
+        "school_holiday",
+        "bridge_day",
+        "day_off",
+    )
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.fields if f not in CALENDAR_FIELDS]
+        if bad:
+            raise ConfigurationError(f"unknown calendar field(s) {bad}; use {CALENDAR_FIELDS}")
+
+    def names(self, lead: int) -> list[str]:
+        """Return the produced column names (independent of the lead)."""
+        return list(self.fields)
+
+    def units(self, lead: int) -> dict[str, str | None]:
+        """Calendar columns carry no unit of the series."""
+        return dict.fromkeys(self.fields)
+
+    def required_columns(self) -> tuple[str, ...]:
+        """Calendar features read no panel column."""
+        return ()
+
+    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
+        """Yield ``(name, (1, n_hours) array)`` pairs."""
+        frame = calendar_frame(view.times)
+        for f in self.fields:
+            yield f, frame[f].to_numpy(dtype=np.float64)[None, :]

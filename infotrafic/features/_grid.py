@@ -1,0 +1,301 @@
+"""The (arc x hour) matrix behind every feature, and the lead-guarded view builders read from.
+
+A panel is scattered into dense 2-D arrays (one row per arc, one column per hour of a regular
+UTC grid). Builders never touch those arrays directly: they read them through
+:class:`HistoryView`, whose only accessor returns the series *shifted by at least the lead*.
+A feature for target hour ``t`` can therefore only be computed from values at ``t - lead`` or
+earlier: leakage is impossible by construction, not by care.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from infotrafic._schema import validate_panel
+from infotrafic.exceptions import ConfigurationError, DataValidationError
+
+__all__ = ["HistoryView", "HourlyGrid", "build_grid", "shift"]
+
+_HOUR_NS = 3_600_000_000_000
+
+F64 = NDArray[np.float64]
+F32 = NDArray[np.float32]
+
+
+@dataclass(frozen=True, eq=False)
+class HourlyGrid:
+    """Dense (arc x hour) arrays built from a panel.
+
+    Attributes
+    ----------
+    arc_ids : numpy.ndarray
+        Sorted arc identifiers, one per matrix row.
+    times : pandas.DatetimeIndex
+        Regular hourly UTC grid (end of the counting hour), one per matrix column.
+    values : dict of str to numpy.ndarray
+        ``(n_arcs, n_hours)`` float64 arrays (NaN when missing), e.g. ``"flow"``.
+    row_arc : numpy.ndarray
+        Matrix row index of every output row.
+    row_hour : numpy.ndarray
+        Matrix column index of every output row.
+    """
+
+    arc_ids: NDArray[np.int64]
+    times: pd.DatetimeIndex
+    values: dict[str, F64]
+    row_arc: NDArray[np.intp]
+    row_hour: NDArray[np.intp]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_arcs, n_hours)``."""
+        return (len(self.arc_ids), len(self.times))
+
+    @property
+    def n_rows(self) -> int:
+        """Number of output rows."""
+        return len(self.row_arc)
+
+    def gather(self, matrix: NDArray[np.floating] | NDArray[np.integer]) -> NDArray[np.float32]:
+        """Pick the output rows out of an ``(n_arcs, n_hours)`` matrix, as float32.
+
+        Parameters
+        ----------
+        matrix : numpy.ndarray
+            An array of shape :attr:`shape` (or broadcastable to it).
+
+        Returns
+        -------
+        numpy.ndarray
+            One float32 value per output row.
+        """
+        full = np.broadcast_to(matrix, self.shape)
+        return np.asarray(full[self.row_arc, self.row_hour], dtype=np.float32)
+
+
+def _time_index(times: pd.Series | pd.DatetimeIndex, start_ns: int) -> NDArray[np.intp]:
+    ns = pd.DatetimeIndex(times).as_unit("ns").asi8
+    return ((ns - start_ns) // _HOUR_NS).astype(np.intp)
+
+
+def _validate_targets(targets: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(targets, pd.DataFrame) or not {"arc_id", "time"} <= set(targets.columns):
+        raise DataValidationError(
+            "targets must be a DataFrame with columns arc_id and time (end of the target hour)",
+            field="targets",
+        )
+    time = targets["time"]
+    if not isinstance(time.dtype, pd.DatetimeTZDtype):
+        raise DataValidationError(
+            "targets.time must be tz-aware (use pd.to_datetime(..., utc=True))", field="time"
+        )
+    utc = time.dt.tz_convert("UTC")
+    if utc.isna().any() or not (utc.dt.floor("h") == utc).all():
+        raise DataValidationError("targets.time must be on the hour, without gaps", field="time")
+    if targets["arc_id"].isna().any():
+        raise DataValidationError("targets.arc_id has missing values", field="arc_id")
+    return pd.DataFrame(
+        {"arc_id": targets["arc_id"].to_numpy(dtype=np.int64), "time": utc.to_numpy()}
+    )
+
+
+def build_grid(
+    panel: pd.DataFrame,
+    *,
+    columns: Sequence[str] = ("flow", "occupancy"),
+    targets: pd.DataFrame | None = None,
+) -> HourlyGrid:
+    """Scatter a canonical panel into dense ``(arc x hour)`` arrays.
+
+    Without ``targets`` the output rows are, for every arc, each hour from its first to its last
+    row in the panel (the regular hourly grid), sorted by ``(arc_id, time)``. With ``targets``
+    (a frame with ``arc_id`` and ``time``) the output rows are exactly the target rows, in order;
+    the grid is widened to cover them (arcs absent from the panel get an all-missing history).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        A canonical panel (validated here; never mutated).
+    columns : sequence of str, default ("flow", "occupancy")
+        Numeric panel columns to scatter.
+    targets : pandas.DataFrame, optional
+        Rows to produce instead of the panel's own grid.
+
+    Returns
+    -------
+    HourlyGrid
+        The dense arrays and the output rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"arc_id": [7, 7], "flow": [1.0, 3.0],
+    ...                   "time": pd.to_datetime(["2024-01-01 01:00", "2024-01-01 03:00"], utc=True)})
+    >>> g = build_grid(p)
+    >>> g.shape, g.n_rows
+    ((1, 3), 3)
+    >>> g.values["flow"].tolist()
+    [[1.0, nan, 3.0]]
+    """
+    panel = validate_panel(panel, sort=False)
+    tgt = _validate_targets(targets) if targets is not None else None
+    arc_col = panel["arc_id"].to_numpy(dtype=np.int64)
+    time_ns = pd.DatetimeIndex(panel["time"]).as_unit("ns").asi8
+    arcs_all = arc_col if tgt is None else np.concatenate([arc_col, tgt["arc_id"].to_numpy()])
+    arc_ids = np.unique(arcs_all).astype(np.int64)
+    bounds = [time_ns]
+    if tgt is not None:
+        bounds.append(pd.DatetimeIndex(tgt["time"]).as_unit("ns").asi8)
+    all_ns = np.concatenate(bounds)
+    if len(all_ns) == 0:
+        times = pd.DatetimeIndex([], tz="UTC", name="time")
+        start_ns = 0
+    else:
+        start_ns = int(all_ns.min())
+        n_hours = int((all_ns.max() - start_ns) // _HOUR_NS) + 1
+        times = pd.date_range(pd.Timestamp(start_ns, tz="UTC"), periods=n_hours, freq="h")
+    shape = (len(arc_ids), len(times))
+    ai = np.searchsorted(arc_ids, arc_col).astype(np.intp)
+    ti = ((time_ns - start_ns) // _HOUR_NS).astype(np.intp)
+    values: dict[str, F64] = {}
+    for col in columns:
+        m = np.full(shape, np.nan, dtype=np.float64)
+        m[ai, ti] = panel[col].to_numpy(dtype=np.float64, na_value=np.nan)
+        values[col] = m
+    if tgt is not None:
+        row_arc = np.searchsorted(arc_ids, tgt["arc_id"].to_numpy()).astype(np.intp)
+        row_hour = _time_index(pd.DatetimeIndex(tgt["time"]), start_ns)
+    elif len(arc_col) == 0:
+        row_arc = np.zeros(0, dtype=np.intp)
+        row_hour = np.zeros(0, dtype=np.intp)
+    else:
+        first = np.full(len(arc_ids), np.iinfo(np.intp).max, dtype=np.intp)
+        last = np.full(len(arc_ids), -1, dtype=np.intp)
+        np.minimum.at(first, ai, ti)
+        np.maximum.at(last, ai, ti)
+        lengths = last - first + 1
+        row_arc = np.repeat(np.arange(len(arc_ids), dtype=np.intp), lengths)
+        offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        row_hour = (np.arange(int(lengths.sum()), dtype=np.intp) - offsets) + np.repeat(
+            first, lengths
+        )
+    return HourlyGrid(
+        arc_ids=arc_ids,
+        times=pd.DatetimeIndex(times, name="time"),
+        values=values,
+        row_arc=row_arc,
+        row_hour=row_hour,
+    )
+
+
+def shift(matrix: F64, k: int) -> F64:
+    """Shift every row of a 2-D array ``k`` columns to the right, filling with NaN.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        ``(n_arcs, n_hours)`` array.
+    k : int
+        Non-negative shift in hours: ``out[:, j] == matrix[:, j - k]``.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new float64 array of the same shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> shift(np.array([[1.0, 2.0, 3.0]]), 1).tolist()
+    [[nan, 1.0, 2.0]]
+    """
+    if k < 0:
+        raise ConfigurationError(f"shift must be >= 0, got {k}")
+    out = np.full(matrix.shape, np.nan, dtype=np.float64)
+    n = matrix.shape[1]
+    if k < n:
+        out[:, k:] = matrix[:, : n - k]
+    return out
+
+
+class HistoryView:
+    """Read access to a grid that only ever returns values at least ``lead`` hours old.
+
+    Parameters
+    ----------
+    grid : HourlyGrid
+        The dense arrays.
+    lead : int
+        ``horizon + delay`` in hours (>= 1).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"arc_id": [1, 1, 1], "flow": [1.0, 2.0, 3.0],
+    ...                   "time": pd.date_range("2024-01-01 01:00", periods=3, freq="h", tz="UTC")})
+    >>> view = HistoryView(build_grid(p), lead=1)
+    >>> view.lagged("flow", 1).tolist()
+    [[nan, 1.0, 2.0]]
+    >>> view.lagged("flow", 0)
+    Traceback (most recent call last):
+    ...
+    infotrafic.exceptions.ConfigurationError: lag 0 h of 'flow' is below the lead ...
+    """
+
+    def __init__(self, grid: HourlyGrid, lead: int) -> None:
+        if int(lead) < 1:
+            raise ConfigurationError(f"lead (horizon + delay) must be >= 1 hour, got {lead}")
+        self._grid = grid
+        self.lead = int(lead)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_arcs, n_hours)`` of the grid."""
+        return self._grid.shape
+
+    @property
+    def times(self) -> pd.DatetimeIndex:
+        """Hourly UTC grid (end of the counting hour)."""
+        return self._grid.times
+
+    @property
+    def arc_ids(self) -> NDArray[np.int64]:
+        """Arc identifiers of the matrix rows."""
+        return self._grid.arc_ids
+
+    def lagged(self, column: str, lag: int) -> F64:
+        """Return ``column`` shifted by ``lag`` hours: ``out[:, t] == value(t - lag)``.
+
+        Parameters
+        ----------
+        column : str
+            A scattered panel column, e.g. ``"flow"``.
+        lag : int
+            Hours back from the target; must be >= the lead.
+
+        Returns
+        -------
+        numpy.ndarray
+            New ``(n_arcs, n_hours)`` float64 array.
+
+        Raises
+        ------
+        ConfigurationError
+            When ``lag`` is below the lead (the value would not be known in time) or the
+            column was not scattered.
+        """
+        if lag < self.lead:
+            raise ConfigurationError(
+                f"lag {lag} h of {column!r} is below the lead ({self.lead} h = horizon + delay): "
+                "that value is not known when the forecast is made; use lags >= the lead"
+            )
+        if column not in self._grid.values:
+            raise ConfigurationError(
+                f"column {column!r} is not available; known: {sorted(self._grid.values)}"
+            )
+        return shift(self._grid.values[column], lag)

@@ -1,0 +1,448 @@
+"""Builders of history features: lags, last value, rolling statistics, weekly profiles, EWM.
+
+Every builder reads the series through :class:`~infotrafic.features.HistoryView`, which refuses
+any lag below the lead; the names of the columns it makes state the lag actually used, e.g.
+``flow_lag1`` or ``flow_rolling_mean_lag1_window24``. Lags are counted in hours back from the
+target hour ``t`` (so ``flow_lag168`` is the same hour one week earlier). Parameters left to
+``None`` default to the lead (the most recent usable value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from infotrafic.exceptions import ConfigurationError
+from infotrafic.features._grid import F64, HistoryView
+
+__all__ = [
+    "EWM",
+    "Lags",
+    "LastValue",
+    "MissingIndicator",
+    "Rolling",
+    "SameHourOfWeek",
+    "SeasonalDiff",
+    "seasonal_lag",
+]
+
+_STATS = ("mean", "std", "min", "max")
+
+
+def seasonal_lag(season: int, lead: int) -> int:
+    """Return the smallest multiple of ``season`` that is at least ``lead``.
+
+    Parameters
+    ----------
+    season : int
+        Season length in hours (e.g. 24 or 168).
+    lead : int
+        ``horizon + delay`` in hours.
+
+    Returns
+    -------
+    int
+        ``k * season`` with the smallest ``k >= 1`` such that ``k * season >= lead``.
+
+    Examples
+    --------
+    >>> seasonal_lag(168, 1), seasonal_lag(24, 30)
+    (168, 48)
+    """
+    if season < 1 or lead < 0:
+        raise ConfigurationError(f"season must be >= 1 and lead >= 0, got {season}, {lead}")
+    return max(1, -(-lead // season)) * season
+
+
+def _lag_or_lead(lag: int | None, lead: int) -> int:
+    return lead if lag is None else int(lag)
+
+
+@dataclass(frozen=True)
+class _Builder:
+    """Shared behaviour of history builders (not public)."""
+
+    kind: ClassVar[str] = ""
+    column: str = "flow"
+
+    def names(self, lead: int) -> list[str]:
+        """Return the names of the columns made for this lead."""
+        return [name for name, _ in self._plan(lead)]
+
+    def units(self, lead: int) -> dict[str, str | None]:
+        """Map every produced column to the series whose unit it carries (None: unitless)."""
+        return dict(self._plan(lead))
+
+    def required_columns(self) -> tuple[str, ...]:
+        """Panel columns this builder reads."""
+        return (self.column,)
+
+    def _plan(self, lead: int) -> list[tuple[str, str | None]]:
+        raise NotImplementedError
+
+    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
+        """Yield ``(name, (n_arcs, n_hours) array)`` pairs."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Lags(_Builder):
+    """Values ``lag`` hours before the target: ``{column}_lag{k}``.
+
+    Parameters
+    ----------
+    column : str, default "flow"
+        Panel column (``flow`` or ``occupancy``).
+    lags : tuple of int, default (1, 2, 3)
+        Hours back from the target hour; each must be >= the lead.
+
+    Examples
+    --------
+    >>> Lags("occupancy", lags=(1, 168)).names(lead=1)
+    ['occupancy_lag1', 'occupancy_lag168']
+    """
+
+    kind: ClassVar[str] = "lags"
+    lags: tuple[int, ...] = (1, 2, 3)
+
+    def _plan(self, lead: int) -> list[tuple[str, str | None]]:
+        return [(f"{self.column}_lag{int(k)}", self.column) for k in self.lags]
+
+    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
+        """Yield the lagged series."""
+        for k in self.lags:
+            yield f"{self.column}_lag{int(k)}", view.lagged(self.column, int(k))
+
+
+@dataclass(frozen=True)
+class LastValue(_Builder):
+    """Last non-missing value at or before ``t - lag`` and its age in hours.
+
+    Makes ``{column}_last_lag{L}`` and, with ``age=True``, ``{column}_age_lag{L}`` (hours between
+    ``t - L`` and that value; NaN when the arc has no value yet).
+
+    Parameters
+    ----------
+    column : str, default "flow"
+        Panel column.
+    lag : int, optional
+        Defaults to the lead.
+    age : bool, default True
+        Also make the age column.
+    max_age : int, optional
+        Ignore values older than this many hours (NaN instead).
+
+    Examples
+    --------
+    >>> LastValue().names(lead=2)
+    ['flow_last_lag2', 'flow_age_lag2']
+    """
+
+    kind: ClassVar[str] = "last_value"
+    lag: int | None = None
+    age: bool = True
+    max_age: int | None = None
+
+    def _plan(self, lead: int) -> list[tuple[str, str | None]]:
+        lag = _lag_or_lead(self.lag, lead)
+        out: list[tuple[str, str | None]] = [(f"{self.column}_last_lag{lag}", self.column)]
+        if self.age:
+            out.append((f"{self.column}_age_lag{lag}", None))
+        return out
+
+    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
+        """Yield the forward-filled series (and its age)."""
+        lag = _lag_or_lead(self.lag, view.lead)
+        s = view.lagged(self.column, lag)
+        n_arcs, n_hours = s.shape
+        cols = np.arange(n_hours)
+        idx = np.where(np.isnan(s), -1, cols[None, :])
+        np.maximum.accumulate(idx, axis=1, out=idx)
+        rows = np.arange(n_arcs)[:, None]
+        last = s[rows, np.maximum(idx, 0)]
+        age = (cols[None, :] - idx).astype(np.float64)
+        missing = idx < 0
+        if self.max_age is not None:
+            missing |= age > self.max_age
+        last[missing] = np.nan
+        age[missing] = np.nan
+        yield f"{self.column}_last_lag{lag}", last
+        if self.age:
+            yield f"{self.column}_age_lag{lag}", age
+
+
+def _rolling_sums(s: F64, window: int) -> tuple[F64, F64, F64]:
+    """Windowed count, sum and sum of squares along axis 1 (NaN ignored)."""
+    valid = ~np.isnan(s)
+    x = np.where(valid, s, 0.0)
+    n_arcs, n_hours = s.shape
+    pad = np.zeros((n_arcs, 1))
+    c = np.concatenate([pad, np.cumsum(valid, axis=1, dtype=np.float64)], axis=1)
+    s1 = np.concatenate([pad, np.cumsum(x, axis=1)], axis=1)
+    s2 = np.concatenate([pad, np.cumsum(x * x, axis=1)], axis=1)
+    hi = np.arange(1, n_hours + 1)
+    lo = np.maximum(hi - window, 0)
+    return c[:, hi] - c[:, lo], s1[:, hi] - s1[:, lo], s2[:, hi] - s2[:, lo]
+
+
+@dataclass(frozen=True)
+class Rolling(_Builder):
+    """Rolling statistics over the ``window`` hours ending at ``t - lag``.
+
+    Makes ``{column}_rolling_{stat}_lag{L}_window{w}`` for each stat and window. Missing values
+    are skipped; a window with fewer than ``min_periods`` values gives NaN.
+
+    Parameters
+    ----------
+    column : str, default "flow"
+        Panel column.
+    windows : tuple of int, default (24,)
+        Window lengths in hours.
+    stats : tuple of str, default ("mean",)
+        Among ``mean``, ``std``, ``min``, ``max``.
+    lag : int, optional
+        Newest hour of the window, back from the target; defaults to the lead.
+    min_periods : int, default 1
+        Minimum number of values in a window.
+
+    Examples
+    --------
+    >>> Rolling(windows=(24,), stats=("mean", "max")).names(lead=1)
+    ['flow_rolling_mean_lag1_window24', 'flow_rolling_max_lag1_window24']
+    """
+
+    kind: ClassVar[str] = "rolling"
+    windows: tuple[int, ...] = (24,)
+    stats: tuple[str, ...] = ("mean",)
+    lag: int | None = None
+    min_periods: int = 1
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.stats if s not in _STATS]
+        if bad:
+            raise ConfigurationError(f"unknown rolling stat(s) {bad}; use {list(_STATS)}")
+        if any(int(w) < 1 for w in self.windows):
+            raise ConfigurationError(f"rolling windows must be >= 1 hour, got {self.windows}")
+
+    def _plan(self, lead: int) -> list[tuple[str, str | None]]:
+        lag = _lag_or_lead(self.lag, lead)
+        return [
+            (f"{self.column}_rolling_{st}_lag{lag}_window{int(w)}", self.column)
+            for w in self.windows
+            for st in self.stats
+        ]
+
+    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
+        """Yield the rolling statistics."""
+        lag = _lag_or_lead(self.lag, view.lead)
+        s = view.lagged(self.column, lag)
+        for w in (int(w) for w in self.windows):
+            cnt, sm, sq = _rolling_sums(s, w)
+            ok = cnt >= max(1, self.min_periods)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(ok, sm / cnt, np.nan)
+            for st in self.stats:
+                name = f"{self.column}_rolling_{st}_lag{lag}_window{w}"
+                if st == "mean":
+                    yield name, mean
+                elif st == "std":
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        var = (sq - cnt * mean * mean) / (cnt - 1)
+                    yield name, np.where(ok & (cnt > 1), np.sqrt(np.maximum(var, 0.0)), np.nan)
+                else:
+                    frame = pd.DataFrame(s.T)
+                    roll = frame.rolling(w, min_periods=max(1, self.min_periods))
+                    res = roll.min() if st == "min" else roll.max()
+                    yield name, np.ascontiguousarray(res.to_numpy(dtype=np.float64).T)
+
+
+@dataclass(frozen=True)
+class SameHourOfWeek(_Builder):
+    """Mean of the same hour of the week over the last ``weeks`` weeks.
+
+    Uses the values at ``t - k0``, ``t - k0 - 168``, ... with ``k0`` the smallest multiple of
+    168 h that is >= the lead; makes ``{column}_how_mean_lag{k0}_weeks{N}``.
+
+    Parameters
+    ----------
+    column : str, default "flow"
+        Panel column.
+    weeks : tuple of int, default (4,)
+        Numbers of weeks to average (one column each).
+    min_periods : int, default 1
+        Minimum number of weeks with a value.
+
+    Examples
+    --------
+    >>> SameHourOfWeek(weeks=(4,)).names(lead=1)
+    ['flow_how_mean_lag168_weeks4']
+    """
+
+    kind: ClassVar[str] = "same_hour_of_week"
+    weeks: tuple[int, ...] = (4,)
+    min_periods: int = 1
+
+    def _plan(self, lead: int) -> list[tuple[str, str | None]]:
+        k0 = seasonal_lag(168, lead)
+        return [(f"{self.column}_how_mean_lag{k0}_weeks{int(n)}", self.column) for n in self.weeks]
+
+    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
+        """Yield the weekly-profile means."""
+        k0 = seasonal_lag(168, view.lead)
+        n_max = max(int(n) for n in self.weeks)
+        total = np.zeros(view.shape)
+        count = np.zeros(view.shape)
+        for i in range(n_max):
+            s = view.lagged(self.column, k0 + 168 * i)
+            ok = ~np.isnan(s)
+            total += np.where(ok, s, 0.0)
+            count += ok
+            if i + 1 in {int(n) for n in self.weeks}:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    res = np.where(count >= max(1, self.min_periods), total / count, np.nan)
+                yield f"{self.column}_how_mean_lag{k0}_weeks{i + 1}", res
+
+
+@dataclass(frozen=True)
+class SeasonalDiff(_Builder):
+    """Change over one season and the seasonal value corrected by it.
+
+    With ``L`` the lag (default: the lead) and ``K`` the smallest multiple of ``season`` >= the
+    lead, makes ``{column}_sdiff_lag{L}_season{s}`` = ``y(t-L) - y(t-L-s)`` (how the recent
+    hour compares with the same hour one season earlier) and ``{column}_sadj_lag{K}_season{s}``
+    = ``y(t-K) + y(t-L) - y(t-L-s)`` (last season's value shifted by that change).
+
+    Parameters
+    ----------
+    column : str, default "flow"
+        Panel column.
+    season : int, default 168
+        Season length in hours.
+    lag : int, optional
+        Defaults to the lead.
+
+    Examples
+    --------
+    >>> SeasonalDiff().names(lead=1)
+    ['flow_sdiff_lag1_season168', 'flow_sadj_lag168_season168']
+    """
+
+    kind: ClassVar[str] = "seasonal_diff"
+    season: int = 168
+    lag: int | None = None
+
+    def _plan(self, lead: int) -> list[tuple[str, str | None]]:
+        lag = _lag_or_lead(self.lag, lead)
+        k = seasonal_lag(self.season, lead)
+        return [
+            (f"{self.column}_sdiff_lag{lag}_season{self.season}", self.column),
+            (f"{self.column}_sadj_lag{k}_season{self.season}", self.column),
+        ]
+
+    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
+        """Yield the seasonal difference and the adjusted seasonal value."""
+        lag = _lag_or_lead(self.lag, view.lead)
+        k = seasonal_lag(self.season, view.lead)
+        diff = view.lagged(self.column, lag) - view.lagged(self.column, lag + self.season)
+        yield f"{self.column}_sdiff_lag{lag}_season{self.season}", diff
+        yield f"{self.column}_sadj_lag{k}_season{self.season}", view.lagged(self.column, k) + diff
+
+
+@dataclass(frozen=True)
+class EWM(_Builder):
+    """Exponentially weighted mean of the series up to ``t - lag``.
+
+    Makes ``{column}_ewm_lag{L}_halflife{h}``; missing values are skipped (weights decay with
+    time, not with the number of observations).
+
+    Parameters
+    ----------
+    column : str, default "flow"
+        Panel column.
+    halflives : tuple of int, default (24,)
+        Half-lives in hours.
+    lag : int, optional
+        Defaults to the lead.
+
+    Examples
+    --------
+    >>> EWM(halflives=(6, 24)).names(lead=1)
+    ['flow_ewm_lag1_halflife6', 'flow_ewm_lag1_halflife24']
+    """
+
+    kind: ClassVar[str] = "ewm"
+    halflives: tuple[int, ...] = (24,)
+    lag: int | None = None
+
+    def _plan(self, lead: int) -> list[tuple[str, str | None]]:
+        lag = _lag_or_lead(self.lag, lead)
+        return [(f"{self.column}_ewm_lag{lag}_halflife{int(h)}", self.column) for h in self.halflives]
+
+    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
+        """Yield the exponentially weighted means."""
+        lag = _lag_or_lead(self.lag, view.lead)
+        s = view.lagged(self.column, lag)
+        valid = ~np.isnan(s)
+        x = np.where(valid, s, 0.0)
+        for h in (int(h) for h in self.halflives):
+            alpha = 1.0 - 0.5 ** (1.0 / h)
+            num = np.zeros(s.shape)
+            den = np.zeros(s.shape)
+            acc_n = np.zeros(s.shape[0])
+            acc_d = np.zeros(s.shape[0])
+            for j in range(s.shape[1]):
+                acc_n = (1.0 - alpha) * acc_n + alpha * x[:, j]
+                acc_d = (1.0 - alpha) * acc_d + alpha * valid[:, j]
+                num[:, j] = acc_n
+                den[:, j] = acc_d
+            with np.errstate(invalid="ignore", divide="ignore"):
+                yield (
+                    f"{self.column}_ewm_lag{lag}_halflife{h}",
+                    np.where(den > 1e-12, num / den, np.nan),
+                )
+
+
+@dataclass(frozen=True)
+class MissingIndicator(_Builder):
+    """Whether the value at ``t - lag`` is missing, and the missing share over a window.
+
+    Makes ``{column}_missing_lag{L}`` (1.0 / 0.0) and ``{column}_missing_share_lag{L}_window{w}``.
+
+    Parameters
+    ----------
+    column : str, default "flow"
+        Panel column.
+    window : int, default 24
+        Window for the missing share.
+    lag : int, optional
+        Defaults to the lead.
+
+    Examples
+    --------
+    >>> MissingIndicator().names(lead=1)
+    ['flow_missing_lag1', 'flow_missing_share_lag1_window24']
+    """
+
+    kind: ClassVar[str] = "missing"
+    window: int = 24
+    lag: int | None = None
+
+    def _plan(self, lead: int) -> list[tuple[str, str | None]]:
+        lag = _lag_or_lead(self.lag, lead)
+        return [
+            (f"{self.column}_missing_lag{lag}", None),
+            (f"{self.column}_missing_share_lag{lag}_window{self.window}", None),
+        ]
+
+    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
+        """Yield the indicator and the share."""
+        lag = _lag_or_lead(self.lag, view.lead)
+        s = view.lagged(self.column, lag)
+        miss = np.isnan(s).astype(np.float64)
+        yield f"{self.column}_missing_lag{lag}", miss
+        cnt, _, _ = _rolling_sums(s, self.window)
+        yield f"{self.column}_missing_share_lag{lag}_window{self.window}", 1.0 - cnt / self.window

@@ -1,0 +1,231 @@
+"""Compose feature builders into one serialisable :class:`FeatureSpec`."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from infotrafic.exceptions import ConfigurationError
+from infotrafic.features._calendar import Calendar
+from infotrafic.features._grid import F64, HistoryView, build_grid
+from infotrafic.features._history import (
+    EWM,
+    Lags,
+    LastValue,
+    MissingIndicator,
+    Rolling,
+    SameHourOfWeek,
+    SeasonalDiff,
+)
+
+__all__ = ["BUILDERS", "FeatureBuilder", "FeatureSpec", "build_features"]
+
+
+@runtime_checkable
+class FeatureBuilder(Protocol):
+    """What a feature builder provides (frozen dataclass with a ``kind`` tag)."""
+
+    kind: str
+
+    def names(self, lead: int) -> list[str]:
+        """Column names produced for this lead."""
+        ...
+
+    def units(self, lead: int) -> dict[str, str | None]:
+        """Map each column to the panel series whose unit it carries (None: unitless)."""
+        ...
+
+    def required_columns(self) -> tuple[str, ...]:
+        """Panel columns read."""
+        ...
+
+    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
+        """Yield ``(name, array broadcastable to (n_arcs, n_hours))``."""
+        ...
+
+
+#: Builder classes by ``kind`` (used to read specs back from JSON).
+BUILDERS: dict[str, type[Any]] = {
+    cls.kind: cls
+    for cls in (Lags, LastValue, Rolling, SameHourOfWeek, SeasonalDiff, EWM, MissingIndicator)
+}
+BUILDERS[Calendar.kind] = Calendar
+
+
+def _builder_to_dict(builder: FeatureBuilder) -> dict[str, Any]:
+    if not dataclasses.is_dataclass(builder):
+        raise ConfigurationError(f"builder {builder!r} is not a dataclass; cannot serialise it")
+    params = {f.name: getattr(builder, f.name) for f in dataclasses.fields(builder)}
+    params = {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+    return {"kind": builder.kind, **params}
+
+
+def _builder_from_dict(data: dict[str, Any]) -> FeatureBuilder:
+    data = dict(data)
+    kind = data.pop("kind", None)
+    if kind not in BUILDERS:
+        raise ConfigurationError(f"unknown feature builder kind {kind!r}; known: {sorted(BUILDERS)}")
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    builder: FeatureBuilder = BUILDERS[kind](**params)
+    return builder
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """An ordered composition of feature builders for one lead.
+
+    Parameters
+    ----------
+    builders : tuple of FeatureBuilder
+        The builders, in column order.
+    lead : int, default 1
+        ``horizon + delay`` in hours: every feature of target ``t`` uses only data at
+        ``t - lead`` or earlier.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from infotrafic.features import Calendar, FeatureSpec, Lags, Rolling
+    >>> spec = FeatureSpec((Lags(lags=(1, 168)), Rolling(windows=(24,)), Calendar(("hour",))))
+    >>> spec.feature_names()
+    ['flow_lag1', 'flow_lag168', 'flow_rolling_mean_lag1_window24', 'hour']
+    >>> FeatureSpec.from_json(spec.to_json()) == spec
+    True
+    >>> panel = pd.DataFrame({"arc_id": 1, "flow": [10.0, 20.0, 30.0],
+    ...                       "time": pd.date_range("2024-01-01 01:00", periods=3, freq="h", tz="UTC")})
+    >>> spec.build(panel)[["y", "flow_lag1"]].to_numpy().tolist()
+    [[10.0, nan], [20.0, 10.0], [30.0, 20.0]]
+    """
+
+    builders: tuple[FeatureBuilder, ...] = field(default_factory=tuple)
+    lead: int = 1
+
+    def __post_init__(self) -> None:
+        if int(self.lead) < 1:
+            raise ConfigurationError(f"lead must be >= 1 hour, got {self.lead}")
+        names = self.feature_names()
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ConfigurationError(f"feature builders produce duplicate columns {dup}")
+        reserved = {"arc_id", "time", "y"} & set(names)
+        if reserved:
+            raise ConfigurationError(f"feature names {sorted(reserved)} are reserved")
+
+    def feature_names(self) -> list[str]:
+        """Names of the feature columns, in order."""
+        return [n for b in self.builders for n in b.names(self.lead)]
+
+    def units(self) -> dict[str, str | None]:
+        """Map each feature to the series whose unit it carries (``"flow"``, ...; None)."""
+        out: dict[str, str | None] = {}
+        for b in self.builders:
+            out.update(b.units(self.lead))
+        return out
+
+    def with_lead(self, lead: int) -> FeatureSpec:
+        """Return the same builders for another lead."""
+        return FeatureSpec(self.builders, lead=lead)
+
+    def required_columns(self) -> tuple[str, ...]:
+        """Panel columns the builders read (always includes ``flow``, the target)."""
+        cols = ["flow"]
+        for b in self.builders:
+            cols += [c for c in b.required_columns() if c not in cols]
+        return tuple(cols)
+
+    def build(self, panel: pd.DataFrame, *, targets: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Build the feature table (see :func:`build_features`)."""
+        return build_features(panel, self, targets=targets)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready description."""
+        return {"lead": int(self.lead), "builders": [_builder_to_dict(b) for b in self.builders]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
+        """Rebuild a spec from :meth:`to_dict` output."""
+        try:
+            builders = tuple(_builder_from_dict(b) for b in data["builders"])
+            return cls(builders, lead=int(data["lead"]))
+        except (KeyError, TypeError) as exc:
+            raise ConfigurationError(f"not a feature spec description: {exc}") from exc
+
+    def to_json(self) -> str:
+        """Serialise to a JSON string."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSpec:
+        """Rebuild a spec from :meth:`to_json` output."""
+        return cls.from_dict(json.loads(text))
+
+
+def build_features(
+    panel: pd.DataFrame,
+    spec: FeatureSpec | Sequence[FeatureBuilder],
+    *,
+    lead: int | None = None,
+    targets: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Build the feature table of a panel: one row per (arc, hour) on the hourly grid.
+
+    Columns: ``arc_id`` (int64), ``time`` (UTC end of hour), ``y`` (the flow at ``time``,
+    float64) and one float32 column per feature. Features of row ``t`` are computed only from
+    values at ``t - lead`` or earlier (enforced by :class:`HistoryView`), so the same table serves
+    training (rows before a cutoff) and prediction (rows after it).
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Canonical panel (history; never mutated).
+    spec : FeatureSpec or sequence of builders
+        What to build.
+    lead : int, optional
+        Overrides ``spec.lead`` (required when passing a plain sequence; default 1).
+    targets : pandas.DataFrame, optional
+        ``arc_id``/``time`` rows to build instead of the panel's own grid (same order).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The feature table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from infotrafic.features import Lags
+    >>> p = pd.DataFrame({"arc_id": 5, "flow": [1.0, 2.0, 4.0],
+    ...                   "time": pd.date_range("2024-01-01 01:00", periods=3, freq="h", tz="UTC")})
+    >>> build_features(p, [Lags(lags=(2,))], lead=2)["flow_lag2"].tolist()
+    [nan, nan, 1.0]
+    """
+    if not isinstance(spec, FeatureSpec):
+        spec = FeatureSpec(tuple(spec), lead=1 if lead is None else lead)
+    elif lead is not None and lead != spec.lead:
+        spec = spec.with_lead(lead)
+    names = spec.feature_names()
+    grid = build_grid(panel, columns=spec.required_columns(), targets=targets)
+    view = HistoryView(grid, spec.lead)
+    n = grid.n_rows
+    block = np.empty((len(names), n), dtype=np.float32)
+    pos = {name: i for i, name in enumerate(names)}
+    done = set()
+    for builder in spec.builders:
+        for name, matrix in builder.compute(view):
+            block[pos[name]] = grid.gather(matrix)
+            done.add(name)
+    missing = [n_ for n_ in names if n_ not in done]
+    if missing:
+        raise ConfigurationError(f"builders did not produce {missing}")
+    out = pd.DataFrame(block.T, columns=pd.Index(names), copy=False)
+    y = grid.values["flow"][grid.row_arc, grid.row_hour]
+    out.insert(0, "y", y)
+    out.insert(0, "time", grid.times[grid.row_hour])
+    out.insert(0, "arc_id", grid.arc_ids[grid.row_arc])
+    return out

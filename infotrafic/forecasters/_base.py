@@ -1,0 +1,329 @@
+"""The forecaster contract: a ``Protocol``, a scikit-learn style base class and a registry.
+
+Every forecaster is global (one model over many arcs), stores its keyword-only
+hyper-parameters as is, learns state in attributes ending with ``_`` and offers two equivalent
+paths:
+
+* panel path: ``fit(panel)`` / ``predict(panel, targets)``;
+* tabular fast path used by the backtest engine: ``build_features(panel)`` once, then
+  ``fit_features(X)`` / ``predict_features(X)`` on row subsets of it.
+
+``lead = horizon + delay``: a prediction for target hour ``t`` only uses data at ``t - lead`` or
+earlier. Built-in forecasters get this guarantee from :mod:`infotrafic.features`, whose builders
+cannot read newer values.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, Protocol, Self, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator
+
+from infotrafic.exceptions import ConfigurationError, DataValidationError, NotFittedError
+from infotrafic.features import FeatureSpec
+
+__all__ = [
+    "BaseForecaster",
+    "Forecaster",
+    "available_forecasters",
+    "make_forecaster",
+    "register_forecaster",
+]
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    """What the backtest engine, the CLI and persistence expect from a forecaster."""
+
+    horizon: int
+    delay: int
+
+    def fit(self, panel: pd.DataFrame) -> Self:
+        """Learn from a canonical panel; return ``self``."""
+        ...
+
+    def predict(self, panel: pd.DataFrame, targets: pd.DataFrame) -> NDArray[np.float64]:
+        """Predict the flow of ``targets`` rows (``arc_id``, ``time``) from ``panel`` history."""
+        ...
+
+    def build_features(
+        self, panel: pd.DataFrame, *, targets: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """Feature table with ``arc_id``, ``time``, ``y`` and feature columns."""
+        ...
+
+    def fit_features(self, X: pd.DataFrame) -> Self:  # noqa: N803
+        """Learn from rows of :meth:`build_features` output (uses column ``y``)."""
+        ...
+
+    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:  # noqa: N803
+        """Predict rows of :meth:`build_features` output."""
+        ...
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyper-parameters."""
+        ...
+
+    def set_params(self, **params: Any) -> Self:
+        """Set hyper-parameters."""
+        ...
+
+
+class BaseForecaster(BaseEstimator):  # type: ignore[misc]
+    """Base class of the built-in forecasters (scikit-learn estimator contract).
+
+    Subclasses implement :meth:`feature_spec`, :meth:`fit_features` and
+    :meth:`predict_features`; :meth:`fit` and :meth:`predict` are derived from them so the
+    panel path and the tabular path always agree.
+
+    Parameters
+    ----------
+    horizon : int, default 1
+        Hours ahead of the newest usable value.
+    delay : int, default 0
+        Publication delay in hours (data of the last ``delay`` hours is not yet known).
+    """
+
+    def __init__(self, *, horizon: int = 1, delay: int = 0) -> None:
+        self.horizon = horizon
+        self.delay = delay
+
+    # -- lead and features ------------------------------------------------------------------
+    @property
+    def lead(self) -> int:
+        """``horizon + delay`` in hours (validated)."""
+        horizon, delay = int(self.horizon), int(self.delay)
+        if horizon < 1 or delay < 0:
+            raise ConfigurationError(
+                f"{type(self).__name__}: horizon must be >= 1 and delay >= 0 "
+                f"(got horizon={self.horizon}, delay={self.delay})"
+            )
+        return horizon + delay
+
+    def feature_spec(self) -> FeatureSpec:
+        """Return the :class:`~infotrafic.features.FeatureSpec` this forecaster needs."""
+        raise NotImplementedError
+
+    def build_features(
+        self, panel: pd.DataFrame, *, targets: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """Build the feature table of ``panel`` (leakage-free by construction).
+
+        Parameters
+        ----------
+        panel : pandas.DataFrame
+            Canonical panel; never mutated.
+        targets : pandas.DataFrame, optional
+            Build exactly these ``arc_id``/``time`` rows (in order) instead of the panel's grid.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``arc_id``, ``time``, ``y`` and float32 feature columns.
+        """
+        return self.feature_spec().build(panel, targets=targets)
+
+    # -- fitted state -----------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        fitted = [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]
+        if not fitted:
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit(panel) or "
+                "fit_features(X) before predicting"
+            )
+
+    def _check_columns(self, X: pd.DataFrame, needed: list[str]) -> None:  # noqa: N803
+        missing = [c for c in needed if c not in X.columns]
+        if missing:
+            raise DataValidationError(
+                f"{type(self).__name__}: feature table lacks {missing}; build it with "
+                "this forecaster's build_features(panel) (same horizon and delay)",
+                field=missing[0],
+            )
+
+    # -- the tabular path -------------------------------------------------------------------
+    def fit_features(self, X: pd.DataFrame) -> Self:  # noqa: N803
+        """Learn from rows of :meth:`build_features` output (uses column ``y``)."""
+        raise NotImplementedError
+
+    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:  # noqa: N803
+        """Predict rows of :meth:`build_features` output (float64, NaN where impossible)."""
+        raise NotImplementedError
+
+    # -- the panel path ---------------------------------------------------------------------
+    def fit(self, panel: pd.DataFrame) -> Self:
+        """Learn from a canonical panel.
+
+        Parameters
+        ----------
+        panel : pandas.DataFrame
+            Canonical panel; its rows are the training targets.
+
+        Returns
+        -------
+        self
+        """
+        return self.fit_features(self.build_features(panel))
+
+    def predict(self, panel: pd.DataFrame, targets: pd.DataFrame) -> NDArray[np.float64]:
+        """Predict the flow at ``targets`` rows using ``panel`` as history.
+
+        Parameters
+        ----------
+        panel : pandas.DataFrame
+            Canonical panel; rows at or after ``t - lead + 1 h`` are never used for target ``t``.
+        targets : pandas.DataFrame
+            Rows with ``arc_id`` and ``time`` (end of the target hour).
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 predictions aligned with ``targets`` (NaN where impossible).
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        """
+        self._check_fitted()
+        X = self.build_features(panel, targets=targets)  # noqa: N806
+        return np.asarray(self.predict_features(X), dtype=np.float64)
+
+
+# -- registry -------------------------------------------------------------------------------
+Factory = Callable[..., Forecaster]
+
+_REGISTRY: dict[str, Factory] = {}
+_PREFIXES: dict[str, Callable[..., Forecaster]] = {}
+#: Prefixes whose factory lives in an optional module imported on first use.
+_LAZY_PREFIXES: dict[str, str] = {"darts": "infotrafic.forecasters._darts"}
+
+
+def register_forecaster(
+    name: str, factory: Callable[..., Forecaster], *, prefix: bool = False, overwrite: bool = False
+) -> None:
+    """Register a forecaster factory under ``name`` (or a ``prefix:`` family).
+
+    Parameters
+    ----------
+    name : str
+        A plain name (``"gbm"``) or a prefix ending with ``":"`` (``"darts:"``), in which case
+        ``make_forecaster("darts:NaiveSeasonal", **p)`` calls ``factory("NaiveSeasonal", **p)``.
+    factory : callable
+        Returns a :class:`Forecaster` (a class works).
+    prefix : bool, default False
+        Treat ``name`` as a prefix even without the trailing colon.
+    overwrite : bool, default False
+        Replace an existing registration instead of failing.
+
+    Raises
+    ------
+    ConfigurationError
+        When the name is taken and ``overwrite`` is false.
+
+    Examples
+    --------
+    >>> from infotrafic.forecasters import NaiveForecaster
+    >>> register_forecaster("my_naive", NaiveForecaster)
+    >>> make_forecaster("my_naive", horizon=2).lead
+    2
+    """
+    is_prefix = prefix or name.endswith(":")
+    key = name.rstrip(":")
+    table = _PREFIXES if is_prefix else _REGISTRY
+    if not key or (key in table and not overwrite):
+        raise ConfigurationError(
+            f"forecaster {'prefix' if is_prefix else 'name'} {key!r} is empty or already "
+            "registered (pass overwrite=True to replace it)"
+        )
+    table[key] = factory
+
+
+def make_forecaster(name: str, **params: Any) -> Forecaster:
+    """Build a registered forecaster by name.
+
+    Parameters
+    ----------
+    name : str
+        ``naive``, ``seasonal_naive``, ``historical_average``, ``gbm`` or ``prefix:Model``
+        (e.g. ``darts:NaiveSeasonal``).
+    **params
+        Hyper-parameters passed to the factory.
+
+    Returns
+    -------
+    Forecaster
+        A new, unfitted forecaster.
+
+    Raises
+    ------
+    ConfigurationError
+        For an unknown name (the message lists the known ones).
+
+    Examples
+    --------
+    >>> make_forecaster("seasonal_naive", season=24)
+    SeasonalNaiveForecaster(season=24)
+    """
+    if ":" in name:
+        prefix, _, rest = name.partition(":")
+        if prefix not in _PREFIXES and prefix in _LAZY_PREFIXES:
+            try:
+                importlib.import_module(_LAZY_PREFIXES[prefix])
+            except ImportError as exc:
+                raise ConfigurationError(
+                    f"forecaster {name!r} needs an optional dependency that failed to import "
+                    f"({exc}); install it, e.g. pip install 'infotrafic[{prefix}]'"
+                ) from exc
+        if prefix in _PREFIXES:
+            return _PREFIXES[prefix](rest, **params)
+    elif name in _REGISTRY:
+        return _REGISTRY[name](**params)
+    raise ConfigurationError(
+        f"unknown forecaster {name!r}; available: {', '.join(available_forecasters())}"
+    )
+
+
+def available_forecasters() -> list[str]:
+    """Names accepted by :func:`make_forecaster` (prefix families end with ``:<Model>``).
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> [n for n in available_forecasters() if n in ("naive", "gbm")]
+    ['gbm', 'naive']
+    """
+    prefixes = set(_PREFIXES) | set(_LAZY_PREFIXES)
+    return sorted(_REGISTRY) + sorted(f"{p}:<Model>" for p in prefixes)
+
+
+def align_targets(
+    X: pd.DataFrame,  # noqa: N803
+    targets: pd.DataFrame,
+) -> NDArray[np.intp]:
+    """Positions of ``targets`` rows in a feature table (-1 when absent).
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        A feature table with ``arc_id`` and ``time``.
+    targets : pandas.DataFrame
+        Rows with ``arc_id`` and ``time``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One index into ``X`` per target row.
+    """
+    key = pd.MultiIndex.from_arrays([X["arc_id"], X["time"]])
+    want = pd.MultiIndex.from_arrays([targets["arc_id"], targets["time"]])
+    return np.asarray(key.get_indexer(want), dtype=np.intp)
+

@@ -1,0 +1,578 @@
+"""Adapter running any Darts forecasting model under the infotrafic forecaster contract.
+
+Darts (``pip install infotrafic[darts]``) works on ``TimeSeries`` objects with a timezone-naive
+regular index; infotrafic works on the canonical long panel with UTC-aware end-of-hour times. The
+conversion lives here, at the edge:
+
+* **Index.** ``time`` (tz-aware, end of the counting hour) becomes a naive UTC
+  ``DatetimeIndex`` with ``freq="h"``; predictions come back as tz-aware UTC again.
+* **Grid.** Each arc's rows are put on the regular hourly grid from its first to its last hour;
+  absent hours become NaN.
+* **Missing values** (``missing=``). Darts fits on whole series and most of its models reject
+  NaN, so with ``missing="segments"`` (default) every arc's series is cut at missing hours into
+  fully observed segments: training uses the segments at least as long as the model needs, and
+  a prediction is made only when the model's whole input window (target lags and past covariate
+  lags) is observed, NaN otherwise. ``missing="keep"`` hands the NaN to Darts untouched, for
+  models that cope with them (e.g. ``NaiveSeasonal``, which then predicts NaN exactly when the
+  value one season back is missing — the same as the built-in ``seasonal_naive``).
+
+Local models (``NaiveSeasonal``, ``ExponentialSmoothing``, ...) are fitted once per arc in
+:meth:`DartsForecaster.fit` (``models_``) and, since Darts local models forecast only from the end
+of their training series, **refitted on the history up to every origin** in ``predict`` (what
+Darts' ``historical_forecasts(retrain=True)`` does). Global models (``LightGBMModel``,
+``LinearRegressionModel``, ...) are fitted once over all arcs' series (``model_``) and predict from
+the input window ending at each origin. In both cases the input ends at ``t - horizon - delay``:
+data at later times are cut away before Darts sees them, so the contract's no-leakage rule holds
+whatever the wrapped model does.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, cast
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator
+
+from infotrafic._schema import validate_panel
+from infotrafic.exceptions import ConfigurationError, DataValidationError, NotFittedError
+from infotrafic.features import CALENDAR_FIELDS, Calendar, calendar_frame
+from infotrafic.forecasters._base import Forecaster, register_forecaster
+
+__all__ = ["DartsForecaster", "frame_to_series", "make_darts_forecaster", "series_to_frame"]
+
+_HOUR = pd.Timedelta(hours=1)
+_PAST_COLUMNS = ("occupancy",)
+MissingPolicy = Literal["segments", "keep"]
+
+
+def _darts() -> Any:
+    try:
+        return importlib.import_module("darts")
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ConfigurationError(
+            "the Darts adapter needs the darts package: pip install 'infotrafic[darts]'"
+        ) from exc
+
+
+def _forecasting_model_module() -> Any:
+    _darts()
+    return importlib.import_module("darts.models.forecasting.forecasting_model")
+
+
+def _naive_utc(times: pd.Series | pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """tz-aware times -> naive UTC DatetimeIndex (what Darts expects)."""
+    return pd.DatetimeIndex(times).tz_convert("UTC").tz_localize(None)
+
+
+def frame_to_series(
+    panel: pd.DataFrame, *, column: str = "flow", arcs: Sequence[int] | None = None
+) -> dict[int, Any]:
+    """Convert a canonical panel to one Darts ``TimeSeries`` per arc.
+
+    Each arc's series spans its first to last hour on a regular hourly grid with a naive UTC
+    index (end of the counting hour); absent hours are NaN.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        A canonical panel.
+    column : str, default "flow"
+        The panel column to convert.
+    arcs : sequence of int, optional
+        Restrict to these arcs.
+
+    Returns
+    -------
+    dict of int to darts.TimeSeries
+        One univariate series per arc, in ascending arc order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> times = pd.to_datetime(["2024-01-01 01:00", "2024-01-01 03:00"], utc=True)
+    >>> p = pd.DataFrame({"arc_id": [7, 7], "flow": [1.0, 3.0], "time": times})
+    >>> s = frame_to_series(p)[7]
+    >>> s.values().ravel().tolist(), str(s.time_index[0])
+    ([1.0, nan, 3.0], '2024-01-01 01:00:00')
+    """
+    darts = _darts()
+    panel = validate_panel(panel)
+    if column not in panel.columns:
+        raise DataValidationError(f"panel has no column {column!r}", field=column)
+    out: dict[int, Any] = {}
+    for arc, (index, values) in _arc_grids(panel, column, arcs).items():
+        out[arc] = darts.TimeSeries.from_times_and_values(index, values[:, None], columns=[column])
+    return out
+
+
+def series_to_frame(series: Mapping[int, Any], *, column: str = "flow") -> pd.DataFrame:
+    """Convert per-arc Darts ``TimeSeries`` (naive UTC index) back to a long frame.
+
+    Parameters
+    ----------
+    series : mapping of int to darts.TimeSeries
+        Univariate series keyed by arc.
+    column : str, default "flow"
+        Name of the value column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``arc_id`` (int64), ``time`` (``datetime64[ns, UTC]``) and ``column``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"arc_id": [7], "flow": [1.0],
+    ...                   "time": pd.to_datetime(["2024-01-01 01:00"], utc=True)})
+    >>> series_to_frame(frame_to_series(p))["time"].iloc[0]
+    Timestamp('2024-01-01 01:00:00+0000', tz='UTC')
+    """
+    frames = []
+    for arc, s in series.items():
+        frames.append(
+            pd.DataFrame(
+                {
+                    "arc_id": np.full(len(s), arc, dtype="int64"),
+                    "time": pd.DatetimeIndex(s.time_index).tz_localize("UTC"),
+                    column: s.values(copy=False)[:, 0].astype("float64"),
+                }
+            )
+        )
+    if not frames:
+        return pd.DataFrame(
+            {
+                "arc_id": pd.Series(dtype="int64"),
+                "time": pd.Series(dtype="datetime64[ns, UTC]"),
+                column: pd.Series(dtype="float64"),
+            }
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _arc_grids(
+    panel: pd.DataFrame,
+    columns: str | Sequence[str],
+    arcs: Sequence[int] | None = None,
+    end: Mapping[int, pd.Timestamp] | None = None,
+) -> dict[int, tuple[pd.DatetimeIndex, NDArray[np.float64]]]:
+    """Per arc: naive-UTC hourly index and values (``(n,)`` or ``(n, k)``) on the grid.
+
+    ``end`` cuts each arc's rows after the given (aware) time, so nothing later is ever read.
+    """
+    cols = [columns] if isinstance(columns, str) else list(columns)
+    wanted = None if arcs is None else {int(a) for a in arcs}
+    out: dict[int, tuple[pd.DatetimeIndex, NDArray[np.float64]]] = {}
+    for arc, group in panel.groupby("arc_id", sort=True):
+        arc_id = int(cast(int, arc))
+        if wanted is not None and arc_id not in wanted:
+            continue
+        if end is not None:
+            if arc_id not in end:
+                continue
+            group = group[group["time"] <= end[arc_id]]
+        if group.empty:
+            continue
+        times = _naive_utc(group["time"])
+        index = pd.date_range(times[0], times[-1], freq="h")
+        pos = ((times - times[0]) // _HOUR).to_numpy()
+        values = np.full((len(index), len(cols)), np.nan)
+        values[pos] = group[cols].to_numpy(dtype="float64")
+        out[arc_id] = (index, values[:, 0] if isinstance(columns, str) else values)
+    return out
+
+
+def _segments(observed: NDArray[np.bool_], min_length: int) -> list[tuple[int, int]]:
+    """``[start, stop)`` of the runs of True at least ``min_length`` long."""
+    padded = np.concatenate(([False], observed, [False])).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return [
+        (int(a), int(b))
+        for a, b in zip(edges[::2], edges[1::2], strict=True)
+        if b - a >= min_length
+    ]
+
+
+class DartsForecaster(BaseEstimator):  # type: ignore[misc]
+    """Run any Darts forecasting model (local or global) as an infotrafic forecaster.
+
+    Parameters
+    ----------
+    model : str or darts ForecastingModel, default "NaiveSeasonal"
+        A class name of ``darts.models`` (built with ``model_params``) or an (unfitted) model
+        instance, used as a template and never modified.
+    horizon : int, default 1
+        Hours between the last usable observation and the target, without the delay.
+    delay : int, default 0
+        Publication delay in hours; a prediction for ``t`` uses data at ``<= t - horizon - delay``.
+    covariates : sequence of str or Calendar, optional
+        Covariates handed to the model where it supports them: panel columns
+        (``"occupancy"``) become Darts *past* covariates; calendar fields of
+        :data:`infotrafic.features.CALENDAR_FIELDS` (or a :class:`~infotrafic.features.Calendar`
+        builder) become *future* covariates (known in advance, Paris local time). Configure the
+        model's covariate lags accordingly (e.g. ``lags_past_covariates``).
+    model_params : mapping, optional
+        Keyword arguments of the model class when ``model`` is a name.
+    missing : {"segments", "keep"}, default "segments"
+        How missing hours reach Darts (see the module documentation).
+
+    Attributes
+    ----------
+    model_ : darts model or None
+        The fitted global model (None for local models).
+    models_ : dict of int to darts model
+        Local models: one copy per arc fitted on its training series.
+    arcs_ : numpy.ndarray
+        Arcs seen in training.
+    is_global_ : bool
+        Whether the wrapped model is a Darts global model.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> times = pd.date_range("2024-01-01 01:00", periods=72, freq="h", tz="UTC")
+    >>> panel = pd.DataFrame({"arc_id": 1, "time": times, "flow": np.arange(72.0) % 24})
+    >>> f = DartsForecaster(model="NaiveSeasonal", model_params={"K": 24}).fit(panel)
+    >>> targets = pd.DataFrame({"arc_id": [1], "time": [times[-1]]})
+    >>> f.predict(panel, targets).tolist()
+    [23.0]
+    """
+
+    def __init__(
+        self,
+        *,
+        model: Any = "NaiveSeasonal",
+        horizon: int = 1,
+        delay: int = 0,
+        covariates: Sequence[str] | Calendar | None = None,
+        model_params: Mapping[str, Any] | None = None,
+        missing: MissingPolicy = "segments",
+    ) -> None:
+        self.model = model
+        self.horizon = horizon
+        self.delay = delay
+        self.covariates = covariates
+        self.model_params = model_params
+        self.missing = missing
+
+    # ------------------------------------------------------------------ configuration
+    @property
+    def lead(self) -> int:
+        """``horizon + delay``: hours between the last usable observation and the target."""
+        return int(self.horizon) + int(self.delay)
+
+    def _template(self) -> Any:
+        models = importlib.import_module("darts.models")
+        params = dict(self.model_params or {})
+        if isinstance(self.model, str):
+            cls = getattr(models, self.model, None)
+            base = _forecasting_model_module().ForecastingModel
+            if not (isinstance(cls, type) and issubclass(cls, base)):
+                raise ConfigurationError(
+                    f"darts:{self.model} is not a Darts forecasting model class of darts.models "
+                    "(e.g. NaiveSeasonal, ExponentialSmoothing, LinearRegressionModel, "
+                    "LightGBMModel)"
+                )
+            try:
+                return cls(**params)
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(f"darts:{self.model}({params}): {exc}") from exc
+        if params:
+            raise ConfigurationError("model_params is only used when model is a class name")
+        if not hasattr(self.model, "untrained_model"):
+            raise ConfigurationError(
+                f"model must be a Darts model or a class name, got {type(self.model).__name__}"
+            )
+        return self.model.untrained_model()
+
+    def _check_params(self) -> tuple[list[str], list[str]]:
+        for name in ("horizon", "delay"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < (1 if name == "horizon" else 0):
+                raise ConfigurationError(
+                    f"{name} must be an integer number of hours (>= 1 for horizon, >= 0 for "
+                    f"delay), got {value!r}"
+                )
+        if self.missing not in ("segments", "keep"):
+            raise ConfigurationError(f"missing must be 'segments' or 'keep', got {self.missing!r}")
+        covs: Sequence[str]
+        if self.covariates is None:
+            covs = ()
+        elif isinstance(self.covariates, Calendar):
+            covs = self.covariates.fields
+        elif isinstance(self.covariates, str):
+            covs = (self.covariates,)
+        else:
+            covs = tuple(self.covariates)
+        past = [c for c in covs if c in _PAST_COLUMNS]
+        future = [c for c in covs if c in CALENDAR_FIELDS]
+        bad = [c for c in covs if c not in past and c not in future]
+        if bad:
+            raise ConfigurationError(
+                f"unknown covariate(s) {bad}: use panel columns {list(_PAST_COLUMNS)} (past "
+                f"covariates) or calendar fields {list(CALENDAR_FIELDS)} (future covariates)"
+            )
+        return past, future
+
+    @property
+    def requires_refit(self) -> bool:
+        """False for Darts local models: they are refitted at every origin inside ``predict``.
+
+        The backtest engine then fits the adapter once instead of once per refit block.
+        """
+        gfm = _forecasting_model_module().GlobalForecastingModel
+        return isinstance(self._template(), gfm)
+
+    # ------------------------------------------------------------------ helpers
+    def _calendar(self, index: pd.DatetimeIndex, future: list[str]) -> Any:
+        darts = _darts()
+        aware = index.tz_localize("UTC")
+        values = calendar_frame(aware)[future].to_numpy(dtype="float64")
+        return darts.TimeSeries.from_times_and_values(index, values, columns=future)
+
+    def _input_length(self, template: Any) -> int:
+        lags = getattr(template, "extreme_lags", None)
+        if self.is_global_ and lags is not None:
+            mins = [lags[0]] + ([lags[2]] if lags[2] is not None else [])
+            return max(1, -min(int(m) for m in mins if m is not None))
+        return max(1, int(template.min_train_series_length))
+
+    def _wrap(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, TypeError) as exc:
+            name = self.model if isinstance(self.model, str) else type(self.model).__name__
+            raise ConfigurationError(f"darts:{name} could not {what}: {exc}") from exc
+
+    # ------------------------------------------------------------------ contract
+    def fit(self, panel: pd.DataFrame) -> DartsForecaster:
+        """Fit the wrapped Darts model on the panel's flows.
+
+        Parameters
+        ----------
+        panel : pandas.DataFrame
+            Canonical panel; every observed hour is a training target.
+
+        Returns
+        -------
+        DartsForecaster
+            ``self``, fitted.
+
+        Raises
+        ------
+        DataValidationError
+            When no arc has a fully observed stretch as long as the model needs.
+        ConfigurationError
+            When the model or the covariates are misconfigured (Darts' message included).
+        """
+        darts = _darts()
+        past, future = self._check_params()
+        panel = validate_panel(panel)
+        template = self._template()
+        gfm = _forecasting_model_module().GlobalForecastingModel
+        self.is_global_ = isinstance(template, gfm)
+        for kind, names, ok in (
+            ("past", past, template.supports_past_covariates),
+            ("future", future, template.supports_future_covariates),
+        ):
+            if names and not ok:
+                raise ConfigurationError(f"{type(template).__name__} takes no {kind} covariates")
+        min_len = max(1, int(template.min_train_series_length))
+        grids = _arc_grids(panel, ["flow", *past])
+        series, past_series = [], []
+        per_arc: dict[int, tuple[Any, Any]] = {}
+        for arc, (index, values) in grids.items():
+            if self.missing == "segments":
+                runs = _segments(np.asarray(np.isfinite(values).all(axis=1)), min_len)
+            else:
+                obs = np.flatnonzero(np.isfinite(values[:, 0]))
+                runs = [(int(obs[0]), int(obs[-1]) + 1)] if len(obs) else []
+                runs = [r for r in runs if r[1] - r[0] >= min_len]
+            for a, b in runs:
+                s = darts.TimeSeries.from_times_and_values(index[a:b], values[a:b, :1])
+                pc = (
+                    darts.TimeSeries.from_times_and_values(index[a:b], values[a:b, 1:])
+                    if past
+                    else None
+                )
+                series.append(s)
+                past_series.append(pc)
+                per_arc[arc] = (s, pc)  # local models: the latest usable stretch
+        if not series:
+            raise DataValidationError(
+                f"no arc has {min_len} consecutive observed hours, the minimum "
+                f"{type(template).__name__} needs to train (missing={self.missing!r})",
+                field="flow",
+            )
+        cal = None
+        if future:
+            first = min(s.start_time() for s in series) - pd.Timedelta(hours=1000)
+            last = max(s.end_time() for s in series) + pd.Timedelta(hours=self.lead + 1000)
+            cal = self._calendar(pd.date_range(first, last, freq="h"), future)
+        kwargs: dict[str, Any] = {}
+        self.model_: Any = None
+        self.models_: dict[int, Any] = {}
+        if self.is_global_:
+            if past:
+                kwargs["past_covariates"] = past_series
+            if future:
+                kwargs["future_covariates"] = [cal] * len(series)
+            model = template.untrained_model()
+            self.model_ = self._wrap("fit", model.fit, series, **kwargs)
+        else:
+            for arc, (s, _) in per_arc.items():
+                if future:
+                    kwargs["future_covariates"] = cal
+                model = template.untrained_model()
+                self.models_[arc] = self._wrap("fit", model.fit, s, **kwargs)
+        self.arcs_ = np.array(sorted(grids), dtype="int64")
+        self.past_covariates_ = past
+        self.future_covariates_ = future
+        self.input_length_ = self._input_length(template)
+        self.min_train_length_ = min_len
+        return self
+
+    def predict(self, panel: pd.DataFrame, targets: pd.DataFrame) -> NDArray[np.float64]:
+        """Predict the flow at each target from the history up to ``time - horizon - delay``.
+
+        Parameters
+        ----------
+        panel : pandas.DataFrame
+            Canonical panel of history; rows after each target's origin are never read.
+        targets : pandas.DataFrame
+            Rows to predict, with columns ``arc_id`` and ``time`` (tz-aware).
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 predictions aligned with ``targets``; NaN where the input is missing.
+
+        Raises
+        ------
+        NotFittedError
+            Before :meth:`fit`.
+        """
+        if not hasattr(self, "arcs_"):
+            raise NotFittedError("DartsForecaster is not fitted yet; call fit(panel) first")
+        darts = _darts()
+        panel = validate_panel(panel)
+        if not {"arc_id", "time"} <= set(targets.columns):
+            raise DataValidationError("targets needs columns arc_id and time", field="arc_id/time")
+        t_time = targets["time"]
+        if not isinstance(t_time.dtype, pd.DatetimeTZDtype):
+            raise DataValidationError("targets.time must be tz-aware (UTC)", field="time")
+        out = np.full(len(targets), np.nan)
+        if len(targets) == 0:
+            return out
+        lead = self.lead
+        t_arc = targets["arc_id"].to_numpy(dtype="int64")
+        origins = _naive_utc(t_time) - lead * _HOUR
+        past, future = self.past_covariates_, self.future_covariates_
+        ends = {int(a): (origins[t_arc == a].max()).tz_localize("UTC") for a in np.unique(t_arc)}
+        grids = _arc_grids(panel, ["flow", *past], end=ends)
+        cal = None
+        if future:
+            first = min([idx[0] for idx, _ in grids.values()], default=origins.min())
+            first = min(first, origins.min()) - pd.Timedelta(hours=1000)
+            cal = self._calendar(
+                pd.date_range(first, origins.max() + pd.Timedelta(hours=lead + 1000), freq="h"),
+                future,
+            )
+        jobs: list[tuple[int, Any, Any]] = []  # (target row, series, past covariates)
+        length = self.input_length_
+        for row in range(len(targets)):
+            arc = int(t_arc[row])
+            if arc not in grids:
+                continue
+            index, values = grids[arc]
+            stop = int((origins[row] - index[0]) // _HOUR) + 1  # grid position after the origin
+            if stop <= 0 or stop > len(index):
+                continue
+            if self.is_global_:
+                start = stop - length
+                if start < 0:
+                    continue
+            else:
+                start = 0
+            window = values[start:stop]
+            ok = np.isfinite(window)
+            if self.missing == "segments":
+                if self.is_global_:
+                    if not ok.all():
+                        continue
+                else:  # trailing fully observed stretch
+                    bad = np.flatnonzero(~ok.all(axis=1))
+                    start = int(bad[-1]) + 1 if len(bad) else 0
+                    window = window[start:]
+            elif not self.is_global_:
+                obs = np.flatnonzero(ok[:, 0])
+                window = window[int(obs[0]) :] if len(obs) else window[:0]
+            if len(window) < (length if self.is_global_ else self.min_train_length_):
+                continue
+            idx = index[stop - len(window) : stop]
+            s = darts.TimeSeries.from_times_and_values(idx, window[:, :1])
+            pc = darts.TimeSeries.from_times_and_values(idx, window[:, 1:]) if past else None
+            jobs.append((row, s, pc))
+        if not jobs:
+            return out
+        if self.is_global_:
+            kwargs: dict[str, Any] = {"n": lead, "series": [j[1] for j in jobs]}
+            if past:
+                kwargs["past_covariates"] = [j[2] for j in jobs]
+            if future:
+                kwargs["future_covariates"] = [cal] * len(jobs)
+            fitted: Any = self.model_
+            preds = self._wrap("predict", fitted.predict, show_warnings=False, **kwargs)
+            for (row, _, _), p in zip(jobs, preds, strict=True):
+                out[row] = float(p.values(copy=False)[-1, 0])
+        else:
+            template = self._template()
+            for row, s, _ in jobs:
+                model = template.untrained_model()
+                fit_kwargs: dict[str, Any] = {}
+                if future:
+                    fit_kwargs["future_covariates"] = cal
+                self._wrap("fit", model.fit, s, **fit_kwargs)
+                pred = self._wrap("predict", model.predict, lead, show_warnings=False, **fit_kwargs)
+                out[row] = float(pred.values(copy=False)[-1, 0])
+        return out
+
+
+def make_darts_forecaster(name: str, **params: Any) -> DartsForecaster:
+    """Build a :class:`DartsForecaster` from a registry name ``darts:<ModelClass>``.
+
+    Keyword arguments ``horizon``, ``delay``, ``covariates``, ``missing`` and ``model_params``
+    configure the adapter; any other keyword goes to the Darts model class.
+
+    Parameters
+    ----------
+    name : str
+        ``"darts:NaiveSeasonal"`` or just ``"NaiveSeasonal"``.
+    **params
+        Adapter and model parameters.
+
+    Returns
+    -------
+    DartsForecaster
+        The unfitted adapter.
+
+    Examples
+    --------
+    >>> f = make_darts_forecaster("darts:NaiveSeasonal", K=168)
+    >>> f.model, f.model_params
+    ('NaiveSeasonal', {'K': 168})
+    """
+    cls_name = name.split(":", 1)[1] if ":" in name else name
+    own = {k: params.pop(k) for k in ("horizon", "delay", "covariates", "missing") if k in params}
+    model_params = dict(params.pop("model_params", None) or {})
+    model_params.update(params)
+    return DartsForecaster(model=cls_name, model_params=model_params or None, **own)
+
+
+register_forecaster(
+    "darts:", cast("Callable[..., Forecaster]", make_darts_forecaster), overwrite=True
+)

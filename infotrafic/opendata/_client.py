@@ -1,0 +1,654 @@
+"""The HTTP client of the portal's Explore API v2.1 (sync, httpx, injectable, retried)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+import httpx
+import pandas as pd
+
+from infotrafic._types import PathLike, TimeLike
+from infotrafic.config import DEFAULT_BASE_URL
+from infotrafic.exceptions import ConfigurationError, OpenDataError
+from infotrafic.opendata._config import (
+    API_PATH,
+    DEFAULT_DATASET,
+    HISTORY_DATASET,
+    RECORDS_MAX_LIMIT,
+    RECORDS_WINDOW,
+    USER_AGENT,
+    RetryPolicy,
+    make_timeout,
+)
+from infotrafic.opendata._models import (
+    Attachment,
+    DatasetInfo,
+    RecordsPage,
+    TrafficRecord,
+    records_to_panel,
+)
+from infotrafic.opendata._query import arcs_list, odsql_where, to_utc
+from infotrafic.opendata._retry import BrokenBodyError, check_response, run_with_retries
+
+if TYPE_CHECKING:
+    from infotrafic.opendata._fetch import FetchSummary, StoreLike
+
+__all__ = ["OpenDataClient"]
+
+_CHUNK = 1 << 16
+
+
+class OpenDataClient:
+    """Talk to the Paris open-data portal (Opendatasoft Explore API v2.1).
+
+    Parameters
+    ----------
+    base_url : str, default :data:`infotrafic.config.DEFAULT_BASE_URL`
+        Portal root; the client appends ``/api/explore/v2.1/...``.
+    api_key : str, optional
+        Sent as ``Authorization: Apikey <key>`` (raises quotas; public data needs none).
+    client : httpx.Client, optional
+        A ready client to use (and not close); its base URL is ignored.
+    transport : httpx.BaseTransport, optional
+        Transport of the client built here (e.g. :class:`httpx.MockTransport` in tests).
+    timeout : float or httpx.Timeout, optional
+        Seconds per read (default :data:`~infotrafic.opendata.DEFAULT_TIMEOUT`).
+    retry : RetryPolicy, optional
+        Retry budget, backoff and the longest quota wait.
+    dataset : str, default "comptages-routiers-permanents"
+        The live dataset queried by :meth:`records`, :meth:`fetch` and :meth:`sync`.
+    sleep : callable, default time.sleep
+        How to wait between retries (injectable for tests).
+
+    Examples
+    --------
+    >>> from infotrafic.testing import OpenDataServer
+    >>> with OpenDataServer.demo() as server, OpenDataClient(server.url) as client:
+    ...     panel = client.records(arcs=[4264], start="2023-01-02", end="2023-01-03")
+    >>> len(panel), panel["arc_id"].unique().tolist()
+    (24, [4264])
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        api_key: str | None = None,
+        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        dataset: str = DEFAULT_DATASET,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
+        if client is not None and transport is not None:
+            raise ConfigurationError("pass either client or transport, not both")
+        self.base_url = base_url.rstrip("/")
+        self.dataset = dataset
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._owns_client = client is None
+        self._http = client or httpx.Client(
+            transport=transport, timeout=make_timeout(timeout), follow_redirects=True
+        )
+        self._headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
+        if api_key:
+            self._headers["Authorization"] = f"Apikey {api_key}"
+
+    # -- plumbing -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the HTTP client if it was built here."""
+        if self._owns_client:
+            self._http.close()
+
+    def __enter__(self) -> OpenDataClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"OpenDataClient({self.base_url!r}, dataset={self.dataset!r})"
+
+    def url(self, *parts: str) -> str:
+        """Return the API URL of a path under ``/api/explore/v2.1``.
+
+        Parameters
+        ----------
+        *parts : str
+            Path segments, e.g. ``"catalog", "datasets", "x"``.
+
+        Returns
+        -------
+        str
+            The absolute URL.
+
+        Examples
+        --------
+        >>> OpenDataClient("https://example.org/").url("catalog", "datasets")
+        'https://example.org/api/explore/v2.1/catalog/datasets'
+        """
+        return "/".join([self.base_url + API_PATH, *parts])
+
+    def _dataset_url(self, *parts: str, dataset: str | None = None) -> str:
+        return self.url("catalog", "datasets", dataset or self.dataset, *parts)
+
+    def _retried(self, operation: Callable[[], Any], what: str) -> Any:
+        return run_with_retries(operation, self.retry, what=what, sleep=self._sleep)
+
+    def get_json(self, url: str, params: Mapping[str, Any] | None = None, *, what: str) -> Any:
+        """GET a JSON document with retries; a cut or broken body is retried.
+
+        Parameters
+        ----------
+        url : str
+            Absolute URL.
+        params : mapping, optional
+            Query parameters (``None`` values are dropped).
+        what : str
+            Description for messages.
+
+        Returns
+        -------
+        object
+            The decoded JSON.
+        """
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+
+        def operation() -> Any:
+            with self._http.stream("GET", url, params=clean, headers=self._headers) as response:
+                check_response(response, what)
+                body = response.read()
+                _check_length(response)
+            try:
+                return json.loads(body)
+            except ValueError as exc:
+                raise BrokenBodyError(f"invalid JSON ({exc})") from exc
+
+        return self._retried(operation, what)
+
+    def download(
+        self,
+        url: str,
+        dest: Path,
+        params: Mapping[str, Any] | None = None,
+        *,
+        what: str,
+        verify: Callable[[Path], Any] | None = None,
+        resume: bool = False,
+    ) -> Any:
+        """Stream a body to ``dest`` (via ``dest.part``), verify it, then rename it atomically.
+
+        Parameters
+        ----------
+        url : str
+            Absolute URL.
+        dest : pathlib.Path
+            Final path; it appears only once the whole body arrived and passed ``verify``.
+        params : mapping, optional
+            Query parameters.
+        what : str
+            Description for messages.
+        verify : callable, optional
+            Called with the complete temporary file; raises :class:`ValueError` when the content
+            is broken (the download is then retried); its result is returned.
+        resume : bool, default False
+            Continue a partial ``dest.part`` with an HTTP ``Range`` request.
+
+        Returns
+        -------
+        object
+            What ``verify`` returned (``None`` without ``verify``).
+        """
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        part = dest.with_name(dest.name + ".part")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+
+        def operation() -> Any:
+            headers = dict(self._headers)
+            offset = part.stat().st_size if resume and part.exists() else 0
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
+                headers["Accept-Encoding"] = "identity"
+            with self._http.stream("GET", url, params=clean, headers=headers) as response:
+                check_response(response, what)
+                if offset and response.status_code != 206:
+                    offset = 0  # the server ignored the range: start again
+                with part.open("ab" if offset else "wb") as fh:
+                    for chunk in response.iter_bytes(_CHUNK):
+                        fh.write(chunk)
+                _check_length(response)
+                total = _range_total(response)
+            if total is not None and part.stat().st_size != total:
+                raise BrokenBodyError(f"{part.stat().st_size} bytes on disk, {total} announced")
+            result = None
+            if verify is not None:
+                try:
+                    result = verify(part)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    part.unlink(missing_ok=True)
+                    raise BrokenBodyError(str(exc)) from exc
+            os.replace(part, dest)
+            return result
+
+        return self._retried(operation, what)
+
+    # -- queries ----------------------------------------------------------------------------
+    def count(
+        self,
+        arcs: int | str | Iterable[int | str] | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+    ) -> int:
+        """Count the records of arcs with ``start <= t_1h < end`` (one ``/records`` call).
+
+        Parameters
+        ----------
+        arcs : int, str, iterable or None
+            Arc ids; ``None`` for all.
+        start, end : time, optional
+            Bounds; naive times are Paris wall-clock time.
+
+        Returns
+        -------
+        int
+            The portal's ``total_count``.
+        """
+        where = odsql_where(
+            arcs_list(arcs),
+            None if start is None else to_utc(start),
+            None if end is None else to_utc(end),
+        )
+        return self.count_where(where)
+
+    def count_where(self, where: str | None, *, dataset: str | None = None) -> int:
+        """Count the records matching an ODSQL ``where`` (``None``: all records).
+
+        Parameters
+        ----------
+        where : str or None
+            ODSQL filter.
+        dataset : str, optional
+            Another dataset than the client's.
+
+        Returns
+        -------
+        int
+            The portal's ``total_count``.
+        """
+        body = self.get_json(
+            self._dataset_url("records", dataset=dataset),
+            {"where": where, "limit": 0},
+            what=f"count of {dataset or self.dataset}",
+        )
+        return RecordsPage.model_validate(body).total_count
+
+    @overload
+    def records(
+        self,
+        arcs: int | str | Iterable[int | str] | None = ...,
+        start: TimeLike | None = ...,
+        end: TimeLike | None = ...,
+        *,
+        fields: Sequence[str] | None = ...,
+        limit: int | None = ...,
+        as_frame: Literal[True] = ...,
+    ) -> pd.DataFrame: ...
+
+    @overload
+    def records(
+        self,
+        arcs: int | str | Iterable[int | str] | None = ...,
+        start: TimeLike | None = ...,
+        end: TimeLike | None = ...,
+        *,
+        fields: Sequence[str] | None = ...,
+        limit: int | None = ...,
+        as_frame: Literal[False],
+    ) -> list[TrafficRecord]: ...
+
+    def records(
+        self,
+        arcs: int | str | Iterable[int | str] | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
+        *,
+        fields: Sequence[str] | None = None,
+        limit: int | None = None,
+        as_frame: bool = True,
+    ) -> pd.DataFrame | list[TrafficRecord]:
+        """Run a small query through ``/records`` (pages of 100, at most 10,000 rows).
+
+        Parameters
+        ----------
+        arcs : int, str, iterable or None
+            Arc ids; ``None`` for all.
+        start, end : time, optional
+            ``start <= t_1h < end``; naive times are Paris wall-clock time.
+        fields : sequence of str, optional
+            Fields to select (``iu_ac`` and ``t_1h`` are always added); default all.
+        limit : int, optional
+            Stop after this many records (default: all of them).
+        as_frame : bool, default True
+            Return a canonical panel; ``False`` returns the typed records.
+
+        Returns
+        -------
+        pandas.DataFrame or list of TrafficRecord
+            Ordered by ``t_1h``.
+
+        Raises
+        ------
+        ConfigurationError
+            The query matches more than the 10,000 rows ``/records`` can page through:
+            use :meth:`fetch`, which goes through ``/exports``.
+        """
+        where = odsql_where(
+            arcs_list(arcs),
+            None if start is None else to_utc(start),
+            None if end is None else to_utc(end),
+        )
+        select = None
+        if fields is not None:
+            select = ", ".join(dict.fromkeys(["iu_ac", "t_1h", *fields]))
+        wanted = limit if limit is not None else RECORDS_WINDOW
+        out: list[TrafficRecord] = []
+        offset = 0
+        while offset < wanted:
+            size = min(RECORDS_MAX_LIMIT, wanted - offset, RECORDS_WINDOW - 1 - offset)
+            if size <= 0:
+                break
+            params = {
+                "select": select,
+                "where": where,
+                "order_by": "t_1h, iu_ac",
+                "limit": size,
+                "offset": offset,
+                "timezone": "UTC",
+            }
+            body = self.get_json(self._dataset_url("records"), params, what="records")
+            page = RecordsPage.model_validate(body)
+            if limit is None and offset == 0 and page.total_count >= RECORDS_WINDOW:
+                raise ConfigurationError(
+                    f"the query matches {page.total_count} records; /records pages through "
+                    f"fewer than {RECORDS_WINDOW}: use OpenDataClient.fetch (sliced exports)"
+                )
+            out.extend(page.results)
+            offset += len(page.results)
+            if not page.results or offset >= page.total_count:
+                break
+        return records_to_panel(out) if as_frame else out
+
+    def dataset_info(self, dataset: str | None = None) -> DatasetInfo:
+        """Return the metadata of a dataset (fields, record count, modification date).
+
+        Parameters
+        ----------
+        dataset : str, optional
+            Dataset id (default: the client's).
+
+        Returns
+        -------
+        DatasetInfo
+            The typed metadata.
+        """
+        body = self.get_json(
+            self._dataset_url(dataset=dataset), what=f"metadata of {dataset or self.dataset}"
+        )
+        return DatasetInfo.model_validate(body)
+
+    # -- historical archive -----------------------------------------------------------------
+    def list_archives(self, dataset: str = HISTORY_DATASET) -> list[Attachment]:
+        """List the attachments of the historical dataset (yearly ZIPs), oldest year first.
+
+        Parameters
+        ----------
+        dataset : str, default "comptages-routiers-permanents-historique"
+            The dataset holding the archives.
+
+        Returns
+        -------
+        list of Attachment
+            Title, URL and year of each attachment.
+        """
+        body = self.get_json(
+            self._dataset_url("attachments", dataset=dataset), what=f"attachments of {dataset}"
+        )
+        items = body.get("attachments", []) if isinstance(body, dict) else []
+        found = [
+            Attachment.model_validate({**a.get("metas", {}), "href": a.get("href")}) for a in items
+        ]
+        return sorted(found, key=lambda a: (a.year or 0, a.title))
+
+    def download_archive(
+        self, which: int | str, dest: PathLike, *, dataset: str = HISTORY_DATASET
+    ) -> Path:
+        """Download one yearly archive, resuming a partial download (HTTP ``Range``).
+
+        Parameters
+        ----------
+        which : int or str
+            A year (``2022``) or an attachment title (``"opendata_txt_2022.zip"``).
+        dest : path
+            A directory (the attachment's title is used as file name) or a file path.
+        dataset : str, default "comptages-routiers-permanents-historique"
+            The dataset holding the archives.
+
+        Returns
+        -------
+        pathlib.Path
+            The complete file; hand it to :func:`infotrafic.etl.read_file`.
+        """
+        archives = self.list_archives(dataset)
+        match = [a for a in archives if which in (a.year, a.title, a.id)]
+        if not match:
+            known = ", ".join(a.title for a in archives) or "none"
+            raise OpenDataError(f"no archive {which!r} in {dataset}; available: {known}")
+        item = match[0]
+        target = Path(dest)
+        if target.is_dir() or not target.suffix:
+            target = target / item.title
+        if target.exists():
+            return target
+        return self.download_archive_item(item, target, dataset=dataset)
+
+    def download_archive_item(
+        self, item: Attachment, target: Path, *, dataset: str = HISTORY_DATASET
+    ) -> Path:
+        """Download an :class:`Attachment` to ``target`` with resume (see :meth:`download_archive`).
+
+        Parameters
+        ----------
+        item : Attachment
+            From :meth:`list_archives`.
+        target : pathlib.Path
+            The file to write.
+        dataset : str, default "comptages-routiers-permanents-historique"
+            The dataset holding it.
+
+        Returns
+        -------
+        pathlib.Path
+            ``target``.
+        """
+        url = next(
+            (u for u in (item.href, item.url) if u and u.startswith(("http://", "https://"))),
+            self._dataset_url("attachments", item.id or item.title, dataset=dataset),
+        )
+        self.download(url, target, what=f"archive {item.title}", resume=True)
+        return target
+
+    # -- bulk -------------------------------------------------------------------------------
+    @overload
+    def fetch(
+        self,
+        arcs: int | str | Iterable[int | str] | None,
+        start: TimeLike,
+        end: TimeLike,
+        *,
+        store: None = ...,
+        out_dir: PathLike | None = ...,
+        fields: Sequence[str] | None = ...,
+        slice_freq: str = ...,
+        export_format: str = ...,
+        progress: bool = ...,
+    ) -> pd.DataFrame: ...
+
+    @overload
+    def fetch(
+        self,
+        arcs: int | str | Iterable[int | str] | None,
+        start: TimeLike,
+        end: TimeLike,
+        *,
+        store: StoreLike,
+        out_dir: PathLike | None = ...,
+        fields: Sequence[str] | None = ...,
+        slice_freq: str = ...,
+        export_format: str = ...,
+        progress: bool = ...,
+    ) -> FetchSummary: ...
+
+    def fetch(
+        self,
+        arcs: int | str | Iterable[int | str] | None,
+        start: TimeLike,
+        end: TimeLike,
+        *,
+        store: StoreLike | None = None,
+        out_dir: PathLike | None = None,
+        fields: Sequence[str] | None = None,
+        slice_freq: str = "MS",
+        export_format: str = "csv",
+        progress: bool = False,
+    ) -> pd.DataFrame | FetchSummary:
+        """Fetch arcs over ``[start, end)`` through ``/exports``, slice by slice, resumable.
+
+        Each slice (a month by default) streams to a temporary file, is checked (bytes announced,
+        parse, row count against the portal's count), renamed atomically, parsed and, with a
+        ``store``, ingested at once; a slice that fails is retried alone. Completed slices are
+        recorded in ``out_dir/manifest.json`` so that a killed run resumes where it stopped.
+
+        Parameters
+        ----------
+        arcs : int, str, iterable or None
+            Arc ids (``None``: every arc — large!).
+        start, end : time
+            ``start <= t_1h < end``; naive times are Paris wall-clock time.
+        store : ParquetStore, optional
+            Where to ingest each slice; then a :class:`FetchSummary` is returned. Without it the
+            panel is returned (fine for modest queries).
+        out_dir : path, optional
+            Where slice files and the manifest live (default: ``store.raw_dir / "opendata"``,
+            or a temporary directory without a store).
+        fields : sequence of str, optional
+            Fields to export (default ``iu_ac, t_1h, q, k, etat_trafic, etat_barre``).
+        slice_freq : str, default "MS"
+            Pandas frequency of the slice boundaries (Paris local time), e.g. ``"7D"``.
+        export_format : {"csv", "jsonl", "json", "parquet"}, default "csv"
+            Export format asked for.
+        progress : bool, default False
+            Show a progress bar by slice.
+
+        Returns
+        -------
+        pandas.DataFrame or FetchSummary
+            The canonical panel without a store; the summary with one.
+        """
+        from infotrafic.opendata._fetch import fetch_range
+
+        return fetch_range(
+            self,
+            arcs_list(arcs),
+            to_utc(start),
+            to_utc(end),
+            store=store,
+            out_dir=out_dir,
+            fields=fields,
+            slice_freq=slice_freq,
+            export_format=export_format,
+            progress=progress,
+        )
+
+    def sync(
+        self,
+        store: StoreLike,
+        arcs: int | str | Iterable[int | str] | None = None,
+        *,
+        out_dir: PathLike | None = None,
+        slice_freq: str = "MS",
+        progress: bool = False,
+    ) -> FetchSummary:
+        """Bring a store up to date: fetch, per arc, only hours after its newest stored one.
+
+        Arcs without stored data are fetched from the oldest record the portal holds. Re-running
+        adds nothing; a run killed half-way and re-run ends with the same store as one run.
+
+        Parameters
+        ----------
+        store : ParquetStore
+            The store to complete (its ``latest_time`` and ``ingest`` are used).
+        arcs : int, str, iterable or None
+            Arcs to sync (default: every arc already in the store).
+        out_dir : path, optional
+            Where slice files and the manifest live (default ``store.raw_dir / "opendata"``).
+        slice_freq : str, default "MS"
+            Slice length.
+        progress : bool, default False
+            Show a progress bar by slice.
+
+        Returns
+        -------
+        FetchSummary
+            What was downloaded and ingested.
+        """
+        from infotrafic.opendata._fetch import sync_store
+
+        return sync_store(
+            self,
+            store,
+            arcs_list(arcs),
+            out_dir=out_dir,
+            slice_freq=slice_freq,
+            progress=progress,
+        )
+
+    def export_url(self, export_format: str = "csv", dataset: str | None = None) -> str:
+        """Return the URL of ``/exports/{format}`` of a dataset.
+
+        Parameters
+        ----------
+        export_format : str, default "csv"
+            The export format.
+        dataset : str, optional
+            Dataset id (default: the client's).
+
+        Returns
+        -------
+        str
+            The absolute URL.
+        """
+        return self._dataset_url("exports", export_format, dataset=dataset)
+
+
+def _check_length(response: httpx.Response) -> None:
+    """Raise :class:`BrokenBodyError` when fewer bytes arrived than ``Content-Length`` says."""
+    declared = response.headers.get("Content-Length")
+    if declared is not None and declared.isdigit():
+        got = response.num_bytes_downloaded
+        if got != int(declared):
+            raise BrokenBodyError(f"received {got} bytes, Content-Length announced {declared}")
+
+
+def _range_total(response: httpx.Response) -> int | None:
+    """Total size announced by ``Content-Range: bytes a-b/total`` (206) or ``None``."""
+    value = response.headers.get("Content-Range", "")
+    total = value.rpartition("/")[2]
+    return int(total) if response.status_code == 206 and total.isdigit() else None

@@ -1,0 +1,624 @@
+"""A real HTTP server on 127.0.0.1 that speaks the portal's Explore API v2.1 for given data."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import threading
+import time
+import zoneinfo
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import numpy as np
+import pandas as pd
+
+from infotrafic._schema import empty_panel, validate_panel
+from infotrafic._types import PathLike
+from infotrafic.testing._faults import Fault, FaultQueue
+from infotrafic.testing._odsql import ODSQLSyntaxError, compile_where
+from infotrafic.testing._render import (
+    FIELDS,
+    LABELS,
+    build_table,
+    iter_csv,
+    iter_json,
+    iter_jsonl,
+    parquet_bytes,
+    rows,
+)
+
+__all__ = ["OpenDataServer", "RequestLog"]
+
+LIVE_DATASET = "comptages-routiers-permanents"
+HISTORY_DATASET = "comptages-routiers-permanents-historique"
+API_PREFIX = "/api/explore/v2.1"
+_FILTER_TYPES = {k: ("text" if v == "date" else v) for k, v in FIELDS.items() if "geo" not in v}
+
+
+@dataclass(frozen=True)
+class RequestLog:
+    """One request the server received, with what it answered."""
+
+    method: str
+    path: str
+    params: dict[str, list[str]]
+    headers: dict[str, str]
+    status: int | None
+    fault: str | None
+    time: float = field(default_factory=time.time)
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body.get("message"))
+        self.status = status
+        self.body = body
+
+
+def _bad(message: str, code: str = "InvalidRESTParameterError") -> _ApiError:
+    return _ApiError(400, {"message": message, "error_code": code})
+
+
+def _odsql(message: str) -> _ApiError:
+    return _bad(f"ODSQL query is malformed: {message}", "ODSQLError")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet (the request log records everything)."""
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        """Answer a GET: apply a pending fault, then route."""
+        app = self.server.app
+        split = urlsplit(self.path)
+        path = unquote(split.path)
+        params = parse_qs(split.query, keep_blank_values=True)
+        self._status: int | None = None
+        fault = app.faults.take(path)
+        try:
+            self._serve(path, params, fault)
+        except _ApiError as exc:
+            self._send_json(exc.status, exc.body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        finally:
+            app._record(
+                RequestLog(
+                    "GET",
+                    path,
+                    params,
+                    dict(self.headers.items()),
+                    self._status,
+                    None if fault is None else fault.kind,
+                )
+            )
+
+    def _serve(self, path: str, params: dict[str, list[str]], fault: Fault | None) -> None:
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.delay)
+            fault = None
+        if fault is not None and fault.kind == "drop":
+            self.close_connection = True
+            return
+        if fault is not None and fault.kind == "quota":
+            self._quota(fault)
+            return
+        if fault is not None and fault.kind == "error":
+            self._send_json(
+                fault.status, {"error": "injected server error", "status": fault.status}
+            )
+            return
+        self._route(path, params, fault)
+
+    def _quota(self, fault: Fault) -> None:
+        reset = _dt.datetime.now(_dt.UTC) + _dt.timedelta(seconds=fault.reset_in)
+        headers = {
+            "X-RateLimit-Limit": "10000",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": f"{reset.timestamp():.3f}",
+        }
+        if fault.retry_after is not None:
+            headers["Retry-After"] = str(fault.retry_after)
+        body = {
+            "errorcode": 10002,
+            "reset_time": reset.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "limit_time_unit": "day",
+            "call_limit": 10000,
+            "error": "Too many requests on the domain. Please contact the domain administrator.",
+        }
+        self._send_json(429, body, headers)
+
+    def _head(self, status: int, headers: Mapping[str, str]) -> None:
+        self._status = status
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+
+    def _send_json(
+        self,
+        status: int,
+        body: Any,
+        headers: Mapping[str, str] | None = None,
+        fault: Fault | None = None,
+    ) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode()
+        self._send(status, [data], "application/json; charset=utf-8", headers, fault, whole=True)
+
+    def _send(
+        self,
+        status: int,
+        chunks: Iterable[bytes],
+        ctype: str,
+        headers: Mapping[str, str] | None = None,
+        fault: Fault | None = None,
+        *,
+        whole: bool = False,
+    ) -> None:
+        head = {"Content-Type": ctype, **(headers or {})}
+        if fault is None and not whole and not self.server.app.export_content_length:
+            head["Transfer-Encoding"] = "chunked"
+            self._head(status, head)
+            for chunk in chunks:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        body = b"".join(chunks)
+        if fault is not None and fault.kind == "corrupt":
+            mid = len(body) // 2
+            body = body[:mid] + b'\x00"broken;;"{[\r\n"' + body[mid + 16 :]
+        if fault is None or fault.kind != "truncate":
+            head["Content-Length"] = str(len(body))
+            self._head(status, head)
+            self.wfile.write(body)
+            return
+        cut = max(1, int(len(body) * fault.fraction))
+        self.close_connection = True
+        if fault.mode == "clean":
+            newline = body.rfind(b"\n", 0, cut)
+            part = body[: newline + 1] if newline >= 0 else body[:cut]
+            head["Content-Length"] = str(len(part))
+            self._head(status, head)
+            self.wfile.write(part)
+        elif fault.mode == "chunked":
+            head["Transfer-Encoding"] = "chunked"
+            self._head(status, head)
+            self.wfile.write(b"%x\r\n%s\r\n" % (cut, body[:cut]))
+        else:
+            head["Content-Length"] = str(len(body))
+            self._head(status, head)
+            self.wfile.write(body[:cut])
+        self.wfile.flush()
+
+    # -- routes -----------------------------------------------------------------------------
+    def _route(self, path: str, params: dict[str, list[str]], fault: Fault | None) -> None:
+        app = self.server.app
+        if not path.startswith(API_PREFIX + "/catalog/datasets"):
+            raise _ApiError(404, {"message": f"Unknown path {path}", "error_code": "NotFound"})
+        parts = [p for p in path[len(API_PREFIX) :].split("/") if p][2:]
+        if not parts:
+            ids = [app.dataset, app.history_dataset]
+            body = {"total_count": 2, "results": [app._metadata(d) for d in ids]}
+            self._send_json(200, body, fault=fault)
+            return
+        dataset, rest = parts[0], parts[1:]
+        if dataset not in (app.dataset, app.history_dataset):
+            raise _ApiError(
+                404, {"message": f"Unknown dataset: {dataset}", "error_code": "NotFound"}
+            )
+        if not rest:
+            self._send_json(200, app._metadata(dataset), fault=fault)
+        elif rest == ["records"]:
+            self._records(dataset, params, fault)
+        elif len(rest) == 2 and rest[0] == "exports":
+            self._export(dataset, rest[1], params, fault)
+        elif rest == ["attachments"]:
+            self._send_json(200, app._attachments(dataset), fault=fault)
+        elif len(rest) == 2 and rest[0] == "attachments":
+            self._attachment(dataset, rest[1], fault)
+        else:
+            raise _ApiError(404, {"message": f"Unknown path {path}", "error_code": "NotFound"})
+
+    def _records(self, dataset: str, params: dict[str, list[str]], fault: Fault | None) -> None:
+        limit = _int_param(params, "limit", 10)
+        offset = _int_param(params, "offset", 0)
+        if not 0 <= limit <= 100:
+            raise _bad(f"Invalid value for limit parameter: {limit} (must be between 0 and 100)")
+        if offset < 0:
+            raise _bad(f"Invalid value for offset parameter: {offset}")
+        if offset + limit >= 10_000:
+            raise _bad(
+                "Invalid value for offset/limit: offset + limit must be lower than 10000, "
+                "please use the /exports endpoint to get all the records"
+            )
+        table, select, tz = self.server.app._query(dataset, params)
+        results = rows(table.iloc[offset : offset + limit], select, tz)
+        self._send_json(200, {"total_count": len(table), "results": results}, fault=fault)
+
+    def _export(
+        self, dataset: str, fmt: str, params: dict[str, list[str]], fault: Fault | None
+    ) -> None:
+        table, select, tz = self.server.app._query(dataset, params)
+        limit = _int_param(params, "limit", -1)
+        if limit >= 0:
+            table = table.iloc[:limit]
+        chunks: Iterator[bytes]
+        if fmt == "csv":
+            delimiter = _param(params, "delimiter", ";")
+            chunks = iter_csv(
+                table,
+                select,
+                tz,
+                delimiter=delimiter,
+                with_bom=_param(params, "with_bom", "true").lower() != "false",
+                use_labels=_param(params, "use_labels", "false").lower() == "true",
+            )
+            ctype = "text/csv; charset=utf-8"
+        elif fmt == "json":
+            chunks, ctype = iter_json(table, select, tz), "application/json; charset=utf-8"
+        elif fmt == "jsonl":
+            chunks, ctype = iter_jsonl(table, select, tz), "application/jsonl; charset=utf-8"
+        elif fmt == "parquet":
+            chunks, ctype = iter([parquet_bytes(table, select, tz)]), "application/octet-stream"
+        else:
+            raise _bad(f"Unknown export format: {fmt}", "UnknownExportFormat")
+        name = f"{dataset}.{fmt}"
+        self._send(
+            200, chunks, ctype, {"Content-Disposition": f'attachment; filename="{name}"'}, fault
+        )
+
+    def _attachment(self, dataset: str, ident: str, fault: Fault | None) -> None:
+        path = self.server.app._archive_path(dataset, ident)
+        size = path.stat().st_size
+        start = 0
+        status = 200
+        headers = {"Accept-Ranges": "bytes"}
+        wanted = self.headers.get("Range", "")
+        if wanted.startswith("bytes="):
+            first = wanted[6:].split("-", 1)[0]
+            start = int(first) if first.isdigit() else 0
+            if start >= size:
+                self._send(
+                    416, [b""], "text/plain", {"Content-Range": f"bytes */{size}"}, whole=True
+                )
+                return
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
+        with path.open("rb") as fh:
+            fh.seek(start)
+            data = fh.read()
+        self._send(status, [data], "application/zip", headers, fault, whole=True)
+
+
+def _param(params: dict[str, list[str]], name: str, default: str) -> str:
+    values = params.get(name)
+    return values[-1] if values else default
+
+
+def _int_param(params: dict[str, list[str]], name: str, default: int) -> int:
+    raw = _param(params, name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise _bad(f"Invalid value for {name} parameter: {raw!r} is not an integer") from None
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    app: OpenDataServer
+
+
+class OpenDataServer:
+    """A loopback server speaking the Paris portal's Explore API v2.1 over a given panel.
+
+    Serves ``/catalog/datasets/{id}`` (metadata), ``/records`` (``limit`` <= 100,
+    ``offset + limit`` < 10,000, real 400 bodies past it), ``/exports/{csv,json,jsonl,parquet}``
+    (streamed, ``;`` CSV with BOM and raw field names), the ``where`` subset of ODSQL
+    (comparisons, ``IN``, ``AND``/``OR``/``NOT``, ``date'...'``), ``select``, ``order_by``,
+    ``refine``/``exclude``, ``timezone``, and the historical dataset's ``/attachments`` (ZIP
+    files given here, with ``Range`` support). Faults are switched at run time through
+    :attr:`faults`; every request lands in :attr:`requests`.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame, optional
+        Canonical panel to serve (empty by default).
+    arcs : pandas.DataFrame, optional
+        Arcs table giving names, nodes, validity dates and geometry of the records.
+    archives : sequence of path, optional
+        Files served as attachments of the historical dataset (titles = file names).
+    dataset, history_dataset : str
+        Dataset ids of the live data and of the archive.
+    export_content_length : bool, default False
+        Send exports with a ``Content-Length`` instead of chunked transfer encoding.
+    host : str, default "127.0.0.1"
+        Interface; keep the loopback one.
+    port : int, default 0
+        Port; 0 picks a free one.
+
+    Examples
+    --------
+    >>> import httpx
+    >>> with OpenDataServer.demo() as server:
+    ...     body = httpx.get(server.url + "/api/explore/v2.1/catalog/datasets/"
+    ...                      "comptages-routiers-permanents/records",
+    ...                      params={"where": 'iu_ac = "4264"', "limit": 1}).json()
+    >>> body["total_count"], body["results"][0]["iu_ac"], body["results"][0]["t_1h"]
+    (744, '4264', '2022-12-31T23:00:00+00:00')
+    """
+
+    def __init__(
+        self,
+        panel: pd.DataFrame | None = None,
+        arcs: pd.DataFrame | None = None,
+        *,
+        archives: Sequence[PathLike] = (),
+        dataset: str = LIVE_DATASET,
+        history_dataset: str = HISTORY_DATASET,
+        export_content_length: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.panel = validate_panel(panel if panel is not None else empty_panel())
+        self.arcs = arcs
+        self.table = build_table(self.panel, arcs)
+        self.archives = {Path(p).name: Path(p) for p in archives}
+        self.dataset = dataset
+        self.history_dataset = history_dataset
+        self.export_content_length = export_content_length
+        self.faults = FaultQueue()
+        self._host = host
+        self._port = port
+        self._log: list[RequestLog] = []
+        self._lock = threading.Lock()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.modified = pd.Timestamp.now(tz="UTC").floor("s")
+
+    # -- construction -----------------------------------------------------------------------
+    @classmethod
+    def from_files(cls, paths: Iterable[PathLike], **kwargs: Any) -> OpenDataServer:
+        """Serve the data of files read by :func:`infotrafic.etl.read_files` (any regime).
+
+        Parameters
+        ----------
+        paths : iterable of path
+            Export, archive or API files.
+        **kwargs
+            Passed to :class:`OpenDataServer`.
+
+        Returns
+        -------
+        OpenDataServer
+            Not started yet (use it as a context manager).
+        """
+        from infotrafic.etl import read_files
+
+        result = read_files([Path(p) for p in paths])
+        return cls(result.panel, result.arcs, **kwargs)
+
+    @classmethod
+    def demo(cls, **kwargs: Any) -> OpenDataServer:
+        """Serve a small SYNTHETIC panel: arcs 4264 and 5672, every hour of January 2023 (UTC).
+
+        Flows follow a made-up daily profile; they are not real measurements. Use it for examples
+        and smoke tests only.
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to :class:`OpenDataServer`.
+
+        Returns
+        -------
+        OpenDataServer
+            Not started yet.
+        """
+        hours = pd.date_range("2022-12-31 23:00", periods=744, freq="h", tz="UTC")
+        frames = []
+        for arc, scale in ((4264, 900.0), (5672, 300.0)):
+            hour = hours.tz_convert("Europe/Paris").hour.to_numpy()
+            flow = np.round(scale * (0.3 + 0.7 * np.sin(np.pi * np.clip(hour - 5, 0, 19) / 19)))
+            frames.append(
+                pd.DataFrame(
+                    {"arc_id": arc, "time": hours, "flow": flow, "occupancy": flow / 100.0}
+                )
+            )
+        return cls(pd.concat(frames, ignore_index=True), **kwargs)
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> OpenDataServer:
+        """Start serving in a background thread (idempotent)."""
+        if self._httpd is None:
+            httpd = _HTTPServer((self._host, self._port), _Handler)
+            httpd.app = self
+            self._httpd = httpd
+            self._thread = threading.Thread(
+                target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+            self._httpd = None
+            self._thread = None
+
+    def __enter__(self) -> OpenDataServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Root URL to give as the client's ``base_url`` (``http://127.0.0.1:<port>``)."""
+        if self._httpd is None:
+            raise RuntimeError("the server is not started; use it in a with block or call start()")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def requests(self) -> list[RequestLog]:
+        """Every request received so far (a copy)."""
+        with self._lock:
+            return list(self._log)
+
+    def clear_requests(self) -> None:
+        """Forget the request log."""
+        with self._lock:
+            self._log.clear()
+
+    def _record(self, entry: RequestLog) -> None:
+        with self._lock:
+            self._log.append(entry)
+
+    # -- answers ----------------------------------------------------------------------------
+    def _query(
+        self, dataset: str, params: dict[str, list[str]]
+    ) -> tuple[pd.DataFrame, list[str], str]:
+        tz = _param(params, "timezone", "UTC")
+        try:
+            zoneinfo.ZoneInfo(tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise _bad(f"Unknown timezone: {tz}") from None
+        raw_select = _param(params, "select", "*").strip()
+        if raw_select in ("", "*"):
+            select = list(FIELDS)
+        else:
+            select = [s.strip().strip("`") for s in raw_select.split(",") if s.strip()]
+            unknown = [s for s in select if s not in FIELDS]
+            if unknown:
+                raise _odsql(f"Unknown field: {unknown[0]}")
+        table = self.table if dataset == self.dataset else self.table.iloc[:0]
+        mask = np.ones(len(table), dtype=bool)
+        for where in params.get("where", []):
+            if where.strip():
+                try:
+                    mask &= compile_where(where, _FILTER_TYPES, tz)(table)
+                except ODSQLSyntaxError as exc:
+                    raise _odsql(str(exc)) from None
+        for name, negate in (("refine", False), ("exclude", True)):
+            for item in params.get(name, []):
+                hit = self._facet(table, item, tz)
+                mask &= ~hit if negate else hit
+        table = table[mask]
+        order = _param(params, "order_by", "").strip()
+        if order:
+            keys, ascending = [], []
+            for item in order.split(","):
+                words = item.split()
+                if not words or words[0].strip("`") not in FIELDS or len(words) > 2:
+                    raise _odsql(f"cannot order by {item.strip()!r}")
+                keys.append(words[0].strip("`"))
+                ascending.append(len(words) == 1 or words[1].lower() != "desc")
+            keys = ["arc_id" if k == "iu_ac" else k for k in keys]
+            table = table.sort_values(keys, ascending=ascending, kind="stable")
+        return table, select, tz
+
+    @staticmethod
+    def _facet(table: pd.DataFrame, item: str, tz: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        name, sep, value = item.partition(":")
+        if not sep or name not in _FILTER_TYPES:
+            raise _bad(f"Invalid refine/exclude {item!r}: use field:value with a known field")
+        if name == "t_1h":
+            text = table["t_1h"].dt.tz_convert(tz).dt.strftime("%Y/%m/%d %H")
+            hit: np.ndarray[Any, np.dtype[np.bool_]] = text.str.startswith(value).to_numpy(bool)
+        else:
+            hit = (table[name].astype(str) == value).to_numpy(dtype=bool)
+        return hit
+
+    def _metadata(self, dataset: str) -> dict[str, Any]:
+        live = dataset == self.dataset
+        fields: list[dict[str, Any]] = [
+            {"name": n, "label": LABELS[n], "type": t, "description": None, "annotations": {}}
+            for n, t in FIELDS.items()
+        ]
+        return {
+            "dataset_id": dataset,
+            "dataset_uid": "da_" + format(abs(hash(dataset)) % 36**6, "x"),
+            "has_records": live,
+            "features": ["analyze", "timeserie", "geo"] if live else [],
+            "attachments": [a["metas"] for a in self._attachments(dataset)["attachments"]],
+            "fields": fields if live else [],
+            "metas": {
+                "default": {
+                    "title": "Comptage routier - Données trafic issues des capteurs permanents"
+                    + ("" if live else " (historique)"),
+                    "records_count": len(self.table) if live else 0,
+                    "modified": self.modified.isoformat(),
+                    "data_processed": self.modified.isoformat(),
+                    "license": "ODbL",
+                    "publisher": "Direction de la Voirie et des Déplacements - Ville de Paris",
+                }
+            },
+        }
+
+    def _attachments(self, dataset: str) -> dict[str, Any]:
+        if dataset != self.history_dataset:
+            return {"links": [], "attachments": []}
+        items = []
+        for title in sorted(self.archives):
+            ident = title.replace(".", "_")
+            href = f"{self.url}{API_PREFIX}/catalog/datasets/{dataset}/attachments/{ident}"
+            items.append(
+                {
+                    "href": href,
+                    "metas": {
+                        "id": ident,
+                        "title": title,
+                        "url": f"odsfile://{title}",
+                        "mimetype": "application/zip",
+                    },
+                }
+            )
+        return {"links": [], "attachments": items}
+
+    def _archive_path(self, dataset: str, ident: str) -> Path:
+        if dataset == self.history_dataset:
+            for title, path in self.archives.items():
+                if ident in (title, title.replace(".", "_")):
+                    return path
+        raise _ApiError(404, {"message": f"Unknown attachment: {ident}", "error_code": "NotFound"})
+
+    def rows_for(
+        self, arcs: Sequence[int] | None = None, start: Any = None, end: Any = None
+    ) -> pd.DataFrame:
+        """Return the served panel's rows for arcs and ``start <= time < end`` (aware times).
+
+        Parameters
+        ----------
+        arcs : sequence of int, optional
+            Arc ids (all by default).
+        start, end : time, optional
+            UTC-aware bounds (or strings with an offset).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The canonical rows, as the server holds them: what a complete fetch must store.
+        """
+        panel = self.panel
+        keep = np.ones(len(panel), dtype=bool)
+        if arcs is not None:
+            keep &= panel["arc_id"].isin(list(arcs)).to_numpy()
+        if start is not None:
+            keep &= (panel["time"] >= pd.Timestamp(start)).to_numpy()
+        if end is not None:
+            keep &= (panel["time"] < pd.Timestamp(end)).to_numpy()
+        return panel[keep].reset_index(drop=True)

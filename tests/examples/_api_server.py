@@ -1,0 +1,107 @@
+"""Start the example API in a real uvicorn subprocess on 127.0.0.1 (shared by the API tests)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+API_DIR = REPO / "examples" / "api"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveApi:
+    url: str
+    data_dir: Path
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60.0, trust_env=False, **kwargs)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def wait_job(self, job_id: str, timeout: float = 90.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self.client() as c:
+            while True:
+                body: dict[str, Any] = c.get(f"/jobs/{job_id}").json()
+                if body["status"] in ("succeeded", "failed"):
+                    return body
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"job {job_id} still {body['status']}: {body}")
+                time.sleep(0.2)
+
+
+def start_api(data_dir: Path, log_path: Path, env: dict[str, str] | None = None) -> LiveApi:
+    port = free_port()
+    full_env = {
+        **os.environ,
+        "INFOTRAFIC_DATA_DIR": str(data_dir),
+        # Never the real portal from tests: a closed loopback port.
+        "INFOTRAFIC_BASE_URL": "http://127.0.0.1:9",
+        "INFOTRAFIC_MAX_RETRIES": "0",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "PYTHONWARNINGS": "ignore",
+        **(env or {}),
+    }
+    log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app:app",
+            "--app-dir",
+            "examples/api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    api = LiveApi(f"http://127.0.0.1:{port}", data_dir, proc, log_path)
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"uvicorn exited with {proc.returncode}:\n{api.log()}")
+        try:
+            with api.client() as c:
+                if c.get("/health").status_code == 200:
+                    return api
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            stop_api(api)
+            raise RuntimeError(f"uvicorn did not answer /health within 60 s:\n{api.log()}")
+        time.sleep(0.2)
+
+
+def stop_api(api: LiveApi) -> None:
+    api.proc.terminate()
+    try:
+        api.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        api.proc.kill()
+        api.proc.wait(timeout=5)

@@ -1,0 +1,112 @@
+"""The ``infotrafic etl`` and ``infotrafic quality`` commands."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from infotrafic import PANEL_COLUMNS
+from infotrafic.cli import main
+from infotrafic.etl import read_files
+
+
+@pytest.fixture
+def files(shared_data: Path, tmp_path: Path) -> list[Path]:
+    """A directory with an export and an archive file (two regimes), plus a loose file."""
+    d = tmp_path / "in"
+    (d / "sub").mkdir(parents=True)
+    shutil.copy(shared_data / "exports" / "arc5672_2022-11_2023-12.csv.gz", d)
+    shutil.copy(shared_data / "archive" / "arc5672_2023.csv.gz", d / "sub")
+    (d / "notes.md").write_text("not data")
+    return [d]
+
+
+def test_etl_then_quality_on_store(files: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "store"
+    runner = CliRunner()
+    res = runner.invoke(main, ["etl", *map(str, files), "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "files ingested              2" in res.output
+    panel = pd.read_parquet(out)
+    assert tuple(panel.columns) == PANEL_COLUMNS
+    expected = read_files(
+        [files[0] / "arc5672_2022-11_2023-12.csv.gz", files[0] / "sub" / "arc5672_2023.csv.gz"]
+    ).panel
+    assert len(panel) == len(expected)
+    assert panel["flow"].sum() == pytest.approx(expected["flow"].sum())
+
+    again = runner.invoke(main, ["etl", *map(str, files), "--out", str(out), "--no-progress"])
+    assert again.exit_code == 0
+    assert "files skipped               2" in again.output
+
+    q = runner.invoke(main, ["quality", str(out), "--json"])
+    assert q.exit_code == 0, q.output
+    data = json.loads(q.output)
+    assert [a["arc_id"] for a in data["arcs"]] == [5672]
+    assert data["arcs"][0]["hours_present"] == len(expected)
+    assert data["arcs"][0]["hours_with_flow"] == int(expected["flow"].notna().sum())
+
+
+def test_quality_files_text_equals_store(files: list[Path], tmp_path: Path) -> None:
+    runner = CliRunner()
+    q_files = runner.invoke(main, ["quality", *map(str, files), "--json"])
+    assert q_files.exit_code == 0, q_files.output
+    runner.invoke(main, ["etl", *map(str, files), "--out", str(tmp_path / "s"), "--no-progress"])
+    q_store = runner.invoke(main, ["quality", str(tmp_path / "s"), "--json"])
+    a, b = json.loads(q_files.output), json.loads(q_store.output)
+    # Duplicates between files are tied to arcs when reading files; a store keeps them as a
+    # store-wide count. Everything else is identical, and so are the totals.
+    merge_only = ("duplicates", "conflicts")
+    strip = [{k: v for k, v in arc.items() if k not in merge_only} for arc in a["arcs"]]
+    assert strip == [{k: v for k, v in arc.items() if k not in merge_only} for arc in b["arcs"]]
+    assert a["total"] == b["total"]
+    assert b["unattributed"]["duplicates"] > 0
+    text = runner.invoke(main, ["quality", *map(str, files)])
+    assert text.output.splitlines()[0].split()[:2] == ["arc", "first"]
+    assert text.output.splitlines()[2].split()[0] == "5672"
+
+
+def test_errors_are_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("hello;world\n1;2\n")
+    runner = CliRunner()
+    res = runner.invoke(main, ["etl", str(bad), "--out", str(tmp_path / "s"), "--no-progress"])
+    assert res.exit_code == 1
+    assert res.output.startswith("error: ") or res.stderr.startswith("error: ")
+    assert "Traceback" not in res.output
+    res = runner.invoke(main, ["quality", str(tmp_path / "missing")])
+    assert res.exit_code == 2  # click's usage error: path does not exist
+
+
+def test_help_texts() -> None:
+    runner = CliRunner()
+    for cmd in ("etl", "quality"):
+        res = runner.invoke(main, [cmd, "--help"])
+        assert res.exit_code == 0
+        assert "Usage:" in res.output
+    assert "--out" in runner.invoke(main, ["etl", "--help"]).output
+    assert "--json" in runner.invoke(main, ["quality", "--help"]).output
+
+
+def test_console_script_subprocess(shared_data: Path, tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("infotrafic")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "infotrafic.cli"]
+    src = shared_data / "exports" / "arc191_2022-11_2023-12.csv.gz"
+    out = tmp_path / "store"
+    proc = subprocess.run(
+        [*cmd, "etl", str(src), "--out", str(out)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "rows new" in proc.stdout
+    assert "100%" in proc.stderr  # the tqdm bar went to stderr
+    assert len(pd.read_parquet(out)) == len(read_files([src]).panel)
+    bad = subprocess.run([*cmd, "quality", str(tmp_path / "x.csv")], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2
