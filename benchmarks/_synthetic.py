@@ -21,7 +21,11 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-DEFAULT_DATA = Path(os.environ.get("INFOTRAFIC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DEFAULT_DATA = Path(
+    os.environ.get(
+        "INFOTRAFIC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
+)
 
 SYNTHETIC_LABEL = "SYNTHETIC panel (built from real arcs' profiles; not real data)"
 
@@ -43,8 +47,12 @@ def _fallback_read(files: list[Path]) -> pd.DataFrame:
             local = pd.to_datetime(df["t_1h"])
             time = local.dt.tz_localize("Europe/Paris", ambiguous="NaT", nonexistent="NaT")
             df = pd.DataFrame(
-                {"arc_id": df["iu_ac"], "time": time.dt.tz_convert("UTC"), "flow": df["q"],
-                 "occupancy": df["k"]}
+                {
+                    "arc_id": df["iu_ac"],
+                    "time": time.dt.tz_convert("UTC"),
+                    "flow": df["q"],
+                    "occupancy": df["k"],
+                }
             )
         else:
             df = pd.read_csv(f, sep=";", encoding="utf-8-sig")
@@ -74,7 +82,9 @@ def load_real_panel(data_dir: Path = DEFAULT_DATA) -> tuple[pd.DataFrame, str]:
     try:
         from infotrafic.etl import read_files
     except ImportError:
-        return _fallback_read(files), "benchmarks._synthetic fallback reader (infotrafic.etl absent)"
+        return _fallback_read(
+            files
+        ), "benchmarks._synthetic fallback reader (infotrafic.etl absent)"
     return read_files(files).panel, "infotrafic.etl.read_files"
 
 
@@ -116,8 +126,9 @@ def synthetic_panel(
     real = real_panel if real_panel is not None else load_real_panel()[0]
     prof = _profiles(real)
     n_real = prof["mean"].shape[0]
-    times = pd.date_range(pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC"),
-                          freq="h", inclusive="left")
+    times = pd.date_range(
+        pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC"), freq="h", inclusive="left"
+    )
     n_t = len(times)
     how = (times.dayofweek * 24 + times.hour).to_numpy()
     flow = np.empty((n_arcs, n_t), dtype="float64")
@@ -157,7 +168,9 @@ def synthetic_panel(
             "occupancy": occ.ravel(),
         }
     )
-    panel["time"] = panel["time"].dt.tz_localize("UTC") if panel["time"].dt.tz is None else panel["time"]
+    panel["time"] = (
+        panel["time"].dt.tz_localize("UTC") if panel["time"].dt.tz is None else panel["time"]
+    )
     # rows absent altogether (as in the portal, where a missing hour may simply not be published)
     keep = ~(np.isnan(panel["flow"].to_numpy()) & np.isnan(panel["occupancy"].to_numpy()))
     keep |= rng.random(len(panel)) < 0.5

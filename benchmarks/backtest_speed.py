@@ -45,10 +45,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -123,6 +123,11 @@ def prepare(workdir: Path, history_start: str, start: str, end: str) -> dict[str
 
 
 # --------------------------------------------------------------------------- the sides
+def _utc(day: str) -> pd.Timestamp:
+    """A UTC instant (infotrafic reads naive strings as Paris wall-clock time)."""
+    return pd.Timestamp(day, tz="UTC")
+
+
 def _naive_utc(t: pd.Series) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(t).tz_convert("UTC").tz_localize(None)
 
@@ -161,8 +166,12 @@ def side_infotrafic_snaive(args: argparse.Namespace) -> pd.DataFrame:
     panel = pd.read_parquet(args.workdir / "raw.parquet")
     t0 = time.perf_counter()
     res = backtest(
-        panel, {"seasonal_naive": SeasonalNaiveForecaster(season=168)},
-        start=args.start, end=args.end, horizon=1, refit="7D",
+        panel,
+        {"seasonal_naive": SeasonalNaiveForecaster(season=168)},
+        start=_utc(args.start),
+        end=_utc(args.end),
+        horizon=1,
+        refit="7D",
     )
     args.elapsed = time.perf_counter() - t0
     return res.predictions[["arc_id", "time", "y_pred"]]
@@ -177,8 +186,13 @@ def side_darts_snaive(args: argparse.Namespace) -> pd.DataFrame:
     start = pd.Timestamp(args.start)
     keep = [a for a, s in series.items() if s.end_time() >= start]
     forecasts = NaiveSeasonal(K=168).historical_forecasts(
-        [series[a] for a in keep], start=start, forecast_horizon=1, stride=1, retrain=True,
-        last_points_only=True, show_warnings=False,
+        [series[a] for a in keep],
+        start=start,
+        forecast_horizon=1,
+        stride=1,
+        retrain=True,
+        last_points_only=True,
+        show_warnings=False,
     )
     args.elapsed = time.perf_counter() - t0
     out = _darts_frame(keep, forecasts)
@@ -206,7 +220,9 @@ def side_infotrafic_gbm(args: argparse.Namespace) -> pd.DataFrame:
         random_state=p["random_state"],
         n_jobs=p["n_jobs"],
     )
-    res = backtest(panel, {"gbm": model}, start=args.start, end=args.end, horizon=1, refit="7D")
+    res = backtest(
+        panel, {"gbm": model}, start=_utc(args.start), end=_utc(args.end), horizon=1, refit="7D"
+    )
     args.elapsed = time.perf_counter() - t0
     return res.predictions[["arc_id", "time", "y_pred"]]
 
@@ -219,11 +235,19 @@ def side_darts_gbm(args: argparse.Namespace) -> pd.DataFrame:
     series = _darts_series(panel)
     arcs = sorted(series)
     model = LightGBMModel(
-        lags=[-k for k in LAGS], output_chunk_length=1, **lgbm_params(args.n_jobs, args.n_estimators)
+        lags=[-k for k in LAGS],
+        output_chunk_length=1,
+        **lgbm_params(args.n_jobs, args.n_estimators),
     )
     forecasts = model.historical_forecasts(
-        [series[a] for a in arcs], start=pd.Timestamp(args.start), forecast_horizon=1, stride=1,
-        retrain=168, apply_globally=True, last_points_only=True, show_warnings=False,
+        [series[a] for a in arcs],
+        start=pd.Timestamp(args.start),
+        forecast_horizon=1,
+        stride=1,
+        retrain=168,
+        apply_globally=True,
+        last_points_only=True,
+        show_warnings=False,
     )
     args.elapsed = time.perf_counter() - t0
     return _darts_frame(arcs, forecasts)
@@ -265,22 +289,59 @@ SIDES = {
 }
 
 
+class PeakRSS:
+    """Sample this process' RSS every 20 ms in a thread (``ru_maxrss`` would include the
+    parent's memory inherited through fork)."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._proc = psutil.Process()
+        self.peak = self._proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+
+    def __enter__(self) -> PeakRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._proc.memory_info().rss)
+
+
 def run_side(args: argparse.Namespace) -> None:
     """Child process: run one side, write predictions and timings."""
-    preds = SIDES[args.side](args)
+    with PeakRSS() as rss:
+        preds = SIDES[args.side](args)
     preds.to_parquet(args.workdir / f"{args.side}.parquet")
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     (args.workdir / f"{args.side}.json").write_text(
-        json.dumps({"seconds": args.elapsed, "peak_rss_mb": peak_kb / 1024})
+        json.dumps({"seconds": args.elapsed, "peak_rss_mb": rss.peak / 2**20})
     )
 
 
 # --------------------------------------------------------------------------- the parent
 def _spawn(side: str, args: argparse.Namespace) -> dict[str, float]:
     cmd = [
-        sys.executable, __file__, "--side", side, "--workdir", str(args.workdir),
-        "--start", args.start, "--end", args.end, "--n-jobs", str(args.n_jobs),
-        "--n-estimators", str(args.n_estimators),
+        sys.executable,
+        __file__,
+        "--side",
+        side,
+        "--workdir",
+        str(args.workdir),
+        "--start",
+        args.start,
+        "--end",
+        args.end,
+        "--n-jobs",
+        str(args.n_jobs),
+        "--n-estimators",
+        str(args.n_estimators),
     ]
     print(f"  running {side} ...", flush=True)
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -348,8 +409,9 @@ def main() -> int:
                 continue
             stats = {s: _spawn(s, args) for s in sides}
             scored = {
-                s: _scored(pd.read_parquet(args.workdir / f"{s}.parquet"), truth, args.start,
-                           args.end)
+                s: _scored(
+                    pd.read_parquet(args.workdir / f"{s}.parquet"), truth, args.start, args.end
+                )
                 for s in sides
             }
             # the same target set for every tool
@@ -364,8 +426,12 @@ def main() -> int:
                 maes[s] = float(np.mean(np.abs(d["y_pred"] - d["y_true"])))
                 rows.append(
                     {
-                        "bench": bench, "tool": s.split("_")[0], "seconds": stats[s]["seconds"],
-                        "mae": maes[s], "rows": len(d), "rss": stats[s]["peak_rss_mb"],
+                        "bench": bench,
+                        "tool": s.split("_")[0],
+                        "seconds": stats[s]["seconds"],
+                        "mae": maes[s],
+                        "rows": len(d),
+                        "rss": stats[s]["peak_rss_mb"],
                         "ratio": "1.0x" if s == sides[0] else f"{stats[s]['seconds'] / ours:.1f}x",
                         "n_scored_own": len(scored[s]),
                     }
@@ -391,8 +457,9 @@ def main() -> int:
         for c in checks:
             print(c)
         if args.json:
-            args.json.write_text(json.dumps({"info": info, "rows": rows, "checks": checks},
-                                            indent=2, default=str))
+            args.json.write_text(
+                json.dumps({"info": info, "rows": rows, "checks": checks}, indent=2, default=str)
+            )
         return 0 if all(c.endswith("OK") for c in checks) else 1
 
 

@@ -95,9 +95,14 @@ def test_help_texts() -> None:
     assert "--json" in runner.invoke(main, ["quality", "--help"]).output
 
 
+@pytest.mark.slow
 def test_console_script_subprocess(shared_data: Path, tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("infotrafic")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "infotrafic.cli"]
+    cmd = (
+        [str(exe)]
+        if exe.exists()
+        else [sys.executable, "-c", "from infotrafic.cli import main; main()"]
+    )
     src = shared_data / "exports" / "arc191_2022-11_2023-12.csv.gz"
     out = tmp_path / "store"
     proc = subprocess.run(
@@ -107,6 +112,7 @@ def test_console_script_subprocess(shared_data: Path, tmp_path: Path) -> None:
     assert "rows new" in proc.stdout
     assert "100%" in proc.stderr  # the tqdm bar went to stderr
     assert len(pd.read_parquet(out)) == len(read_files([src]).panel)
-    bad = subprocess.run([*cmd, "quality", str(tmp_path / "x.csv")], capture_output=True,
-                         text=True, timeout=120)
+    bad = subprocess.run(
+        [*cmd, "quality", str(tmp_path / "x.csv")], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 2

@@ -72,10 +72,7 @@ def quality_command(paths: tuple[Path, ...], as_json: bool, progress: bool) -> N
     stores = [p for p in paths if _is_store(p)]
     if stores and len(paths) > 1:
         raise click.UsageError("give either one store directory or files/directories of files")
-    if stores:
-        report = quality_of_store(stores[0])
-    else:
-        report = quality_of_files(paths, progress=progress)
+    report = quality_of_store(stores[0]) if stores else quality_of_files(paths, progress=progress)
     click.echo(report.to_json() if as_json else report.to_text())
 
 

@@ -29,10 +29,7 @@ Opener = Callable[[], IO[bytes]]
 _HEAD_BYTES = 1 << 16
 _SEPARATORS = (";", ",", "\t", "|")
 _STR_FIELDS = (
-    "iu_ac",
     "t_1h",
-    "etat_trafic",
-    "etat_barre",
     "libelle",
     "iu_nd_amont",
     "libelle_nd_amont",
@@ -217,7 +214,9 @@ def iter_csv_chunks(
                     skipped = [int(m) for w in caught for m in _SKIPPED.findall(str(w.message))]
                     frame = frame.rename(columns=rename)
                     lines, next_line = _line_numbers(next_line, len(frame), skipped)
-                    blank = frame.isna().all(axis=1).to_numpy()
+                    blank = frame.iloc[:, 0].isna().to_numpy()
+                    if blank.any():
+                        blank[blank] = frame.loc[blank].isna().all(axis=1).to_numpy()
                     if blank.any():
                         frame, lines = frame.loc[~blank], lines[~blank]
                     yield frame, lines, skipped

@@ -158,11 +158,14 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
     chunk.rows_read = n
     reason = np.full(n, "", dtype=object)
     where = np.full(n, "", dtype=object)
+    rejected = np.zeros(n, dtype=bool)
 
     def reject(mask: np.ndarray, why: str, fld: str) -> None:
-        todo = mask & (reason == "")
-        reason[todo] = why
-        where[todo] = fld
+        todo = mask & ~rejected
+        if todo.any():
+            reason[todo] = why
+            where[todo] = fld
+            rejected[todo] = True
 
     arc_ids, arc_ok, arc_blank = _parse_ids(raw["iu_ac"])
     reject(arc_blank, "missing_arc_id", "iu_ac")
@@ -189,10 +192,10 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
     nonexistent = times.status == TimeStatus.NONEXISTENT
     empty = np.isnan(values["flow"]) & np.isnan(values["occupancy"])
     reject(nonexistent & ~empty, "dst_nonexistent", "t_1h")
-    dropped = nonexistent & empty & (reason == "")
+    dropped = nonexistent & empty & ~rejected
     chunk.dst_nonexistent_empty = int(dropped.sum())
 
-    bad_rows = reason != ""
+    bad_rows = rejected
     if bad_rows.any():
         idx = np.flatnonzero(bad_rows)
         raw_text = [
@@ -232,12 +235,41 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
     panel["_amb"] = times.status[keep] == TimeStatus.AMBIGUOUS
     chunk.panel = panel
 
-    meta_cols = [c for c in META_FIELDS if c in raw.columns]
-    meta_ok = arc_ok & ~arc_blank
-    if meta_cols and meta_ok.any():
-        meta = raw.loc[meta_ok, meta_cols].copy()
-        meta.insert(0, "arc_id", arc_ids[meta_ok])
-        chunk.meta = meta.groupby("arc_id", sort=False).last().reset_index()
-    elif meta_ok.any():
-        chunk.meta = pd.DataFrame({"arc_id": np.unique(arc_ids[meta_ok])})
+    chunk.meta = _arc_meta(raw, arc_ids, arc_ok & ~arc_blank)
     return chunk
+
+
+def _last_positions(keys: np.ndarray, positions: np.ndarray) -> pd.Series:
+    """Last position per key (positions in increasing order)."""
+    rev = pd.Series(positions[::-1], index=keys[::-1])
+    return rev[~rev.index.duplicated(keep="first")]
+
+
+def _arc_meta(raw: pd.DataFrame, arc_ids: np.ndarray, ok: np.ndarray) -> pd.DataFrame:
+    """One row per arc: the last non-empty value of each metadata field in reading order.
+
+    Metadata is nearly constant per arc, so the last row of each arc is taken and the (rare)
+    empty cells are filled from the last non-empty value of that column.
+    """
+    if not ok.any():
+        return pd.DataFrame()
+    cols = [c for c in META_FIELDS if c in raw.columns]
+    pos = np.flatnonzero(ok)
+    last = _last_positions(arc_ids[pos], pos)
+    meta = raw.iloc[last.to_numpy()][cols].reset_index(drop=True)
+    meta.insert(0, "arc_id", last.index.to_numpy(dtype="int64"))
+    for col in cols:
+        holes = meta[col].isna().to_numpy()
+        if not holes.any():
+            continue
+        present = pos[raw[col].iloc[pos].notna().to_numpy()]
+        if not len(present):
+            continue
+        fill = _last_positions(arc_ids[present], present)
+        want = meta.loc[holes, "arc_id"].to_numpy()
+        found = fill.reindex(want).to_numpy()
+        have = ~np.isnan(found.astype("float64"))
+        if have.any():
+            values = raw[col].to_numpy(dtype=object)[found[have].astype("int64")]
+            meta.loc[np.flatnonzero(holes)[have], col] = values
+    return meta

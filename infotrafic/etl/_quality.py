@@ -212,7 +212,7 @@ class QualityReport:
         arc first (UTC) last (UTC) expected present flow miss% zeros occ-only gaps longest
         DST spring DST fall dups conflicts quarant.
         """
-        rows = [_text_row(r) for r in self.table.to_dict(orient="records")]
+        rows = [_text_row({str(k): v for k, v in r.items()}) for r in self.table.to_dict("records")]
         total = self.totals()
         total_row = _text_row({**total, "arc_id": f"TOTAL {total['arcs']} arcs"})
         headers = list(_TEXT_HEADERS.values())
@@ -350,8 +350,10 @@ def quality_report(panel: pd.DataFrame, reports: Any = None) -> QualityReport:
     ...                   "2024-01-01 04:00"], utc=True), "flow": [5.0, float("nan")],
     ...                   "occupancy": [1.0, 2.0]})
     >>> r = quality_report(p).to_frame().iloc[0]
-    >>> int(r.gaps), int(r.longest_gap_hours), int(r.occupancy_only_hours), float(r.missing_flow_share)
-    (1, 3, 1, 0.75)
+    >>> int(r.gaps), int(r.longest_gap_hours), int(r.occupancy_only_hours)
+    (1, 3, 1)
+    >>> float(r.missing_flow_share)
+    0.75
     """
     rows = []
     if len(panel):
@@ -373,7 +375,7 @@ def quality_report(panel: pd.DataFrame, reports: Any = None) -> QualityReport:
         # Counts for arcs absent from the panel (all their rows rejected) are still reported.
         extra = sum(v for a, v in per_arc[col].items() if a not in set(table["arc_id"]))
         unattributed[col] += int(extra)
-    table = table.astype({c: "int64" for c in _COUNT_COLUMNS})
+    table = table.astype(dict.fromkeys(_COUNT_COLUMNS, "int64"))
     table["first_time"] = pd.to_datetime(table["first_time"], utc=True)
     table["last_time"] = pd.to_datetime(table["last_time"], utc=True)
     return QualityReport(table=table[list(QUALITY_COLUMNS)], unattributed=unattributed)
@@ -418,7 +420,7 @@ def _counts_of(item: Any) -> _ArcCounts:
     return _ArcCounts(
         {arc: int(getattr(report, "duplicates", 0))},
         {arc: int(getattr(report, "conflicts", 0))},
-        {arc: int(n_quarantined)},
+        {arc: int(n_quarantined or 0)},
     )
 
 
@@ -487,9 +489,10 @@ def quality_of_files(paths: Iterable[PathLike], *, progress: bool = False) -> Qu
         after = panel["arc_id"].value_counts()
         dropped = before.sub(after, fill_value=0)
         for arc, n in dropped[dropped > 0].items():
-            merge.duplicates[int(arc)] = int(n)
-            _, arc_stats = deduplicate(stacked[stacked["arc_id"] == arc])
-            merge.conflicts[int(arc)] = arc_stats.conflicts
+            arc_id = int(str(arc))
+            merge.duplicates[arc_id] = int(n)
+            _, arc_stats = deduplicate(stacked[stacked["arc_id"] == arc_id])
+            merge.conflicts[arc_id] = arc_stats.conflicts
     return quality_report(panel, [*results, merge])
 
 

@@ -42,7 +42,7 @@ from filelock import FileLock, Timeout
 from infotrafic._schema import ARC_COLUMNS, PANEL_COLUMNS, empty_panel, validate_panel
 from infotrafic._types import PathLike, TimeLike
 from infotrafic.etl._dedupe import deduplicate
-from infotrafic.exceptions import InfotraficError, StoreError
+from infotrafic.exceptions import StoreError
 
 __all__ = ["IngestSummary", "ParquetStore", "expand_paths"]
 
@@ -258,7 +258,8 @@ def _to_utc_bound(value: TimeLike | None) -> pd.Timestamp | None:
 
 
 def _month_of(times: pd.Series) -> pd.Series:
-    return times.dt.year.astype("int64") * 100 + times.dt.month.astype("int64")
+    out: pd.Series = times.dt.year.astype("int64") * 100 + times.dt.month.astype("int64")
+    return out
 
 
 class ParquetStore:
@@ -383,12 +384,16 @@ class ParquetStore:
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
         text = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False)
-        _atomic_write(self.manifest_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+        def write(tmp: Path) -> None:
+            tmp.write_text(text, encoding="utf-8")
+
+        _atomic_write(self.manifest_path, write)
 
     # -- reading --------------------------------------------------------------------------------
     def _read_partition(self, path: Path) -> pd.DataFrame:
         try:
-            frame = pq.read_table(path).to_pandas()
+            frame: pd.DataFrame = pq.read_table(path).to_pandas()
         except (OSError, pa.ArrowException) as exc:
             raise StoreError(
                 f"{path}: unreadable partition ({exc}); delete it and ingest the files of "
@@ -449,11 +454,11 @@ class ParquetStore:
                 f"{self.path}: cannot read partitions ({exc}); delete the damaged file and "
                 f"ingest the files of {self.raw_dir} again"
             ) from exc
-        frame = table.to_pandas()
+        frame: pd.DataFrame = table.to_pandas()
         if frame.empty:
             return empty_panel()
-        frame = frame[list(PANEL_COLUMNS)]
-        return frame.sort_values(_KEY, kind="stable").reset_index(drop=True)
+        frame = frame[list(PANEL_COLUMNS)].sort_values(_KEY, kind="stable")
+        return frame.reset_index(drop=True)
 
     def arcs(self) -> pd.DataFrame:
         """Return the arcs table merged over every ingest (empty when none was ingested).
@@ -557,7 +562,8 @@ class ParquetStore:
         summary = IngestSummary(duplicates=dup_in, conflicts=conf_in)
         if not panel.empty:
             months = _month_of(panel["time"])
-            for month, rows in panel.groupby(months.to_numpy(), sort=True):
+            for month in np.unique(months.to_numpy()):
+                rows = panel[(months == month).to_numpy()]
                 summary = summary + self._merge_partition(int(month), rows)
         if arcs is not None and len(arcs):
             self._merge_arcs(arcs)
@@ -626,7 +632,7 @@ class ParquetStore:
         frame["line"] = pd.to_numeric(frame["line"], errors="coerce").astype("Int64")
         for col in ("file", "field", "reason", "raw"):
             frame[col] = frame[col].map(lambda v: None if v is None or v is pd.NA else str(v))
-        frame = frame.astype({c: "string" for c in ("file", "field", "reason", "raw")})
+        frame = frame.astype(dict.fromkeys(("file", "field", "reason", "raw"), "string"))
         digest = hashlib.sha256(
             pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
         ).hexdigest()[:16]
@@ -751,7 +757,11 @@ class ParquetStore:
         if target.exists() and file_sha256(target) != digest:
             target = self.raw_dir / f"{digest[:12]}_{path.name}"
         if not target.exists():
-            _atomic_write(target, lambda tmp: shutil.copyfile(path, tmp))
+
+            def copy(tmp: Path) -> None:
+                shutil.copyfile(path, tmp)
+
+            _atomic_write(target, copy)
         return str(target.relative_to(self.path))
 
 
@@ -779,8 +789,8 @@ def _file_month(path: Path) -> int:
 
 def _report_counts(result: Any) -> dict[str, Any]:
     """JSON-safe counts of the reader's report of one file, for the manifest."""
-    report = getattr(result, "report", None)
-    files = getattr(report, "files", ())
+    report: Any = getattr(result, "report", None)
+    files: Any = getattr(report, "files", ())
     if len(files) == 1 and hasattr(files[0], "to_dict"):
         data: Any = files[0].to_dict()
     elif hasattr(report, "to_json"):

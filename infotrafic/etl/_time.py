@@ -46,6 +46,7 @@ _ISO_OFFSET = re.compile(
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|UTC|[+-]\d{2}(:?\d{2})?)$"
 )
 _ISO_NAIVE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
+_OFFSET_TAIL = re.compile(r"^([+-])(\d{2}):(\d{2})$")
 _DAYFIRST = re.compile(r"^\d{1,2}/\d{1,2}/\d{4}( \d{1,2}:\d{2}(:\d{2})?)?$")
 _SERIAL = re.compile(r"^\d{1,6}(\.\d+)?$")
 _SPREADSHEET_EPOCH = np.datetime64("1899-12-30T00:00:00", "ns")
@@ -110,7 +111,71 @@ def _localize_naive(naive: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _parse_unique_strings(texts: np.ndarray) -> TimeParse:
-    """Parse distinct timestamp strings (the slow part runs once per distinct value)."""
+    """Parse distinct timestamp values, trying the two producers' exact layouts first.
+
+    The archive's ``YYYY-MM-DD HH:MM:SS`` and the exports' ``YYYY-MM-DDTHH:MM:SS+HH:MM`` are
+    parsed by pandas' C strptime; anything else (other layouts, serials, garbage) goes through
+    the regex classifier of :func:`_classify_strings`.
+    """
+    n = len(texts)
+    utc = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    status = np.full(n, TimeStatus.BAD, dtype="int8")
+    regime = np.zeros(n, dtype="int8")
+    series = pd.Series(texts, dtype=object)
+    is_str = series.map(type).eq(str).to_numpy()
+    todo = np.ones(n, dtype=bool)
+    if is_str.any():
+        strings = series[is_str]
+        wall = pd.to_datetime(strings, format="%Y-%m-%d %H:%M:%S", errors="coerce")
+        wall_ns = wall.to_numpy("datetime64[ns]")
+        ok = ~np.isnat(wall_ns)
+        if ok.any():
+            idx = np.flatnonzero(is_str)[ok]
+            values, st = _localize_naive(pd.DatetimeIndex(wall_ns[ok]))
+            values[st == TimeStatus.NONEXISTENT] = np.datetime64("NaT")
+            utc[idx], status[idx], regime[idx] = values, np.where(st == 0, 0, st), 2
+            todo[idx] = False
+        left = is_str & todo
+        if left.any():
+            idx, values = _parse_fixed_offset(series[left])
+            idx = np.flatnonzero(left)[idx]
+            utc[idx], status[idx], regime[idx] = values, TimeStatus.OK, 1
+            todo[idx] = False
+    if todo.any():
+        idx = np.flatnonzero(todo)
+        slow = _classify_strings(texts[idx])
+        utc[idx], status[idx], regime[idx] = slow.utc, slow.status, slow.regime
+    _flag_off_hour(utc, status)
+    return TimeParse(utc=utc, status=status, regime=regime)
+
+
+def _parse_fixed_offset(strings: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Parse ``YYYY-MM-DDTHH:MM:SS+HH:MM`` strings: (positions parsed, UTC values).
+
+    The wall-clock part and the (few distinct) offsets are parsed separately, which is much
+    faster than a per-value ``%z``.
+    """
+    fixed = (strings.str.len() == 25).to_numpy()
+    if not fixed.any():
+        return np.empty(0, dtype="int64"), np.empty(0, dtype="datetime64[ns]")
+    cand = strings[fixed]
+    wall = pd.to_datetime(cand.str[:19], format="%Y-%m-%dT%H:%M:%S", errors="coerce")
+    codes, tails = pd.factorize(cand.str[19:])
+    minutes = np.full(len(tails) + 1, np.nan)
+    for i, tail in enumerate(tails):
+        match = _OFFSET_TAIL.match(str(tail))
+        if match:
+            sign = -1 if match.group(1) == "-" else 1
+            minutes[i] = sign * (int(match.group(2)) * 60 + int(match.group(3)))
+    offset = minutes[codes]
+    wall_ns = wall.to_numpy("datetime64[ns]")
+    ok = ~np.isnat(wall_ns) & ~np.isnan(offset)
+    values = wall_ns[ok] - (offset[ok] * 60).astype("int64").astype("timedelta64[s]")
+    return np.flatnonzero(fixed)[ok], values.astype("datetime64[ns]")
+
+
+def _classify_strings(texts: np.ndarray) -> TimeParse:
+    """Parse timestamp strings of any supported layout (regex classification)."""
     n = len(texts)
     utc = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
     status = np.full(n, TimeStatus.BAD, dtype="int8")

@@ -380,7 +380,9 @@ class EWM(_Builder):
 
     def _plan(self, lead: int) -> list[tuple[str, str | None]]:
         lag = _lag_or_lead(self.lag, lead)
-        return [(f"{self.column}_ewm_lag{lag}_halflife{int(h)}", self.column) for h in self.halflives]
+        return [
+            (f"{self.column}_ewm_lag{lag}_halflife{int(h)}", self.column) for h in self.halflives
+        ]
 
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield the exponentially weighted means."""

@@ -70,7 +70,9 @@ def _builder_from_dict(data: dict[str, Any]) -> FeatureBuilder:
     data = dict(data)
     kind = data.pop("kind", None)
     if kind not in BUILDERS:
-        raise ConfigurationError(f"unknown feature builder kind {kind!r}; known: {sorted(BUILDERS)}")
+        raise ConfigurationError(
+            f"unknown feature builder kind {kind!r}; known: {sorted(BUILDERS)}"
+        )
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     builder: FeatureBuilder = BUILDERS[kind](**params)
     return builder

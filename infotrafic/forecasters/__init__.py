@@ -18,6 +18,11 @@ from infotrafic.forecasters._naive import (
     NaiveForecaster,
     SeasonalNaiveForecaster,
 )
+from infotrafic.forecasters._persist import (
+    load_forecaster,
+    read_forecaster_header,
+    save_forecaster,
+)
 
 register_forecaster("naive", NaiveForecaster, overwrite=True)
 register_forecaster("seasonal_naive", SeasonalNaiveForecaster, overwrite=True)
@@ -33,6 +38,9 @@ __all__ = [
     "SeasonalNaiveForecaster",
     "available_forecasters",
     "default_gbm_features",
+    "load_forecaster",
     "make_forecaster",
+    "read_forecaster_header",
     "register_forecaster",
+    "save_forecaster",
 ]

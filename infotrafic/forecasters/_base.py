@@ -57,11 +57,11 @@ class Forecaster(Protocol):
         """Feature table with ``arc_id``, ``time``, ``y`` and feature columns."""
         ...
 
-    def fit_features(self, X: pd.DataFrame) -> Self:  # noqa: N803
+    def fit_features(self, X: pd.DataFrame) -> Self:
         """Learn from rows of :meth:`build_features` output (uses column ``y``)."""
         ...
 
-    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:  # noqa: N803
+    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:
         """Predict rows of :meth:`build_features` output."""
         ...
 
@@ -137,7 +137,7 @@ class BaseForecaster(BaseEstimator):  # type: ignore[misc]
                 "fit_features(X) before predicting"
             )
 
-    def _check_columns(self, X: pd.DataFrame, needed: list[str]) -> None:  # noqa: N803
+    def _check_columns(self, X: pd.DataFrame, needed: list[str]) -> None:
         missing = [c for c in needed if c not in X.columns]
         if missing:
             raise DataValidationError(
@@ -147,11 +147,11 @@ class BaseForecaster(BaseEstimator):  # type: ignore[misc]
             )
 
     # -- the tabular path -------------------------------------------------------------------
-    def fit_features(self, X: pd.DataFrame) -> Self:  # noqa: N803
+    def fit_features(self, X: pd.DataFrame) -> Self:
         """Learn from rows of :meth:`build_features` output (uses column ``y``)."""
         raise NotImplementedError
 
-    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:  # noqa: N803
+    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:
         """Predict rows of :meth:`build_features` output (float64, NaN where impossible)."""
         raise NotImplementedError
 
@@ -191,7 +191,7 @@ class BaseForecaster(BaseEstimator):  # type: ignore[misc]
             Before :meth:`fit`.
         """
         self._check_fitted()
-        X = self.build_features(panel, targets=targets)  # noqa: N806
+        X = self.build_features(panel, targets=targets)
         return np.asarray(self.predict_features(X), dtype=np.float64)
 
 
@@ -306,7 +306,7 @@ def available_forecasters() -> list[str]:
 
 
 def align_targets(
-    X: pd.DataFrame,  # noqa: N803
+    X: pd.DataFrame,
     targets: pd.DataFrame,
 ) -> NDArray[np.intp]:
     """Positions of ``targets`` rows in a feature table (-1 when absent).
@@ -326,4 +326,3 @@ def align_targets(
     key = pd.MultiIndex.from_arrays([X["arc_id"], X["time"]])
     want = pd.MultiIndex.from_arrays([targets["arc_id"], targets["time"]])
     return np.asarray(key.get_indexer(want), dtype=np.intp)
-

@@ -84,7 +84,9 @@ def _resolve_backend(backend: str) -> str:
     if backend == "auto":
         return "lightgbm" if importlib.util.find_spec("lightgbm") is not None else "sklearn"
     if backend not in ("sklearn", "lightgbm"):
-        raise ConfigurationError(f"backend must be 'auto', 'sklearn' or 'lightgbm', got {backend!r}")
+        raise ConfigurationError(
+            f"backend must be 'auto', 'sklearn' or 'lightgbm', got {backend!r}"
+        )
     if backend == "lightgbm" and importlib.util.find_spec("lightgbm") is None:
         raise ConfigurationError(
             "backend='lightgbm' needs LightGBM: pip install 'infotrafic[lightgbm]'"
@@ -183,7 +185,7 @@ class GBMForecaster(BaseForecaster):
 
     def _design(
         self,
-        X: pd.DataFrame,  # noqa: N803
+        X: pd.DataFrame,
         names: list[str],
         units: dict[str, str | None],
     ) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
@@ -251,7 +253,7 @@ class GBMForecaster(BaseForecaster):
             random_state=int(self.random_state),
         )
 
-    def fit_features(self, X: pd.DataFrame) -> Self:  # noqa: N803
+    def fit_features(self, X: pd.DataFrame) -> Self:
         """Learn from rows of :meth:`build_features` output with a known ``y``.
 
         Parameters
@@ -296,7 +298,7 @@ class GBMForecaster(BaseForecaster):
         self.n_train_rows_ = len(rows)
         return self
 
-    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:  # noqa: N803
+    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:
         """Predict rows of :meth:`build_features` output (NaN when the arc level is unknown).
 
         Parameters

@@ -73,14 +73,14 @@ class NaiveForecaster(BaseForecaster):
             return FeatureSpec((LastValue(age=False, max_age=self.max_age),), lead=self.lead)
         return FeatureSpec((Lags(lags=(self.lead,)),), lead=self.lead)
 
-    def fit_features(self, X: pd.DataFrame) -> Self:  # noqa: N803
+    def fit_features(self, X: pd.DataFrame) -> Self:
         """Nothing to learn beyond checking the table; return ``self``."""
         self._check_columns(X, [self._column()])
         self.lead_ = self.lead
         self.n_train_rows_ = len(X)
         return self
 
-    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:  # noqa: N803
+    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:
         """Return the lagged value of every row."""
         self._check_fitted()
         self._check_columns(X, [self._column()])
@@ -125,14 +125,14 @@ class SeasonalNaiveForecaster(BaseForecaster):
         lag = seasonal_lag(int(self.season), self.lead)
         return FeatureSpec((Lags(lags=(lag,)),), lead=self.lead)
 
-    def fit_features(self, X: pd.DataFrame) -> Self:  # noqa: N803
+    def fit_features(self, X: pd.DataFrame) -> Self:
         """Nothing to learn beyond checking the table; return ``self``."""
         self._check_columns(X, [self._column()])
         self.lag_ = seasonal_lag(int(self.season), self.lead)
         self.n_train_rows_ = len(X)
         return self
 
-    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:  # noqa: N803
+    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:
         """Return the seasonal lag of every row."""
         self._check_fitted()
         self._check_columns(X, [self._column()])
@@ -184,7 +184,7 @@ class HistoricalAverageForecaster(BaseForecaster):
         """Return the hour-of-week calendar feature."""
         return FeatureSpec((Calendar(fields=("hour_of_week",)),), lead=self.lead)
 
-    def fit_features(self, X: pd.DataFrame) -> Self:  # noqa: N803
+    def fit_features(self, X: pd.DataFrame) -> Self:
         """Learn the (arc, hour of week) table from the rows with a known ``y``."""
         if self.stat not in ("mean", "median"):
             raise ConfigurationError(f"stat must be 'mean' or 'median', got {self.stat!r}")
@@ -205,7 +205,7 @@ class HistoricalAverageForecaster(BaseForecaster):
         self.table_ = table
         return self
 
-    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:  # noqa: N803
+    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:
         """Look every row up in the learned table."""
         self._check_fitted()
         self._check_columns(X, ["arc_id", "hour_of_week"])

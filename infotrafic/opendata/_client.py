@@ -166,7 +166,7 @@ class OpenDataClient:
             with self._http.stream("GET", url, params=clean, headers=self._headers) as response:
                 check_response(response, what)
                 body = response.read()
-                _check_length(response)
+                _check_length(response, len(body))
             try:
                 return json.loads(body)
             except ValueError as exc:
@@ -221,10 +221,12 @@ class OpenDataClient:
                 check_response(response, what)
                 if offset and response.status_code != 206:
                     offset = 0  # the server ignored the range: start again
+                received = 0
                 with part.open("ab" if offset else "wb") as fh:
                     for chunk in response.iter_bytes(_CHUNK):
                         fh.write(chunk)
-                _check_length(response)
+                        received += len(chunk)
+                _check_length(response, received)
                 total = _range_total(response)
             if total is not None and part.stat().st_size != total:
                 raise BrokenBodyError(f"{part.stat().st_size} bytes on disk, {total} announced")
@@ -638,11 +640,16 @@ class OpenDataClient:
         return self._dataset_url("exports", export_format, dataset=dataset)
 
 
-def _check_length(response: httpx.Response) -> None:
-    """Raise :class:`BrokenBodyError` when fewer bytes arrived than ``Content-Length`` says."""
+def _check_length(response: httpx.Response, decoded: int) -> None:
+    """Raise :class:`BrokenBodyError` when fewer bytes arrived than ``Content-Length`` says.
+
+    ``decoded`` is the body size after decoding; it is what counts unless the body was
+    content-encoded (then the raw bytes on the wire are compared).
+    """
     declared = response.headers.get("Content-Length")
     if declared is not None and declared.isdigit():
-        got = response.num_bytes_downloaded
+        encoded = response.headers.get("Content-Encoding", "identity") != "identity"
+        got = response.num_bytes_downloaded if encoded else decoded
         if got != int(declared):
             raise BrokenBodyError(f"received {got} bytes, Content-Length announced {declared}")
 

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pandas as pd
 
-from infotrafic._schema import empty_panel, validate_panel
+from infotrafic._schema import empty_panel
 from infotrafic._types import PathLike
 from infotrafic.exceptions import ConfigurationError
-from infotrafic.opendata._parse import EXPORT_FORMATS, ParsedSlice, parse_export
+from infotrafic.opendata._parse import EXPORT_FORMATS, ParsedSlice, canonical, parse_export
 from infotrafic.opendata._query import Slice, make_slices
 
 if TYPE_CHECKING:
@@ -194,11 +194,16 @@ def fetch_range(
     if directory is None:
         tmp = tempfile.TemporaryDirectory(prefix="infotrafic-fetch-")
         directory = Path(tmp.name)
+    panels: list[pd.DataFrame] = []
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        summary, panels = _run_slices(
-            client, slices, directory, select, export_format, store, progress
-        )
+        whole = Slice(slices[0].arcs, start, end)
+        if len(slices) > 1 and client.count_where(whole.where) == 0:
+            summary = FetchSummary(slices=len(slices), empty=len(slices))
+        else:
+            summary, panels = _run_slices(
+                client, slices, directory, select, export_format, store, progress
+            )
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -207,7 +212,7 @@ def fetch_range(
     if not panels:
         return empty_panel()
     merged = pd.concat(panels, ignore_index=True)
-    return validate_panel(merged.drop_duplicates(["arc_id", "time"], keep="last"))
+    return canonical(merged.drop_duplicates(["arc_id", "time"], keep="last"))
 
 
 def _run_slices(

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from infotrafic._schema import ARC_COLUMNS, CLOSURE_STATES, TRAFFIC_STATES, validate_panel
+from infotrafic._schema import ARC_COLUMNS, CLOSURE_STATES, TRAFFIC_STATES
+from infotrafic.opendata._parse import canonical
 
 __all__ = [
     "Attachment",
@@ -342,7 +343,7 @@ def records_to_panel(records: Iterable[TrafficRecord]) -> pd.DataFrame:
     for col in ("traffic_state", "closure_state"):
         frame[col] = pd.array(frame[col].tolist(), dtype="Int8")
     frame = frame.drop_duplicates(["arc_id", "time"], keep="last")
-    return validate_panel(frame)
+    return canonical(frame)
 
 
 def records_to_arcs(records: Iterable[TrafficRecord]) -> pd.DataFrame:

@@ -26,6 +26,11 @@ _CLOSURE = {label.casefold(): code for code, label in CLOSURE_STATES.items()}
 _NEEDED = ("iu_ac", "t_1h")
 
 
+def canonical(frame: pd.DataFrame) -> pd.DataFrame:
+    """Validate a panel; an empty frame gives :func:`infotrafic.empty_panel` (typed columns)."""
+    return empty_panel() if frame.empty else validate_panel(frame)
+
+
 @dataclass(frozen=True)
 class ParsedSlice:
     """What a slice file held: its canonical panel and the rows that could not be used.
@@ -44,7 +49,7 @@ class ParsedSlice:
 def _by_unique(values: pd.Series, convert: Callable[[Any], Any], dtype: str) -> pd.Series:
     """Apply ``convert`` to each distinct value only (ids, labels and offsets repeat a lot)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = pd.array([convert(u) for u in uniques] + [None], dtype=dtype)
+    mapped = pd.Series([convert(u) for u in uniques] + [None], dtype=dtype).array
     return pd.Series(mapped[np.where(codes < 0, len(uniques), codes)], index=values.index)
 
 
@@ -104,13 +109,15 @@ def _fixed_width_times(text: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | Non
         return None
     minutes = (digits[:, 0] * 10 + digits[:, 1]) * 60 + digits[:, 2] * 10 + digits[:, 3]
     minutes = np.where(chars[:, 19] == "-", -minutes, minutes)
-    return (naive - minutes.astype("timedelta64[m]")).astype("datetime64[ns]")
+    utc: np.ndarray[Any, Any] = (naive - minutes.astype("timedelta64[m]")).astype("datetime64[ns]")
+    return utc
 
 
 def _parse_times(values: pd.Series) -> pd.Series:
     """Parse ISO times with offsets to UTC (fast path for the API's fixed-width rendering)."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
-        return values.dt.tz_convert("UTC")
+        converted: pd.Series = values.dt.tz_convert("UTC")
+        return converted
     fast = _fixed_width_times(values.to_numpy(dtype=object))
     if fast is not None:
         return pd.Series(pd.DatetimeIndex(fast).tz_localize("UTC"), index=values.index)
@@ -193,9 +200,7 @@ def api_frame_to_panel(frame: pd.DataFrame, *, source: str = "api") -> ParsedSli
             panel[col] = codes
     before = len(panel)
     panel = panel.drop_duplicates(["arc_id", "time"], keep="last")
-    if panel.empty:
-        panel = empty_panel()
-    return ParsedSlice(validate_panel(panel), n, quarantine, before - len(panel))
+    return ParsedSlice(canonical(panel), n, quarantine, before - len(panel))
 
 
 def parse_export(path: Path, fmt: str) -> ParsedSlice:

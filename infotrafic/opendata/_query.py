@@ -184,11 +184,16 @@ def make_slices(
     """
     if not start < end:
         raise ConfigurationError(f"start ({start}) must be before end ({end})")
+    # Cut on the Paris wall clock, anchored at local midnight; DST gaps and repeats are settled
+    # when localising (non-existent cuts move forward, ambiguous ones are dropped).
+    first = start.tz_convert(PARIS).normalize().tz_localize(None)
+    last = end.tz_convert(PARIS).tz_localize(None) + pd.Timedelta(days=1)
     try:
-        cuts = pd.date_range(start.tz_convert(PARIS), end.tz_convert(PARIS), freq=freq)
+        naive = pd.date_range(first, last, freq=freq)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"bad slice frequency {freq!r}: {exc}") from exc
-    inner = [c.tz_convert("UTC") for c in cuts if start < c < end]
+    local = naive.tz_localize(PARIS, nonexistent="shift_forward", ambiguous="NaT").dropna()
+    inner = sorted({c.tz_convert("UTC") for c in local if start < c < end})
     bounds = [start, *inner, end]
     key = tuple(arcs) if arcs is not None else None
     return [Slice(key, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

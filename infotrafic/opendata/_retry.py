@@ -120,7 +120,7 @@ def check_response(response: httpx.Response, what: str) -> None:
             int(limit) if isinstance(limit, int | float | str) and str(limit).isdigit() else None,
         )
     if status >= 500:
-        raise _ServerTrouble(f"{what}: the portal answered HTTP {status}")
+        raise _ServerTrouble(f"the portal answered HTTP {status}")
     message = body.get("message") or body.get("error") or response.reason_phrase
     code = body.get("error_code") or body.get("errorcode")
     if status == 400:
@@ -210,7 +210,7 @@ def run_with_retries(
             sleep(wait)
             continue
         except _ServerTrouble as exc:
-            final: OpenDataError = ServerError(f"{exc} (after {retries} retries)")
+            final: OpenDataError = ServerError(f"{what}: {exc} (after {retries} retries)")
             cause: BaseException = exc
         except BrokenBodyError as exc:
             final = TransportError(f"{what}: broken body after {retries} retries: {exc}")

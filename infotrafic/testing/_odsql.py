@@ -40,7 +40,8 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 
-Mask = Callable[[pd.DataFrame], "np.ndarray[Any, np.dtype[np.bool_]]"]
+#: ``mask(frame)``: the frame is anything whose ``frame[field]`` gives a Series.
+Mask = Callable[[Any], "np.ndarray[Any, np.dtype[np.bool_]]"]
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,9 +13,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from infotrafic._schema import CLOSURE_STATES, TRAFFIC_STATES, validate_panel
+from infotrafic._schema import CLOSURE_STATES, TRAFFIC_STATES
+from infotrafic.opendata._parse import canonical
 
-__all__ = ["FIELDS", "build_table", "iter_csv", "iter_json", "iter_jsonl", "parquet_bytes", "rows"]
+__all__ = [
+    "FIELDS",
+    "LABELS",
+    "Served",
+    "build_table",
+    "iter_csv",
+    "iter_json",
+    "iter_jsonl",
+    "parquet_bytes",
+    "rows",
+]
 
 #: Fields of ``comptages-routiers-permanents`` in the portal's order, with their ODSQL types.
 FIELDS: dict[str, str] = {
@@ -54,21 +66,36 @@ LABELS: dict[str, str] = {
     "geo_shape": "geo_shape",
 }
 
-_ARC_MAP = {
-    "name": "libelle",
-    "upstream_node_id": "iu_nd_amont",
-    "upstream_node_name": "libelle_nd_amont",
-    "downstream_node_id": "iu_nd_aval",
-    "downstream_node_name": "libelle_nd_aval",
-    "valid_from": "date_debut",
-    "valid_to": "date_fin",
-}
+
+def _text_id(value: Any) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    try:
+        return str(int(float(value)))
+    except (TypeError, ValueError):
+        return str(value)
 
 
-def _text_id(values: pd.Series) -> pd.Series:
-    numeric = pd.to_numeric(values, errors="coerce")
-    out = numeric.map(lambda v: None if pd.isna(v) else str(int(v)))
-    return out.where(numeric.notna(), values.where(values.notna(), None).astype(object))
+def _text(value: Any) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return str(value)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _date(value: Any) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return None
+    try:
+        return str(pd.Timestamp(value).date())
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def _geometry(value: Any) -> dict[str, Any] | None:
@@ -86,8 +113,21 @@ def _geometry(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def build_table(panel: pd.DataFrame, arcs: pd.DataFrame | None) -> pd.DataFrame:
-    """Join panel and arcs into the server's table: one row per record, raw field names.
+@dataclass(frozen=True)
+class Served:
+    """What the server serves: a narrow table of records and the attributes of their arcs.
+
+    ``table`` has ``arc_id``, ``_arc`` (row of ``attrs``), ``iu_ac``, ``t_1h`` (UTC), ``q``,
+    ``k``, ``etat_trafic``, ``etat_barre``, sorted by ``(t_1h, arc_id)``; ``attrs`` has one row
+    per arc with the other fields, already rendered for JSON and CSV.
+    """
+
+    table: pd.DataFrame
+    attrs: pd.DataFrame
+
+
+def build_table(panel: pd.DataFrame, arcs: pd.DataFrame | None) -> Served:
+    """Join panel and arcs into what the server serves (see :class:`Served`).
 
     Parameters
     ----------
@@ -98,14 +138,46 @@ def build_table(panel: pd.DataFrame, arcs: pd.DataFrame | None) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame
-        Columns of :data:`FIELDS` (``t_1h`` tz-aware UTC, ``geo_shape`` a geometry dict, ids text),
-        sorted by ``(t_1h, iu_ac)``.
+    Served
+        The record table and the per-arc attributes.
     """
-    p = validate_panel(panel)
+    p = canonical(panel)
+    ids = np.unique(p["arc_id"].to_numpy())
+    by_arc: dict[int, dict[Any, Any]] = {}
+    if arcs is not None and len(arcs):
+        for row in arcs.drop_duplicates("arc_id", keep="last").to_dict("records"):
+            by_arc[int(row["arc_id"])] = row
+    records = []
+    for arc in ids:
+        row = by_arc.get(int(arc), {})
+        lat, lon = _number(row.get("lat")), _number(row.get("lon"))
+        has_point = not (np.isnan(lat) or np.isnan(lon))
+        shape = _geometry(row.get("geometry"))
+        records.append(
+            {
+                "libelle": _text(row.get("name")),
+                "iu_nd_amont": _text_id(row.get("upstream_node_id")),
+                "libelle_nd_amont": _text(row.get("upstream_node_name")),
+                "iu_nd_aval": _text_id(row.get("downstream_node_id")),
+                "libelle_nd_aval": _text(row.get("downstream_node_name")),
+                "date_debut": _date(row.get("valid_from")),
+                "date_fin": _date(row.get("valid_to")),
+                "geo_point_2d": {"lon": float(lon), "lat": float(lat)} if has_point else None,
+                "geo_shape": (
+                    None
+                    if shape is None
+                    else {"type": "Feature", "geometry": shape, "properties": {}}
+                ),
+                "_geo_point_csv": f"{float(lat)!r}, {float(lon)!r}" if has_point else None,
+                "_geo_shape_csv": None if shape is None else json.dumps(shape),
+            }
+        )
+    attrs = pd.DataFrame.from_records(records, index=ids) if records else pd.DataFrame()
     table = pd.DataFrame(
         {
             "arc_id": p["arc_id"].to_numpy(),
+            "_arc": np.searchsorted(ids, p["arc_id"].to_numpy()),
+            "iu_ac": p["arc_id"].astype(str).to_numpy(),
             "t_1h": p["time"],
             "q": p["flow"].to_numpy(),
             "k": p["occupancy"].to_numpy(),
@@ -113,48 +185,44 @@ def build_table(panel: pd.DataFrame, arcs: pd.DataFrame | None) -> pd.DataFrame:
             "etat_barre": p["closure_state"].map(CLOSURE_STATES, na_action="ignore"),
         }
     )
-    attrs = pd.DataFrame({"arc_id": pd.Series(dtype="int64")})
-    if arcs is not None and len(arcs):
-        attrs = arcs.drop_duplicates("arc_id", keep="last").copy()
-        attrs["arc_id"] = attrs["arc_id"].astype("int64")
-    table = table.merge(attrs, on="arc_id", how="left")
-    table["iu_ac"] = table["arc_id"].astype(str)
-    for src, dst in _ARC_MAP.items():
-        col = table[src] if src in table else pd.Series(None, index=table.index, dtype=object)
-        if dst.startswith("iu_"):
-            col = _text_id(col)
-        elif dst.startswith("date_"):
-            col = col.map(
-                lambda v: None if v is None or pd.isna(v) else str(pd.Timestamp(v).date())
-            )
-        table[dst] = col.astype(object).where(col.notna(), None)
-    lat = table["lat"] if "lat" in table else pd.Series(np.nan, index=table.index)
-    lon = table["lon"] if "lon" in table else pd.Series(np.nan, index=table.index)
-    table["_lat"] = pd.to_numeric(lat, errors="coerce")
-    table["_lon"] = pd.to_numeric(lon, errors="coerce")
-    geometry = table["geometry"] if "geometry" in table else pd.Series(None, index=table.index)
-    table["geo_shape"] = geometry.map(_geometry)
     table = table.sort_values(["t_1h", "arc_id"], kind="stable").reset_index(drop=True)
-    return table[["arc_id", *[f for f in FIELDS if f != "geo_point_2d"], "_lat", "_lon"]]
+    return Served(table, attrs.reset_index(drop=True))
 
 
-def _iso(times: pd.Series, tz: str) -> pd.Series:
-    text: pd.Series = times.dt.tz_convert(tz).dt.strftime("%Y-%m-%dT%H:%M:%S%z")
-    out: pd.Series = text.str[:-2] + ":" + text.str[-2:]
-    return out
+def _iso(times: pd.Series, tz: str) -> np.ndarray[Any, Any]:
+    """Render UTC times as ISO 8601 with the offset of ``tz`` (``2023-02-01T23:00:00+01:00``)."""
+    utc = times.dt.tz_localize(None).to_numpy("datetime64[s]")
+    if tz == "UTC":
+        local = utc
+    else:
+        local = times.dt.tz_convert(tz).dt.tz_localize(None).to_numpy("datetime64[s]")
+    minutes = ((local - utc).astype("timedelta64[m]")).astype(np.int64)
+    unique, inverse = np.unique(minutes, return_inverse=True)
+    suffix = np.array(
+        [f"{'-' if m < 0 else '+'}{abs(int(m)) // 60:02d}:{abs(int(m)) % 60:02d}" for m in unique],
+        dtype="U6",
+    )
+    text: np.ndarray[Any, Any] = np.char.add(
+        np.datetime_as_string(local, unit="s"), suffix[inverse.ravel()]
+    )
+    return text
 
 
-def _clean(values: pd.Series) -> list[Any]:
-    return [None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in values]
+def _nulls(values: pd.Series) -> list[Any]:
+    return [None if v is None or v is pd.NA or v != v else v for v in values.tolist()]
 
 
-def rows(table: pd.DataFrame, select: Sequence[str], tz: str) -> list[dict[str, Any]]:
+def rows(
+    served: Served, table: pd.DataFrame, select: Sequence[str], tz: str
+) -> list[dict[str, Any]]:
     """Render table rows as v2.1 flat records (string ids, nulls, ``{"lon", "lat"}``, Features).
 
     Parameters
     ----------
+    served : Served
+        What the server serves (for the arcs' attributes).
     table : pandas.DataFrame
-        Rows of :func:`build_table`.
+        Rows of ``served.table``.
     select : sequence of str
         Fields to include, in order.
     tz : str
@@ -166,63 +234,62 @@ def rows(table: pd.DataFrame, select: Sequence[str], tz: str) -> list[dict[str, 
         JSON-ready records.
     """
     columns: dict[str, list[Any]] = {}
+    arc_rows = table["_arc"].to_numpy()
     for name in select:
         if name == "t_1h":
             columns[name] = _iso(table["t_1h"], tz).tolist()
-        elif name == "geo_point_2d":
-            columns[name] = [
-                None if np.isnan(la) or np.isnan(lo) else {"lon": float(lo), "lat": float(la)}
-                for la, lo in zip(table["_lat"], table["_lon"], strict=True)
-            ]
-        elif name == "geo_shape":
-            columns[name] = [
-                None if g is None else {"type": "Feature", "geometry": g, "properties": {}}
-                for g in table["geo_shape"]
-            ]
+        elif name in table.columns:
+            columns[name] = _nulls(table[name])
+        elif len(served.attrs):
+            columns[name] = served.attrs[name].to_numpy()[arc_rows].tolist()
         else:
-            columns[name] = _clean(table[name])
+            columns[name] = [None] * len(table)
     return [
         dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
     ]
 
 
 def iter_jsonl(
-    table: pd.DataFrame, select: Sequence[str], tz: str, chunk: int = 20_000
+    served: Served, table: pd.DataFrame, select: Sequence[str], tz: str, chunk: int = 20_000
 ) -> Iterator[bytes]:
     """Stream a JSON-lines export (one flat record per line)."""
     for i in range(0, len(table), chunk):
-        part = rows(table.iloc[i : i + chunk], select, tz)
+        part = rows(served, table.iloc[i : i + chunk], select, tz)
         yield "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part).encode()
 
 
 def iter_json(
-    table: pd.DataFrame, select: Sequence[str], tz: str, chunk: int = 20_000
+    served: Served, table: pd.DataFrame, select: Sequence[str], tz: str, chunk: int = 20_000
 ) -> Iterator[bytes]:
     """Stream a JSON export (one array of flat records)."""
     yield b"["
     for i in range(0, len(table), chunk):
-        part = rows(table.iloc[i : i + chunk], select, tz)
+        part = rows(served, table.iloc[i : i + chunk], select, tz)
         text = ", ".join(json.dumps(r, ensure_ascii=False) for r in part)
         yield ((", " if i else "") + text).encode()
     yield b"]"
 
 
-def _csv_frame(table: pd.DataFrame, select: Sequence[str], tz: str) -> pd.DataFrame:
+def _csv_frame(served: Served, table: pd.DataFrame, select: Sequence[str], tz: str) -> pd.DataFrame:
     out = pd.DataFrame(index=table.index)
+    arc_rows = table["_arc"].to_numpy()
     for name in select:
         if name == "t_1h":
             out[name] = _iso(table["t_1h"], tz)
-        elif name == "geo_point_2d":
-            text = table["_lat"].map(repr) + ", " + table["_lon"].map(repr)
-            out[name] = text.where(table["_lat"].notna() & table["_lon"].notna(), None)
-        elif name == "geo_shape":
-            out[name] = table["geo_shape"].map(lambda g: None if g is None else json.dumps(g))
-        else:
+        elif name in table.columns:
             out[name] = table[name]
+        elif len(served.attrs):
+            source = {"geo_point_2d": "_geo_point_csv", "geo_shape": "_geo_shape_csv"}.get(
+                name, name
+            )
+            out[name] = served.attrs[source].to_numpy()[arc_rows]
+        else:
+            out[name] = None
     return out
 
 
 def iter_csv(
+    served: Served,
     table: pd.DataFrame,
     select: Sequence[str],
     tz: str,
@@ -236,8 +303,10 @@ def iter_csv(
 
     Parameters
     ----------
+    served : Served
+        What the server serves.
     table : pandas.DataFrame
-        Rows of :func:`build_table`.
+        Rows of ``served.table``.
     select : sequence of str
         Fields, in order.
     tz : str
@@ -260,13 +329,13 @@ def iter_csv(
     head = delimiter.join(header) + "\r\n"
     yield (("\ufeff" if with_bom else "") + head).encode()
     for i in range(0, len(table), chunk):
-        frame = _csv_frame(table.iloc[i : i + chunk], select, tz)
+        frame = _csv_frame(served, table.iloc[i : i + chunk], select, tz)
         yield frame.to_csv(sep=delimiter, header=False, index=False, lineterminator="\r\n").encode()
 
 
-def parquet_bytes(table: pd.DataFrame, select: Sequence[str], tz: str) -> bytes:
+def parquet_bytes(served: Served, table: pd.DataFrame, select: Sequence[str], tz: str) -> bytes:
     """Render a parquet export (``t_1h`` as a timestamp in ``tz``, geo fields as JSON text)."""
-    frame = _csv_frame(table, [s for s in select if s != "t_1h"], tz)
+    frame = _csv_frame(served, table, [s for s in select if s != "t_1h"], tz)
     if "t_1h" in select:
         frame.insert(list(select).index("t_1h"), "t_1h", table["t_1h"].dt.tz_convert(tz))
     buffer = io.BytesIO()

@@ -17,13 +17,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 import pandas as pd
 
-from infotrafic._schema import empty_panel, validate_panel
+from infotrafic._schema import empty_panel
 from infotrafic._types import PathLike
+from infotrafic.opendata._parse import canonical
 from infotrafic.testing._faults import Fault, FaultQueue
 from infotrafic.testing._odsql import ODSQLSyntaxError, compile_where
 from infotrafic.testing._render import (
     FIELDS,
     LABELS,
+    Served,
     build_table,
     iter_csv,
     iter_json,
@@ -83,7 +85,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(split.path)
         params = parse_qs(split.query, keep_blank_values=True)
         self._status: int | None = None
+        self._logged = False
         fault = app.faults.take(path)
+        self._entry = (path, params, None if fault is None else fault.kind)
         try:
             self._serve(path, params, fault)
         except _ApiError as exc:
@@ -91,16 +95,15 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            app._record(
-                RequestLog(
-                    "GET",
-                    path,
-                    params,
-                    dict(self.headers.items()),
-                    self._status,
-                    None if fault is None else fault.kind,
-                )
-            )
+            self._log()
+
+    def _log(self) -> None:
+        """Record the request once, as soon as its status is known (before the body is sent)."""
+        if not self._logged:
+            self._logged = True
+            path, params, fault = self._entry
+            entry = RequestLog("GET", path, params, dict(self.headers.items()), self._status, fault)
+            self.server.app._record(entry)
 
     def _serve(self, path: str, params: dict[str, list[str]], fault: Fault | None) -> None:
         if fault is not None and fault.kind == "slow":
@@ -139,6 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _head(self, status: int, headers: Mapping[str, str]) -> None:
         self._status = status
+        self._log()
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -242,12 +246,13 @@ class _Handler(BaseHTTPRequestHandler):
                 "please use the /exports endpoint to get all the records"
             )
         table, select, tz = self.server.app._query(dataset, params)
-        results = rows(table.iloc[offset : offset + limit], select, tz)
+        results = rows(self.server.app.served, table.iloc[offset : offset + limit], select, tz)
         self._send_json(200, {"total_count": len(table), "results": results}, fault=fault)
 
     def _export(
         self, dataset: str, fmt: str, params: dict[str, list[str]], fault: Fault | None
     ) -> None:
+        served = self.server.app.served
         table, select, tz = self.server.app._query(dataset, params)
         limit = _int_param(params, "limit", -1)
         if limit >= 0:
@@ -256,6 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fmt == "csv":
             delimiter = _param(params, "delimiter", ";")
             chunks = iter_csv(
+                served,
                 table,
                 select,
                 tz,
@@ -265,11 +271,17 @@ class _Handler(BaseHTTPRequestHandler):
             )
             ctype = "text/csv; charset=utf-8"
         elif fmt == "json":
-            chunks, ctype = iter_json(table, select, tz), "application/json; charset=utf-8"
+            chunks, ctype = iter_json(served, table, select, tz), "application/json; charset=utf-8"
         elif fmt == "jsonl":
-            chunks, ctype = iter_jsonl(table, select, tz), "application/jsonl; charset=utf-8"
+            chunks, ctype = (
+                iter_jsonl(served, table, select, tz),
+                "application/jsonl; charset=utf-8",
+            )
         elif fmt == "parquet":
-            chunks, ctype = iter([parquet_bytes(table, select, tz)]), "application/octet-stream"
+            chunks, ctype = (
+                iter([parquet_bytes(served, table, select, tz)]),
+                "application/octet-stream",
+            )
         else:
             raise _bad(f"Unknown export format: {fmt}", "UnknownExportFormat")
         name = f"{dataset}.{fmt}"
@@ -311,6 +323,23 @@ def _int_param(params: dict[str, list[str]], name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise _bad(f"Invalid value for {name} parameter: {raw!r} is not an integer") from None
+
+
+class _Fields:
+    """Column access over the record table, reaching into the arcs' attributes when needed."""
+
+    def __init__(self, served: Served, table: pd.DataFrame) -> None:
+        self.served = served
+        self.table = table
+
+    def __getitem__(self, name: str) -> pd.Series:
+        if name in self.table.columns:
+            column: pd.Series = self.table[name]
+            return column
+        if not len(self.served.attrs):
+            return pd.Series(None, index=self.table.index, dtype=object)
+        values = self.served.attrs[name].to_numpy()[self.table["_arc"].to_numpy()]
+        return pd.Series(values, index=self.table.index)
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -369,9 +398,10 @@ class OpenDataServer:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        self.panel = validate_panel(panel if panel is not None else empty_panel())
+        self.panel = canonical(panel if panel is not None else empty_panel())
         self.arcs = arcs
-        self.table = build_table(self.panel, arcs)
+        self.served = build_table(self.panel, arcs)
+        self.table = self.served.table
         self.archives = {Path(p).name: Path(p) for p in archives}
         self.dataset = dataset
         self.history_dataset = history_dataset
@@ -507,15 +537,16 @@ class OpenDataServer:
                 raise _odsql(f"Unknown field: {unknown[0]}")
         table = self.table if dataset == self.dataset else self.table.iloc[:0]
         mask = np.ones(len(table), dtype=bool)
+        view = _Fields(self.served, table)
         for where in params.get("where", []):
             if where.strip():
                 try:
-                    mask &= compile_where(where, _FILTER_TYPES, tz)(table)
+                    mask &= compile_where(where, _FILTER_TYPES, tz)(view)
                 except ODSQLSyntaxError as exc:
                     raise _odsql(str(exc)) from None
         for name, negate in (("refine", False), ("exclude", True)):
             for item in params.get(name, []):
-                hit = self._facet(table, item, tz)
+                hit = self._facet(view, item, tz)
                 mask &= ~hit if negate else hit
         table = table[mask]
         order = _param(params, "order_by", "").strip()
@@ -528,11 +559,15 @@ class OpenDataServer:
                 keys.append(words[0].strip("`"))
                 ascending.append(len(words) == 1 or words[1].lower() != "desc")
             keys = ["arc_id" if k == "iu_ac" else k for k in keys]
-            table = table.sort_values(keys, ascending=ascending, kind="stable")
+            extra = [k for k in keys if k not in table.columns]
+            view = _Fields(self.served, table)
+            sortable = table.assign(**{k: view[k] for k in extra})
+            table = sortable.sort_values(keys, ascending=ascending, kind="stable")
+            table = table.drop(columns=extra)
         return table, select, tz
 
     @staticmethod
-    def _facet(table: pd.DataFrame, item: str, tz: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    def _facet(table: _Fields, item: str, tz: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
         name, sep, value = item.partition(":")
         if not sep or name not in _FILTER_TYPES:
             raise _bad(f"Invalid refine/exclude {item!r}: use field:value with a known field")

@@ -13,7 +13,18 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
 
-from infotrafic import to_hourly_grid
+
+def to_hourly_grid(panel: pd.DataFrame) -> pd.DataFrame:
+    """A light hourly grid per arc (the test doubles' own; the library's validates too)."""
+    pieces = []
+    for arc, g in panel.sort_values(["arc_id", "time"]).groupby("arc_id", sort=True):
+        hours = pd.date_range(g["time"].iloc[0], g["time"].iloc[-1], freq="h")
+        pieces.append(
+            pd.DataFrame({"arc_id": arc, "time": hours}).merge(
+                g[["time", "flow"]], on="time", how="left"
+            )
+        )
+    return pd.concat(pieces, ignore_index=True)
 
 
 def synthetic_panel(

@@ -24,7 +24,9 @@ def test_parse_time_paris_and_aware() -> None:
     assert parse_time("2023-07-15") == utc("2023-07-14 22:00")  # CEST
     assert parse_time(dt.date(2023, 7, 15)) == utc("2023-07-14 22:00")
     assert parse_time("2023-07-15T00:00+00:00") == utc("2023-07-15 00:00")
-    assert parse_time(pd.Timestamp("2023-07-15 10:00", tz="Europe/Paris")) == utc("2023-07-15 08:00")
+    assert parse_time(pd.Timestamp("2023-07-15 10:00", tz="Europe/Paris")) == utc(
+        "2023-07-15 08:00"
+    )
 
 
 @pytest.mark.parametrize(

@@ -116,11 +116,14 @@ def test_read_filters(tmp_path: Path) -> None:
     got = store.read(arcs=[2], start="2023-02-01 01:00", end="2023-02-01 04:00")
     # naive bounds are Paris local time (UTC+1 in winter): 00:00Z <= time < 03:00Z
     assert got["arc_id"].unique().tolist() == [2]
-    assert got["time"].tolist() == list(pd.date_range("2023-02-01 00:00", periods=3, freq="h",
-                                                     tz="UTC"))
+    assert got["time"].tolist() == list(
+        pd.date_range("2023-02-01 00:00", periods=3, freq="h", tz="UTC")
+    )
     aware = store.read(start=pd.Timestamp("2023-02-03 22:00Z"))
-    assert sorted(aware["time"].unique()) == [pd.Timestamp("2023-02-03 22:00Z"),
-                                              pd.Timestamp("2023-02-03 23:00Z")]
+    assert sorted(aware["time"].unique()) == [
+        pd.Timestamp("2023-02-03 22:00Z"),
+        pd.Timestamp("2023-02-03 23:00Z"),
+    ]
     assert len(aware) == 6
     assert store.read(arcs=[99]).empty
     assert tuple(store.read(end="2000-01-01").columns) == PANEL_COLUMNS
@@ -213,7 +216,7 @@ def test_arcs_and_quarantine_kept(tmp_path: Path) -> None:
 
     class Result:
         panel = make_panel([1], "2023-01-01", 2)
-        arcs = pd.DataFrame([{c: None for c in ARC_COLUMNS} | {"arc_id": 1, "name": "A"}])
+        arcs = pd.DataFrame([dict.fromkeys(ARC_COLUMNS) | {"arc_id": 1, "name": "A"}])
         quarantine = pd.DataFrame(
             {"file": ["f.csv"], "line": [3], "field": ["q"], "reason": ["bad_flow"], "raw": ["x"]}
         )
@@ -235,8 +238,10 @@ def test_expand_paths(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     for name in ("a/x.csv.gz", "a/y.JSON", "a/z.zip", "a/readme.md", "a/.hidden.csv", "b.txt"):
         (tmp_path / name).write_text("")
-    got = [p.relative_to(tmp_path).as_posix() for p in expand_paths([tmp_path / "a",
-                                                                      tmp_path / "b.txt"])]
+    got = [
+        p.relative_to(tmp_path).as_posix()
+        for p in expand_paths([tmp_path / "a", tmp_path / "b.txt"])
+    ]
     assert got == ["a/x.csv.gz", "a/y.JSON", "a/z.zip", "b.txt"]
     with pytest.raises(StoreError, match="no such file"):
         expand_paths([tmp_path / "nope"])

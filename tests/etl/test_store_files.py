@@ -31,9 +31,7 @@ def test_ingest_files_matches_read_files(tmp_path: Path, two_exports: list[Path]
     expected = reference.panel
     pd.testing.assert_frame_equal(store.read(), expected)
     pd.testing.assert_frame_equal(
-        pd.read_parquet(tmp_path / "store").sort_values(["arc_id", "time"]).reset_index(
-            drop=True
-        ),
+        pd.read_parquet(tmp_path / "store").sort_values(["arc_id", "time"]).reset_index(drop=True),
         expected,
     )
     # the overlap (2022-11 and 2022-12 are in both exports) was merged, not duplicated
@@ -87,8 +85,7 @@ _WRITER = textwrap.dedent(
 def test_concurrent_writers_do_not_corrupt(tmp_path: Path) -> None:
     root = tmp_path / "store"
     procs = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, str(root), str(seed)])
-        for seed in (1, 2)
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(root), str(seed)]) for seed in (1, 2)
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     panel = pd.read_parquet(root)
@@ -101,8 +98,10 @@ def test_concurrent_writers_do_not_corrupt(tmp_path: Path) -> None:
     assert not list(root.rglob(".*.tmp"))  # no temp file left behind
 
 
-_FILE_WRITER = "import sys; from infotrafic.etl import ParquetStore; " \
+_FILE_WRITER = (
+    "import sys; from infotrafic.etl import ParquetStore; "
     "ParquetStore(sys.argv[1]).ingest_files(sys.argv[2:])"
+)
 
 
 @pytest.mark.slow
