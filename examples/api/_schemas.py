@@ -76,14 +76,17 @@ class EtlRequest(_Strict):
 class TrainingRequest(_Strict):
     """Fit a forecaster; an empty body ``{}`` fits ``gbm`` on the bundled sample."""
 
-    model: str = Field(
-        default="gbm",
+    model: str | None = Field(
+        default=None,
         pattern=MODEL_NAME_PATTERN,
         description="Forecaster registry name: naive, seasonal_naive, historical_average, gbm, "
-        "darts:<ModelClass>.",
+        "darts:<ModelClass> (default INFOTRAFIC_DEFAULT_MODEL, gbm).",
     )
-    params: dict[str, Scalar] = Field(
-        default_factory=dict, max_length=50, description="Hyper-parameters of the forecaster."
+    params: dict[str, Scalar] | None = Field(
+        default=None,
+        max_length=50,
+        description="Hyper-parameters of the forecaster (default: INFOTRAFIC_DEFAULT_PARAMS for "
+        "the default model, else the library defaults).",
     )
     data: Literal["sample", "store"] = Field(
         default="sample",
@@ -105,7 +108,7 @@ class TrainingRequest(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> TrainingRequest:
-        if self.model.strip(".") == "":
+        if self.model is not None and self.model.strip(".") == "":
             raise ValueError("model must name a forecaster")
         if (
             self.start is not None

@@ -237,15 +237,25 @@ class Service:
                     totals[key] = totals.get(key, 0) + value
         return {"files": [p.relative_to(self.raw_dir).as_posix() for p in files], "summary": totals}
 
-    def check_training(self, request: TrainingRequest) -> None:
-        """Fail fast (before queueing) on an unknown forecaster or bad hyper-parameters."""
+    def resolve_training(self, request: TrainingRequest) -> TrainingRequest:
+        """Fill in the default model and parameters; fail fast on a bad model or parameters.
+
+        Raises ``ConfigurationError`` (HTTP 422) before anything is queued.
+        """
+        model = request.model or self.settings.default_model
+        params = request.params
+        if params is None:
+            params = self.settings.default_params if model == self.settings.default_model else {}
         try:
-            make_forecaster(request.model, **request.params)
+            make_forecaster(model, **params)
         except (InfotraficError, TypeError, ValueError, KeyError) as exc:
-            raise ConfigurationError(f"model {request.model!r}: {exc}") from exc
+            raise ConfigurationError(f"model {model!r}: {exc}") from exc
+        return request.model_copy(update={"model": model, "params": dict(params)})
 
     def run_training(self, request: TrainingRequest, progress: Progress) -> dict[str, Any]:
         """Fit, run a short backtest, save atomically, log to MLflow."""
+        request = self.resolve_training(request)
+        name, params = str(request.model), dict(request.params or {})
         progress(0.02, f"loading data ({request.data})")
         panel = self.load_panel(request.data, request.arcs, _utc(request.start), _utc(request.end))
         if panel.empty or panel["flow"].notna().sum() == 0:
@@ -253,8 +263,8 @@ class Service:
                 f"no flow data in {request.data!r} for the requested arcs/time range; "
                 + ("POST /ingest or /etl first" if request.data == "store" else "widen the range")
             )
-        model = make_forecaster(request.model, **request.params)
-        progress(0.1, f"fitting {request.model} on {len(panel)} rows")
+        model = make_forecaster(name, **params)
+        progress(0.1, f"fitting {name} on {len(panel)} rows")
         t0 = time.perf_counter()
         model.fit(panel)
         fit_seconds = time.perf_counter() - t0
@@ -273,7 +283,7 @@ class Service:
             try:
                 result = backtest(
                     panel,
-                    {request.model: make_forecaster(request.model, **request.params)},
+                    {name: make_forecaster(name, **params)},
                     start=start,
                     end=end,
                     horizon=int(getattr(model, "horizon", 1)),
@@ -281,7 +291,7 @@ class Service:
                     refit=f"{days}D",
                 )
                 report_json = result.report.to_json()
-                metrics = report_metrics(result.report, request.model)
+                metrics = report_metrics(result.report, name)
             except InfotraficError as exc:  # e.g. a window with nothing to score
                 backtest_error = f"{type(exc).__name__}: {exc}"
 
@@ -289,8 +299,8 @@ class Service:
         times = panel["time"]
         record = ModelRecord(
             version=self.models.new_version(),
-            name=request.model,
-            params=dict(request.params),
+            name=name,
+            params=params,
             source=request.data,
             arcs=sorted(int(a) for a in panel["arc_id"].unique()),
             data_start=times.min().isoformat(),
@@ -309,10 +319,10 @@ class Service:
             progress(0.9, "logging to MLflow")
             tracked = log_backtest_run(
                 self.settings,
-                run_name=f"training-{request.model}-{record.version}",
+                run_name=f"training-{name}-{record.version}",
                 params={
-                    "model": request.model,
-                    "params": request.params,
+                    "model": name,
+                    "params": params,
                     "data": request.data,
                     "arcs": ",".join(map(str, record.arcs)),
                     "data_start": record.data_start,

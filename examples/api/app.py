@@ -49,6 +49,7 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request  # noqa: E402
 from fastapi import Path as PathParam  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
+from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
 import infotrafic  # noqa: E402
 from infotrafic import InfotraficError  # noqa: E402
@@ -89,8 +90,10 @@ def create_app(settings: ExampleSettings | None = None) -> FastAPI:
     return app
 
 
-def _message(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"message": message, **extra})
+def _message(
+    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"message": message, **extra}, headers=headers)
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -116,9 +119,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def _no_forecast(request: Request, exc: ForecastUnavailableError) -> JSONResponse:
         return _message(422, str(exc))
 
-    @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        return _message(exc.status_code, str(exc.detail))
+    @app.exception_handler(StarletteHTTPException)  # also routing's 404/405
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _message(exc.status_code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(InfotraficError)
     async def _library(request: Request, exc: InfotraficError) -> JSONResponse:
@@ -211,8 +214,7 @@ def _add_routes(app: FastAPI) -> None:
         (default: a local store in the data dir), the run logs parameters, metrics, the feature
         spec and the model.
         """
-        request = request or TrainingRequest()
-        service.check_training(request)
+        request = service.resolve_training(request or TrainingRequest())
         job = jobs.submit(
             JobKind.training,
             request.model_dump(mode="json"),

@@ -196,14 +196,7 @@ class ModelStore:
         self.root.mkdir(parents=True, exist_ok=True)
         version = record.version
         final = self.model_path(version)
-        tmp = self.root / f".{version}.model.tmp"
-        try:
-            save_forecaster(model, tmp)
-            os.replace(tmp, final)
-        finally:
-            if tmp.exists():
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
+        save_forecaster(model, final)  # itself atomic: temporary file + rename
         if backtest_json is not None:
             atomic_write_text(self._path(version, ".backtest.json"), backtest_json)
         if before_publish is not None:

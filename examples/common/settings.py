@@ -28,7 +28,16 @@ class ExampleSettings(Settings):
         "sqlite store in the data dir when unset).",
     )
     mlflow_experiment: str = Field(default="infotrafic", min_length=1, max_length=200)
-    default_model: str = Field(default="gbm", pattern=MODEL_NAME_PATTERN)
+    default_model: str = Field(
+        default="gbm",
+        pattern=MODEL_NAME_PATTERN,
+        description="Forecaster trained by POST /training with an empty body.",
+    )
+    default_params: dict[str, bool | int | float | str | None] = Field(
+        default_factory=dict,
+        description="Hyper-parameters of the default model (JSON), e.g. "
+        '\'{"max_iter": 100, "n_jobs": 1}\' for a quick fit on a busy machine.',
+    )
     backtest_days: int = Field(
         default=7, ge=0, le=90, description="Length of the short backtest run after a training."
     )

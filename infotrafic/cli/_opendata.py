@@ -1,9 +1,181 @@
-"""CLI commands of this layer (registered on the main group)."""
+"""CLI commands of the opendata layer: ``fetch``, ``sync`` and ``archive list|get``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
+
+__all__ = ["register"]
+
+_BASE_URL_HELP = "Portal root URL (default: INFOTRAFIC_BASE_URL or https://opendata.paris.fr)."
+
+
+def _client(base_url: str | None) -> Any:
+    """Build the client from the settings (read once, here) and the command line."""
+    from infotrafic.config import Settings
+    from infotrafic.opendata import OpenDataClient, RetryPolicy
+
+    settings = Settings()
+    key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    return OpenDataClient(
+        base_url or settings.base_url,
+        api_key=key,
+        timeout=settings.timeout,
+        retry=RetryPolicy(max_retries=settings.max_retries, max_quota_wait=settings.max_quota_wait),
+    )
+
+
+def _store(out: Path) -> Any:
+    from infotrafic.etl import ParquetStore
+
+    return ParquetStore(out)
+
+
+_base_url = click.option("--base-url", default=None, metavar="URL", help=_BASE_URL_HELP)
+_out = click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Store directory to create or update (slices are kept under its raw area).",
+)
+_progress = click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="Show a progress bar by slice (on stderr).",
+)
+
+
+@click.command("fetch")
+@_base_url
+@click.option(
+    "--arc", "arcs", multiple=True, required=True, type=int, help="Arc id (iu_ac); repeat it."
+)
+@click.option("--start", required=True, help="First hour (t_1h), inclusive; naive = Paris time.")
+@click.option("--end", required=True, help="Last hour (t_1h), exclusive; naive = Paris time.")
+@_out
+@click.option(
+    "--slice",
+    "slice_freq",
+    default="MS",
+    show_default=True,
+    help="Slice length as a pandas frequency (MS = months, 7D = weeks).",
+)
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["csv", "jsonl", "json", "parquet"]),
+    default="csv",
+    show_default=True,
+    help="Export format asked from the portal.",
+)
+@_progress
+def fetch_command(
+    base_url: str | None,
+    arcs: tuple[int, ...],
+    start: str,
+    end: str,
+    out: Path,
+    slice_freq: str,
+    export_format: str,
+    progress: bool,
+) -> None:
+    """Download arcs over [--start, --end) from the portal into the store --out DIR.
+
+    The range is cut in slices (a month by default), each exported, streamed to disk, verified
+    and ingested; an interrupted run started again resumes after the completed slices.
+    """
+    store = _store(out)
+    with _client(base_url) as client:
+        summary = client.fetch(
+            list(arcs),
+            start,
+            end,
+            store=store,
+            slice_freq=slice_freq,
+            export_format=export_format,
+            progress=progress,
+        )
+    click.echo(f"store: {store.path}")
+    click.echo(f"fetched: {summary}")
+
+
+@click.command("sync")
+@_base_url
+@click.option(
+    "--arc",
+    "arcs",
+    multiple=True,
+    type=int,
+    help="Arc id to keep up to date (repeatable; default: every arc in the store).",
+)
+@_out
+@_progress
+def sync_command(base_url: str | None, arcs: tuple[int, ...], out: Path, progress: bool) -> None:
+    """Bring the store --out DIR up to date: fetch only hours after the newest stored per arc.
+
+    Running it again adds nothing; a run interrupted half-way and started again ends with the
+    same store as one uninterrupted run.
+    """
+    store = _store(out)
+    with _client(base_url) as client:
+        summary = client.sync(store, list(arcs) or None, progress=progress)
+    click.echo(f"store: {store.path}")
+    click.echo(f"synced: {summary}")
+
+
+@click.group("archive")
+def archive_group() -> None:
+    """Work with the historical archive: yearly ZIP files of every arc (2010 onwards)."""
+
+
+@archive_group.command("list")
+@_base_url
+def archive_list(base_url: str | None) -> None:
+    """List the yearly archives the portal offers (year and file name)."""
+    with _client(base_url) as client:
+        for item in client.list_archives():
+            click.echo(f"{item.year or '----'}  {item.title}")
+
+
+@archive_group.command("get")
+@click.argument("year")
+@_out
+@_base_url
+@click.option(
+    "--ingest/--no-ingest",
+    default=True,
+    show_default=True,
+    help="Read the ZIP into the store --out DIR; --no-ingest only downloads it into DIR.",
+)
+def archive_get(year: str, out: Path, base_url: str | None, ingest: bool) -> None:
+    """Download the archive of YEAR (or a file name), resuming a partial download.
+
+    With --ingest (default) the ZIP is kept in the store's raw area and read into the store.
+    """
+    which: int | str = int(year) if year.isdigit() else year
+    if ingest:
+        store = _store(out)
+        dest = Path(store.raw_dir) / "archives"
+    else:
+        dest = out
+    dest.mkdir(parents=True, exist_ok=True)
+    with _client(base_url) as client:
+        path = client.download_archive(which, dest)
+    click.echo(f"downloaded: {path}")
+    if ingest:
+        from infotrafic.etl import read_file
+
+        summary = store.ingest(read_file(path))
+        click.echo(f"store: {store.path}")
+        click.echo(summary.to_text())
 
 
 def register(group: click.Group) -> None:
-    """Add this module's commands to group."""
+    """Add ``fetch``, ``sync`` and ``archive`` to ``group``."""
+    group.add_command(fetch_command)
+    group.add_command(sync_command)
+    group.add_command(archive_group)

@@ -223,7 +223,10 @@ def build_arcs(meta: pd.DataFrame) -> pd.DataFrame:
     """
     if meta.empty:
         return empty_arcs()
-    last = meta.groupby("arc_id", sort=True).last()
+    if meta["arc_id"].is_unique:
+        last = meta.set_index("arc_id").sort_index()
+    else:
+        last = meta.groupby("arc_id", sort=True).last()
 
     def col(name: str) -> list[object]:
         return last[name].tolist() if name in last.columns else [None] * len(last)

@@ -35,19 +35,23 @@ META_FIELDS: tuple[str, ...] = (
 )
 
 QUARANTINE_COLUMNS = ("file", "line", "field", "reason", "raw")
+_NO_FRAME = pd.DataFrame()  # placeholder; never mutated
+
+
+_EMPTY_QUARANTINE = pd.DataFrame(
+    {
+        "file": pd.Series(dtype=object),
+        "line": pd.Series(dtype="int64"),
+        "field": pd.Series(dtype=object),
+        "reason": pd.Series(dtype=object),
+        "raw": pd.Series(dtype=object),
+    }
+)
 
 
 def empty_quarantine() -> pd.DataFrame:
     """Return an empty quarantine frame (columns file, line, field, reason, raw)."""
-    return pd.DataFrame(
-        {
-            "file": pd.Series(dtype=object),
-            "line": pd.Series(dtype="int64"),
-            "field": pd.Series(dtype=object),
-            "reason": pd.Series(dtype=object),
-            "raw": pd.Series(dtype=object),
-        }
-    )
+    return _EMPTY_QUARANTINE.copy()
 
 
 @dataclass
@@ -154,7 +158,7 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
     """
     n = len(raw)
     raw = raw.reset_index(drop=True)
-    chunk = Chunk(panel=pd.DataFrame(), quarantine=empty_quarantine(), meta=pd.DataFrame())
+    chunk = Chunk(panel=_NO_FRAME, quarantine=_NO_FRAME, meta=_NO_FRAME)
     chunk.rows_read = n
     reason = np.full(n, "", dtype=object)
     where = np.full(n, "", dtype=object)

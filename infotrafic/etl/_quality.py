@@ -500,7 +500,8 @@ def quality_of_store(path: PathLike) -> QualityReport:
     """Report the per-arc quality of a :class:`~infotrafic.etl.ParquetStore`.
 
     The readers' counts recorded in the store's manifest are tied to the arc of single-arc
-    files; duplicates resolved when merging into the store are reported as unattributed.
+    files; duplicates resolved when merging into the store are recorded per arc in the
+    manifest and tied to their arc too.
 
     Parameters
     ----------
@@ -516,7 +517,10 @@ def quality_of_store(path: PathLike) -> QualityReport:
 
     store = ParquetStore(path)
     merge = store.manifest().get("merge", {})
-    store_merge = _ArcCounts(
-        {None: int(merge.get("duplicates", 0))}, {None: int(merge.get("conflicts", 0))}, {}
-    )
+    by_arc = {int(arc): counts for arc, counts in merge.get("by_arc", {}).items()}
+    dups: dict[int | None, int] = {arc: int(c[0]) for arc, c in by_arc.items()}
+    conflicts: dict[int | None, int] = {arc: int(c[1]) for arc, c in by_arc.items()}
+    dups[None] = int(merge.get("duplicates", 0)) - sum(int(c[0]) for c in by_arc.values())
+    conflicts[None] = int(merge.get("conflicts", 0)) - sum(int(c[1]) for c in by_arc.values())
+    store_merge = _ArcCounts(dups, conflicts, {})
     return quality_report(store.read(), [*store.file_records(), store_merge])

@@ -215,9 +215,22 @@ def file_sha256(path: PathLike) -> str:
     return digest.hexdigest()
 
 
-def _deduplicate(panel: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
-    """Apply the library's one dedupe policy; return (frame, duplicates dropped, conflicts)."""
+def _deduplicate(
+    panel: pd.DataFrame, by_arc: dict[int, list[int]]
+) -> tuple[pd.DataFrame, int, int]:
+    """Apply the library's one dedupe policy; return (frame, duplicates dropped, conflicts).
+
+    ``by_arc`` accumulates ``[duplicates, conflicts]`` per arc (the policy's own counts, taken
+    per arc on the duplicated keys only).
+    """
     out, stats = deduplicate(panel)
+    if stats.duplicates:
+        dupes = panel[panel.duplicated(_KEY, keep=False)]
+        for arc_id, rows in dupes.groupby("arc_id", sort=True):
+            _, arc_stats = deduplicate(rows) if stats.conflicts else (rows, None)
+            entry = by_arc.setdefault(int(str(arc_id)), [0, 0])
+            entry[0] += len(rows) - rows[_KEY].drop_duplicates().shape[0]
+            entry[1] += arc_stats.conflicts if arc_stats is not None else 0
     return out, stats.duplicates, stats.conflicts
 
 
@@ -321,7 +334,8 @@ class ParquetStore:
         """
         if not self.path.is_dir():
             return []
-        return sorted(p for p in self.path.glob("[0-9][0-9][0-9][0-9]/*.parquet") if p.is_file())
+        pattern = "[0-9][0-9][0-9][0-9]/[0-9][0-9][0-9][0-9]-[0-9][0-9].parquet"
+        return sorted(p for p in self.path.glob(pattern) if p.is_file())
 
     def _partition_path(self, month: int) -> Path:
         year, mon = divmod(month, 100)
@@ -353,8 +367,10 @@ class ParquetStore:
         Returns
         -------
         dict
-            ``{"version": 1, "files": {sha256: {"name", "size", "raw", "ingested_at",
-            "counts"}}}``.
+            ``{"version": 1, "files": {sha256: {"name", "source", "size", "raw", "ingested_at",
+            "rows", "arcs", "quarantined", "report"}}, "merge": {"duplicates", "conflicts",
+            "by_arc": {arc: [duplicates, conflicts]}}}`` -- ``merge`` counts the duplicates
+            resolved between ingested files and against the stored rows.
         """
         if not self.manifest_path.exists():
             return {"version": _MANIFEST_VERSION, "files": {}}
@@ -548,30 +564,37 @@ class ParquetStore:
             When the panel breaks the canonical contract.
         """
         with self._locked():
-            return self._ingest_locked(result_or_panel)
+            return self._ingest_locked(result_or_panel, {})
 
-    def _ingest_locked(self, result_or_panel: _ResultLike | pd.DataFrame) -> IngestSummary:
+    def _ingest_locked(
+        self, result_or_panel: _ResultLike | pd.DataFrame, by_arc: dict[int, list[int]]
+    ) -> IngestSummary:
         if isinstance(result_or_panel, pd.DataFrame):
             panel, arcs, quarantine = result_or_panel, None, None
         else:
             panel = result_or_panel.panel
             arcs, quarantine = result_or_panel.arcs, result_or_panel.quarantine
-        panel = validate_panel(panel, name="ingested panel", allow_duplicates=True)
-        panel = panel[list(PANEL_COLUMNS)]
-        panel, dup_in, conf_in = _deduplicate(panel)
+        if len(panel):
+            panel = validate_panel(panel, name="ingested panel", allow_duplicates=True)
+            panel = panel[list(PANEL_COLUMNS)]
+        else:
+            panel = empty_panel()
+        panel, dup_in, conf_in = _deduplicate(panel, by_arc)
         summary = IngestSummary(duplicates=dup_in, conflicts=conf_in)
         if not panel.empty:
             months = _month_of(panel["time"])
             for month in np.unique(months.to_numpy()):
                 rows = panel[(months == month).to_numpy()]
-                summary = summary + self._merge_partition(int(month), rows)
+                summary = summary + self._merge_partition(int(month), rows, by_arc)
         if arcs is not None and len(arcs):
             self._merge_arcs(arcs)
         if quarantine is not None and len(quarantine):
             summary = summary + IngestSummary(quarantined=self._store_quarantine(quarantine))
         return summary
 
-    def _merge_partition(self, month: int, rows: pd.DataFrame) -> IngestSummary:
+    def _merge_partition(
+        self, month: int, rows: pd.DataFrame, by_arc: dict[int, list[int]]
+    ) -> IngestSummary:
         path = self._partition_path(month)
         rows = rows.reset_index(drop=True)
         if not path.exists():
@@ -581,7 +604,8 @@ class ParquetStore:
                 rows_new=len(rows), partitions_written=(str(path.relative_to(self.path)),)
             )
         old = self._read_partition(path)[list(PANEL_COLUMNS)]
-        merged, dropped, conflicts = _deduplicate(pd.concat([old, rows], ignore_index=True))
+        stacked = pd.concat([old, rows], ignore_index=True)
+        merged, dropped, conflicts = _deduplicate(stacked, by_arc)
         merged = merged[list(PANEL_COLUMNS)].sort_values(_KEY, kind="stable")
         merged = merged.reset_index(drop=True)
 
@@ -725,7 +749,8 @@ class ParquetStore:
                 if any(len(r.quarantine) for _, _, r in todo)
                 else _empty_quarantine(),
             )
-            summary = self._ingest_locked(combined)
+            by_arc: dict[int, list[int]] = {}
+            summary = self._ingest_locked(combined, by_arc)
             now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
             for path, digest, result in todo:
                 raw = self._keep_raw(path, digest) if keep_raw else None
@@ -740,9 +765,7 @@ class ParquetStore:
                     "quarantined": len(result.quarantine),
                     "report": _report_counts(result),
                 }
-            merge = manifest.setdefault("merge", {"duplicates": 0, "conflicts": 0})
-            merge["duplicates"] += summary.duplicates
-            merge["conflicts"] += summary.conflicts
+            _record_merge(manifest, summary, by_arc)
             self._write_manifest(manifest)
             read = IngestSummary(
                 files_ingested=len(todo),
@@ -776,6 +799,20 @@ def _empty_quarantine() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="string") for c in _QUARANTINE_COLUMNS}).astype(
         {"line": "Int64"}
     )
+
+
+def _record_merge(
+    manifest: dict[str, Any], summary: IngestSummary, by_arc: dict[int, list[int]]
+) -> None:
+    """Add the duplicates resolved by the store's merges to the manifest (total and per arc)."""
+    merge = manifest.setdefault("merge", {"duplicates": 0, "conflicts": 0, "by_arc": {}})
+    merge["duplicates"] += summary.duplicates
+    merge["conflicts"] += summary.conflicts
+    per_arc = merge.setdefault("by_arc", {})
+    for arc, (dups, conflicts) in by_arc.items():
+        entry = per_arc.setdefault(str(arc), [0, 0])
+        entry[0] += dups
+        entry[1] += conflicts
 
 
 def _report_int(result: Any, name: str) -> int:

@@ -40,8 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = ["OpenDataClient"]
 
-_CHUNK = 1 << 16
-
 
 class OpenDataClient:
     """Talk to the Paris open-data portal (Opendatasoft Explore API v2.1).
@@ -214,16 +212,19 @@ class OpenDataClient:
         def operation() -> Any:
             headers = dict(self._headers)
             offset = part.stat().st_size if resume and part.exists() else 0
+            if resume:
+                headers["Accept-Encoding"] = "identity"  # byte ranges of the file itself
             if offset:
                 headers["Range"] = f"bytes={offset}-"
-                headers["Accept-Encoding"] = "identity"
             with self._http.stream("GET", url, params=clean, headers=headers) as response:
                 check_response(response, what)
                 if offset and response.status_code != 206:
                     offset = 0  # the server ignored the range: start again
                 received = 0
                 with part.open("ab" if offset else "wb") as fh:
-                    for chunk in response.iter_bytes(_CHUNK):
+                    # no chunk size: every byte received reaches the disk, even if the body
+                    # is cut later (that is what a resumed download continues from)
+                    for chunk in response.iter_bytes():
                         fh.write(chunk)
                         received += len(chunk)
                 _check_length(response, received)
@@ -387,6 +388,32 @@ class OpenDataClient:
             if not page.results or offset >= page.total_count:
                 break
         return records_to_panel(out) if as_frame else out
+
+    def time_bounds(
+        self, arcs: int | str | Iterable[int | str] | None = None
+    ) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """Return the oldest and newest ``t_1h`` the portal holds for arcs (two small calls).
+
+        Parameters
+        ----------
+        arcs : int, str, iterable or None
+            Arc ids; ``None`` for all.
+
+        Returns
+        -------
+        tuple of pandas.Timestamp or None
+            ``(oldest, newest)`` in UTC, or ``None`` when there is no record.
+        """
+        where = odsql_where(arcs_list(arcs), None, None)
+        edges = []
+        for order in ("t_1h asc", "t_1h desc"):
+            params = {"select": "t_1h", "where": where, "order_by": order, "limit": 1}
+            body = self.get_json(self._dataset_url("records"), params, what="time bounds")
+            results = body.get("results") if isinstance(body, dict) else None
+            if not results:
+                return None
+            edges.append(to_utc(str(results[0]["t_1h"])))
+        return edges[0], edges[1]
 
     def dataset_info(self, dataset: str | None = None) -> DatasetInfo:
         """Return the metadata of a dataset (fields, record count, modification date).

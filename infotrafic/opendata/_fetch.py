@@ -300,20 +300,18 @@ def sync_store(
         raise ConfigurationError(
             "the store holds no arc yet: name the arcs to sync (e.g. --arc 4264)"
         )
-    end = pd.Timestamp.now(tz="UTC").floor("h") + pd.Timedelta(hours=2)
     groups: dict[pd.Timestamp | None, list[int]] = {}
     for arc in wanted:
         last = latest.get(arc)
         groups.setdefault(None if last is None else pd.Timestamp(last), []).append(arc)
     total = FetchSummary()
     for last, group in sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0])):
-        if last is None:
-            first = client.records(group, limit=1, fields=["t_1h"], as_frame=False)
-            if not first:
-                continue
-            start = pd.Timestamp(first[0].t_1h).tz_convert("UTC")
-        else:
-            start = last.tz_convert("UTC") + pd.Timedelta(hours=1)
+        bounds = client.time_bounds(group)
+        if bounds is None:
+            continue
+        oldest, newest = bounds
+        start = oldest if last is None else last.tz_convert("UTC") + pd.Timedelta(hours=1)
+        end = newest + pd.Timedelta(hours=1)
         if start >= end:
             continue
         summary = _fetch_into_store(

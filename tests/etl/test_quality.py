@@ -153,3 +153,41 @@ def test_frozen(hand_panel: pd.DataFrame) -> None:
     r = quality_report(hand_panel)
     with pytest.raises(AttributeError):
         r.table = pd.DataFrame()  # type: ignore[misc]
+
+
+def test_quality_of_files_matches_read_files(shared_data) -> None:  # type: ignore[no-untyped-def]
+    from infotrafic.etl import quality_of_files, read_files
+
+    files = [
+        shared_data / "archive" / "arc4264_2022.csv.gz",
+        shared_data / "exports" / "arc4264_2022.csv.gz",
+    ]
+    ref = read_files(files)
+    r = quality_of_files(files)
+    row = r.to_frame().set_index("arc_id").loc[4264]
+    assert row["hours_present"] == len(ref.panel)
+    assert row["hours_with_flow"] == int(ref.panel["flow"].notna().sum())
+    assert row["zero_flow_hours"] == int((ref.panel["flow"] == 0).sum())
+    # within-file and between-file duplicates all tied to the one arc
+    assert row["duplicates"] == ref.report.duplicates > 7000
+    assert row["conflicts"] == ref.report.conflicts
+    assert row["quarantined"] == ref.report.n_quarantined
+    assert r.unattributed == {"duplicates": 0, "conflicts": 0, "quarantined": 0}
+    # 2022 in Paris: one spring day (23 h) and one fall day (24 of 25 h published)
+    assert (row["dst_spring_days"], row["dst_spring_hours"]) == (1, 23)
+    assert (row["dst_fall_days"], row["dst_fall_hours"]) == (1, 24)
+
+
+def test_read_result_of_several_arcs_is_unattributed() -> None:
+    from infotrafic.etl import FileReport, ReadReport, ReadResult
+
+    p = _panel([(1, "2024-01-01 00:00", 1.0, NAN), (2, "2024-01-01 00:00", 1.0, NAN)])
+    report = ReadReport((FileReport("f.csv", "csv:fields", duplicates=4, conflicts=1),))
+    res = ReadResult(panel=p, arcs=pd.DataFrame(), quarantine=pd.DataFrame(), report=report)
+    r = quality_report(p, res)
+    assert r.unattributed["duplicates"] == 4
+    one = ReadResult(
+        panel=p[p["arc_id"] == 1], arcs=p.iloc[:0], quarantine=p.iloc[:0], report=report
+    )
+    t = quality_report(p, [one]).to_frame().set_index("arc_id")
+    assert (t.loc[1, "duplicates"], t.loc[1, "conflicts"], t.loc[2, "duplicates"]) == (4, 1, 0)

@@ -245,3 +245,20 @@ def test_expand_paths(tmp_path: Path) -> None:
     assert got == ["a/x.csv.gz", "a/y.JSON", "a/z.zip", "b.txt"]
     with pytest.raises(StoreError, match="no such file"):
         expand_paths([tmp_path / "nope"])
+
+
+def test_ingest_result_with_only_quarantine(tmp_path: Path) -> None:
+    from infotrafic import empty_panel
+
+    class Result:
+        panel = empty_panel()
+        arcs = pd.DataFrame()
+        quarantine = pd.DataFrame(
+            {"file": ["f"], "line": [2], "field": ["t_1h"], "reason": ["bad_time"], "raw": ["?"]}
+        )
+
+    store = ParquetStore(tmp_path)
+    s = store.ingest(Result())
+    assert (s.rows_new, s.quarantined, s.partitions_written) == (0, 1, ())
+    assert store.read().empty
+    assert store.latest_time() == {}

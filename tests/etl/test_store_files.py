@@ -45,6 +45,9 @@ def test_ingest_files_matches_read_files(tmp_path: Path, two_exports: list[Path]
     assert sorted(r["name"] for r in records) == sorted(p.name for p in two_exports)
     assert all(r["arcs"] == [4264] for r in records)
     assert store.latest_time([4264]) == {4264: expected["time"].max()}
+    merge = store.manifest()["merge"]
+    assert merge["by_arc"] == {"4264": [merge["duplicates"], merge["conflicts"]]}
+    assert merge["duplicates"] == reference.report.merge_duplicates
 
 
 def test_ingest_files_twice_adds_nothing(tmp_path: Path, two_exports: list[Path]) -> None:

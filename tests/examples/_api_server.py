@@ -29,6 +29,7 @@ class LiveApi:
     data_dir: Path
     proc: subprocess.Popen[bytes]
     log_path: Path
+    log_file: IO[bytes]
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60.0, trust_env=False, **kwargs)
@@ -58,6 +59,8 @@ def start_api(data_dir: Path, log_path: Path, env: dict[str, str] | None = None)
         "INFOTRAFIC_MAX_RETRIES": "0",
         "NO_PROXY": "127.0.0.1,localhost",
         "PYTHONWARNINGS": "ignore",
+        # A quick default fit (the machine running the tests may be busy).
+        "INFOTRAFIC_DEFAULT_PARAMS": '{"max_iter": 50, "n_jobs": 1}',
         **(env or {}),
     }
     log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - closed with the process
@@ -81,7 +84,7 @@ def start_api(data_dir: Path, log_path: Path, env: dict[str, str] | None = None)
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    api = LiveApi(f"http://127.0.0.1:{port}", data_dir, proc, log_path)
+    api = LiveApi(f"http://127.0.0.1:{port}", data_dir, proc, log_path, log)
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:
@@ -105,3 +108,5 @@ def stop_api(api: LiveApi) -> None:
     except subprocess.TimeoutExpired:
         api.proc.kill()
         api.proc.wait(timeout=5)
+    finally:
+        api.log_file.close()

@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import pandas as pd
 import pytest
+import schemathesis
 from _api_server import REPO, LiveApi, start_api, stop_api
 
 pytestmark = [pytest.mark.examples, pytest.mark.server]
@@ -281,3 +283,29 @@ def test_load_benchmark_runs(api: LiveApi, tmp_path: Path) -> None:
     assert figures["requests_per_second"] > 0
     assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["p99"]
     assert "requests/s" in proc.stdout
+
+
+# -- schemathesis: property-based calls generated from the live OpenAPI schema -----------------
+# Bounded (few examples per operation, loopback only). POST /ingest would try to reach a portal and
+# POST /training fits models: both are exercised above, not fuzzed.
+
+
+@pytest.fixture(scope="module")
+def api_schema(api: LiveApi, trained: dict[str, Any]) -> Any:
+    return schemathesis.openapi.from_url(f"{api.url}/openapi.json")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema").exclude(
+    method="POST", path_regex="^/(ingest|training)$"
+)
+
+
+@schema.parametrize()
+@hypothesis.settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=list(hypothesis.HealthCheck),
+    derandomize=True,
+)
+def test_schemathesis(case: Any) -> None:
+    case.call_and_validate()

@@ -8,7 +8,10 @@ import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,6 +23,19 @@ from common.modelstore import ModelRecord, ModelStore, safe_child  # noqa: E402
 from infotrafic.forecasters import make_forecaster  # noqa: E402
 
 pytestmark = pytest.mark.examples
+
+# Synthetic (for the store mechanics only): one arc, 400 hours.
+_PANEL = pd.DataFrame(
+    {
+        "arc_id": 1,
+        "time": pd.date_range("2024-01-01 01:00", periods=400, freq="h", tz="UTC"),
+        "flow": np.arange(400, dtype="float64") % 24 * 10.0,
+    }
+)
+
+
+def _fitted(name: str) -> Any:
+    return make_forecaster(name).fit(_PANEL)
 
 
 def _record(store: ModelStore, name: str) -> ModelRecord:
@@ -67,7 +83,7 @@ def test_bad_versions_are_refused(tmp_path: Path) -> None:
 def test_save_load_and_latest(tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "models")
     assert store.latest() is None and store.records() == []
-    model = make_forecaster("seasonal_naive")
+    model = _fitted("seasonal_naive")
     rec = store.save(model, _record(store, "seasonal_naive"), backtest_json='{"overall": []}')
     assert store.latest() == rec == store.latest("seasonal_naive")
     assert store.latest("gbm") is None
@@ -81,7 +97,7 @@ def test_threads_publish_consistently(tmp_path: Path) -> None:
     names = ["naive", "seasonal_naive", "historical_average"] * 4
 
     def one(name: str) -> str:
-        return store.save(make_forecaster(name), _record(store, name)).version
+        return store.save(_fitted(name), _record(store, name)).version
 
     with ThreadPoolExecutor(8) as pool:
         versions = list(pool.map(one, names))
@@ -102,14 +118,17 @@ def test_processes_publish_consistently(tmp_path: Path) -> None:
         f"""
         import sys
         sys.path.insert(0, {str(REPO / "examples")!r})
+        import pandas as pd
         from common.modelstore import ModelRecord, ModelStore
         from infotrafic.forecasters import make_forecaster
+        times = pd.date_range("2024-01-01", periods=200, freq="h", tz="UTC")
+        panel = pd.DataFrame({{"arc_id": 1, "flow": 1.0, "time": times}})
         store = ModelStore(__import__("pathlib").Path(sys.argv[1]), keep=100)
         for i in range(5):
             rec = ModelRecord(version=store.new_version(), name=sys.argv[2], params={{}},
                               source="sample", arcs=[1], data_start=None, data_end=None,
                               n_rows=0, created_at="2024-01-01T00:00:00+00:00")
-            store.save(make_forecaster(sys.argv[2]), rec)
+            store.save(make_forecaster(sys.argv[2]).fit(panel), rec)
         """
     )
     root = tmp_path / "models"
@@ -130,9 +149,9 @@ def test_processes_publish_consistently(tmp_path: Path) -> None:
 
 def test_prune_keeps_the_published(tmp_path: Path) -> None:
     store = ModelStore(tmp_path, keep=2)
-    first = store.save(make_forecaster("historical_average"), _record(store, "historical_average"))
+    first = store.save(_fitted("historical_average"), _record(store, "historical_average"))
     for _ in range(4):
-        store.save(make_forecaster("naive"), _record(store, "naive"))
+        store.save(_fitted("naive"), _record(store, "naive"))
     kept = {r.version for r in store.records()}
     assert first.version in kept  # still the latest "historical_average"
     assert len(kept) == 3

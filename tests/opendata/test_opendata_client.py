@@ -120,12 +120,12 @@ def test_each_fault_on_an_export_is_retried_alone(
 
 
 def test_slow_answer_beyond_the_timeout_is_retried(
-    server: OpenDataServer, fast_retry: RetryPolicy
+    server: OpenDataServer, fast_retry: RetryPolicy, caplog: pytest.LogCaptureFixture
 ) -> None:
     server.faults.push(Fault.slow(1.0, path="/records"))
     with OpenDataClient(server.url, retry=fast_retry, timeout=0.3) as client:
         assert client.count([4264], *WEEK) == 168
-    assert [r.fault for r in server.requests][:2] == ["slow", None]
+    assert "timed out; retry 1" in caplog.text and len(server.faults) == 0
 
 
 def test_persistent_faults_end_in_the_error_tree(
@@ -147,9 +147,9 @@ def test_persistent_faults_end_in_the_error_tree(
 
 def test_quota_beyond_the_allowed_wait(server: OpenDataServer) -> None:
     server.faults.push(Fault.quota(times=5, reset_in=3600, retry_after=3600))
-    with OpenDataClient(server.url, retry=RetryPolicy(max_quota_wait=10)) as client:
-        with pytest.raises(QuotaExceededError) as info:
-            client.count()
+    client = OpenDataClient(server.url, retry=RetryPolicy(max_quota_wait=10))
+    with client, pytest.raises(QuotaExceededError) as info:
+        client.count()
     assert info.value.call_limit == 10000 and info.value.reset_time is not None
     assert len(server.requests) == 1  # no pointless retry
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import GenericOnly, LinearLag, Seasonal, synthetic_panel
+from _backtest_doubles import GenericOnly, LinearLag, Seasonal, synthetic_panel
 
 from infotrafic.backtest import BacktestConfig, backtest, model_names
 from infotrafic.exceptions import BacktestError, ConfigurationError

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Recorder, synthetic_panel
+from _backtest_doubles import Recorder, synthetic_panel
 
 from infotrafic.backtest import BacktestConfig, backtest, parse_duration, parse_hours, parse_time
 from infotrafic.exceptions import BacktestError, ConfigurationError

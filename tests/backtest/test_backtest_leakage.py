@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import GenericOnly, LinearLag, Seasonal, synthetic_panel
+from _backtest_doubles import GenericOnly, LinearLag, Seasonal, synthetic_panel
 
 from infotrafic.backtest import BacktestConfig, backtest, check_no_future_use
 from infotrafic.exceptions import BacktestError

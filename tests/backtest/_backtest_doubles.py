@@ -1,4 +1,4 @@
-"""Test doubles following the forecaster contract, and small synthetic panels (labelled synthetic).
+"""Backtest test doubles (forecaster contract) and small SYNTHETIC panels.
 
 The doubles keep the backtest tests independent of the real forecasters; tests using the
 registry (infotrafic.forecasters.make_forecaster) live in test_builtin_models.py.
@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 from sklearn.base import BaseEstimator
 
 
@@ -173,8 +172,3 @@ class Recorder(BaseEstimator):  # type: ignore[misc]
             }
         )
         return np.zeros(len(targets))
-
-
-@pytest.fixture
-def panel() -> pd.DataFrame:
-    return synthetic_panel()

@@ -1,0 +1,98 @@
+"""Property: changing any value at or after t - lead + 1 h never changes the features of t."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from infotrafic.features import (
+    EWM,
+    Calendar,
+    FeatureSpec,
+    Lags,
+    LastValue,
+    MissingIndicator,
+    Rolling,
+    SameHourOfWeek,
+    SeasonalDiff,
+    build_features,
+)
+
+N_HOURS = 420
+
+
+def _spec(lead: int) -> FeatureSpec:
+    return FeatureSpec(
+        (
+            Lags(lags=(lead, lead + 1, 168 + lead)),
+            Lags("occupancy", lags=(lead,)),
+            LastValue(),
+            LastValue("occupancy", max_age=3),
+            Rolling(windows=(3, 24), stats=("mean", "std", "min", "max")),
+            Rolling("occupancy", windows=(6,)),
+            SameHourOfWeek(weeks=(1, 2)),
+            SeasonalDiff(season=24),
+            SeasonalDiff(season=168),
+            EWM(halflives=(4,)),
+            MissingIndicator(window=5),
+            Calendar(),
+        ),
+        lead=lead,
+    )
+
+
+def _panel(seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    times = pd.date_range("2023-10-20 01:00", periods=N_HOURS, freq="h", tz="UTC")
+    frames = []
+    for arc in (1, 2):
+        flow = rng.gamma(2.0, 100.0, N_HOURS)
+        occ = rng.gamma(2.0, 3.0, N_HOURS)
+        flow[rng.random(N_HOURS) < 0.15] = np.nan
+        occ[rng.random(N_HOURS) < 0.15] = np.nan
+        frames.append(pd.DataFrame({"arc_id": arc, "time": times, "flow": flow, "occupancy": occ}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 10_000),
+    lead=st.integers(1, 30),
+    target=st.integers(0, N_HOURS - 1),
+    mode=st.sampled_from(["noise", "nan", "drop"]),
+)
+def test_future_values_never_change_features(seed: int, lead: int, target: int, mode: str) -> None:
+    panel = _panel(seed)
+    spec = _spec(lead)
+    t = panel["time"].iloc[target]
+    cutoff = t - pd.Timedelta(hours=lead)  # values at times > cutoff are unknown at forecast time
+    future = panel["time"] > cutoff
+    changed = panel.copy()
+    rng = np.random.default_rng(seed + 1)
+    if mode == "noise":
+        changed.loc[future, "flow"] = rng.gamma(2.0, 500.0, int(future.sum()))
+        changed.loc[future, "occupancy"] = rng.gamma(2.0, 10.0, int(future.sum()))
+    elif mode == "nan":
+        changed.loc[future, ["flow", "occupancy"]] = np.nan
+    else:
+        changed = changed[~future]
+    targets = pd.DataFrame({"arc_id": [1, 2], "time": [t, t]})
+    before = build_features(panel, spec, targets=targets).drop(columns="y")
+    after = build_features(changed, spec, targets=targets).drop(columns="y")
+    pd.testing.assert_frame_equal(before, after)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), lead=st.integers(1, 5))
+def test_grid_table_equals_targets_table(seed: int, lead: int) -> None:
+    """The whole-grid table and a per-target build agree (the backtest relies on it)."""
+    panel = _panel(seed)
+    spec = _spec(lead)
+    full = build_features(panel, spec)
+    rows = full.iloc[[0, 17, 300, len(full) - 1]].reset_index(drop=True)
+    one = build_features(panel, spec, targets=rows[["arc_id", "time"]])
+    pd.testing.assert_frame_equal(rows, one)
