@@ -101,8 +101,9 @@ def measure(
             r.raise_for_status()
             last = r.json()["data_time"]
     paths = request_paths(arcs, hours, requests, last)
-    with httpx.Client(base_url=url, trust_env=False, timeout=30) as c:  # warm-up
-        c.get(paths[0])
+    with httpx.Client(base_url=url, trust_env=False, timeout=30) as c:  # warm-up: one per arc
+        for path in paths[: len(arcs)]:
+            c.get(path)
     latencies, n_errors, elapsed, samples = asyncio.run(_run(url, paths, concurrency))
     ms = np.asarray(latencies) * 1000.0
     return {

@@ -69,6 +69,23 @@ def test_quality_files_text_equals_store(files: list[Path], tmp_path: Path) -> N
     assert text.output.splitlines()[2].split()[0] == "5672"
 
 
+def test_etl_with_referentiel(shared_data: Path, tmp_path: Path) -> None:
+    ref = shared_data / "referentiel" / "referentiel-comptages-routiers_2020-12.csv.gz"
+    src = shared_data / "exports" / "arc191_2022-11_2023-12.csv.gz"
+    out = tmp_path / "s"
+    res = CliRunner().invoke(
+        main, ["etl", str(src), "--out", str(out), "--arcs", str(ref), "--no-progress"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "arcs in table" in res.output
+    from infotrafic.etl import ParquetStore
+
+    arcs = ParquetStore(out).arcs()
+    assert len(arcs) > 3000
+    assert arcs["arc_id"].is_unique
+    assert tuple(pd.read_parquet(out).columns) == PANEL_COLUMNS
+
+
 def test_errors_are_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("hello;world\n1;2\n")

@@ -115,6 +115,7 @@ class Service:
         self._lock = threading.Lock()
         self._panels: dict[tuple[str, int, int], pd.DataFrame] = {}
         self._answers: OrderedDict[tuple[Any, ...], PredictResponse] = OrderedDict()
+        self._inflight: dict[tuple[Any, ...], threading.Lock] = {}
 
     # -- data ----------------------------------------------------------------------------------
     @property
@@ -374,11 +375,24 @@ class Service:
             if hit is not None:
                 self._answers.move_to_end(key)
                 return hit
-        answer = self._predict(record, arc_id, target)
-        with self._lock:
-            self._answers[key] = answer
-            while len(self._answers) > 4096:
-                self._answers.popitem(last=False)
+            # One computation per key: concurrent misses wait for the first one.
+            inflight = self._inflight.setdefault(key, threading.Lock())
+        with inflight:
+            with self._lock:
+                hit = self._answers.get(key)
+            if hit is not None:
+                return hit
+            try:
+                answer = self._predict(record, arc_id, target)
+            except BaseException:
+                with self._lock:
+                    self._inflight.pop(key, None)
+                raise
+            with self._lock:
+                self._answers[key] = answer
+                self._inflight.pop(key, None)
+                while len(self._answers) > 4096:
+                    self._answers.popitem(last=False)
         return answer
 
     def _predict(

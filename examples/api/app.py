@@ -174,7 +174,13 @@ def _add_routes(app: FastAPI) -> None:
         )
         return _accepted(job)
 
-    @app.post("/etl", status_code=202, response_model=JobAccepted, responses=_ERRORS, tags=["jobs"])
+    @app.post(
+        "/etl",
+        status_code=202,
+        response_model=JobAccepted,
+        responses={**_ERRORS, 409: {"description": "No data files in <data_dir>/raw."}},
+        tags=["jobs"],
+    )
     def etl(request: Annotated[EtlRequest | None, Body()] = None) -> JSONResponse:
         """Ingest files already in ``<data_dir>/raw`` into the parquet store (background job).
 

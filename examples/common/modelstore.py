@@ -23,6 +23,7 @@ import re
 import secrets
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = ["ModelRecord", "ModelStore", "atomic_write_text", "safe_child"]
 
 _VERSION_RE = re.compile(r"^\d{8}T\d{6}\d{6}Z-[0-9a-f]{8}$")
 _THREAD_LOCK = threading.RLock()
+_LOADED_MODELS = 8
 
 
 def safe_child(root: Path, name: str) -> Path:
@@ -118,7 +120,9 @@ class ModelStore:
         self.root = Path(root)
         self.keep = keep
         self.lock_timeout = lock_timeout
-        self._cache: dict[str, Any] = {}
+        self._cache: OrderedDict[str, Any] = OrderedDict()  # a few loaded models (LRU)
+        self._records: dict[str, ModelRecord] = {}
+        self._index: tuple[tuple[int, int, int], str] | None = None
         self._cache_lock = threading.Lock()
 
     # -- locking -------------------------------------------------------------------------------
@@ -148,17 +152,33 @@ class ModelStore:
     # -- index ---------------------------------------------------------------------------------
     def _read_index(self) -> dict[str, Any]:
         path = self.root / "index.json"
-        if not path.exists():
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
             return {"latest": None, "by_name": {}}
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        with self._cache_lock:  # the index is replaced, never edited: its stat identifies it
+            if self._index is not None and self._index[0] == stamp:
+                return json.loads(self._index[1])  # type: ignore[no-any-return]
+        text = path.read_text(encoding="utf-8")
+        with self._cache_lock:
+            self._index = (stamp, text)
+        data: dict[str, Any] = json.loads(text)
         return data
 
     def record(self, version: str) -> ModelRecord:
         """The record of one version (``KeyError`` when unknown)."""
+        with self._cache_lock:
+            cached = self._records.get(version)
+        if cached is not None:
+            return cached
         path = self._path(version, ".json")
         if not path.exists():
             raise KeyError(version)
-        return ModelRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        record = ModelRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        with self._cache_lock:
+            self._records[version] = record
+        return record
 
     def latest(self, name: str | None = None) -> ModelRecord | None:
         """The newest published record, overall or for forecaster ``name``; None if none."""
@@ -228,10 +248,14 @@ class ModelStore:
         """The fitted forecaster of ``record`` (cached per version: files never change)."""
         with self._cache_lock:
             model = self._cache.get(record.version)
-        if model is None:
-            model = load_forecaster(self.model_path(record.version))
-            with self._cache_lock:
-                self._cache[record.version] = model
+            if model is not None:
+                self._cache.move_to_end(record.version)
+                return model
+        model = load_forecaster(self.model_path(record.version))
+        with self._cache_lock:
+            self._cache[record.version] = model
+            while len(self._cache) > _LOADED_MODELS:
+                self._cache.popitem(last=False)
         return model
 
     def backtest_report(self, record: ModelRecord) -> dict[str, Any] | None:

@@ -7,7 +7,9 @@ Run from the repository root::
 With no configuration it works offline on the bundled sample (arcs 4264, 5672, 191). Set
 ``INFOTRAFIC_DATA_DIR`` to use the parquet store under ``<data_dir>/processed`` and the models
 trained by the API (``<data_dir>/models``). ``INFOTRAFIC_DASHBOARD_MODELS`` (comma-separated
-forecaster names) and ``INFOTRAFIC_DASHBOARD_WEEKS`` (backtest length) tune the comparison.
+forecaster names), ``INFOTRAFIC_DASHBOARD_WEEKS`` (backtest length) and
+``INFOTRAFIC_DASHBOARD_PARAMS`` (JSON hyper-parameters by model, e.g.
+``{"gbm": {"max_iter": 100}}``) tune the comparison.
 """
 
 from __future__ import annotations
@@ -57,19 +59,23 @@ def _weeks() -> int:
         return 4
 
 
+def _params() -> str:
+    return os.environ.get("INFOTRAFIC_DASHBOARD_PARAMS", "")
+
+
 @st.cache_resource(show_spinner="Loading data…")
 def load(data_dir: str | None) -> core.DataSource:
     return core.load_data(Path(data_dir) if data_dir else None)
 
 
 @st.cache_data(show_spinner="Backtesting the models on the last weeks…")
-def backtest(data_dir: str | None, names: tuple[str, ...], weeks: int) -> pd.DataFrame:
-    return core.run_backtest(load(data_dir).panel, names, weeks)
+def backtest(data_dir: str | None, names: tuple[str, ...], weeks: int, params: str) -> pd.DataFrame:
+    return core.run_backtest(load(data_dir).panel, names, weeks, core.model_params(params))
 
 
 @st.cache_resource(show_spinner="Fitting the model on all the data…")
-def fitted(data_dir: str | None, name: str) -> Any:
-    return core.fit_model(name, load(data_dir).panel)
+def fitted(data_dir: str | None, name: str, params: str) -> Any:
+    return core.fit_model(name, load(data_dir).panel, core.model_params(params))
 
 
 @st.cache_resource(show_spinner="Loading the trained model…")
@@ -156,7 +162,7 @@ def main() -> None:
         f"{len(arc_ids)} arcs · {first:%Y-%m-%d} → {last:%Y-%m-%d %H:%M} UTC · {source.label}"
     )
 
-    predictions = backtest(key, names, weeks)
+    predictions = backtest(key, names, weeks, _params())
 
     left, right = st.columns([3, 2])
     with left:
@@ -181,7 +187,7 @@ def main() -> None:
             model = stored(str(models_dir), record.version)
             origin = f"trained model {record.version}"
         else:
-            model = fitted(key, model_name)
+            model = fitted(key, model_name, _params())
             origin = "fitted on all the data shown"
         target, value = core.next_hour(model, panel, arc_id)
         observed = panel.loc[(panel["arc_id"] == arc_id) & panel["flow"].notna()]

@@ -26,6 +26,9 @@ PARIS = "Europe/Paris"
 HOUR = pd.Timedelta(hours=1)
 #: Forecasters compared by default (registry names of infotrafic.forecasters).
 DEFAULT_MODELS: tuple[str, ...] = ("naive", "seasonal_naive", "historical_average", "gbm")
+#: Hyper-parameters given to make_forecaster, by name. One thread for LightGBM: the app shares the
+#: machine, and OpenMP threads on busy cores slow a fit down by orders of magnitude.
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"gbm": {"n_jobs": 1}}
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SAMPLE_CREDIT = "Ville de Paris — comptages routiers permanents (opendata.paris.fr), ODbL"
 
@@ -190,11 +193,30 @@ def arc_points(shapes: pd.DataFrame) -> pd.DataFrame:
     return mid
 
 
-def fit_model(name: str, panel: pd.DataFrame) -> Any:
-    """A forecaster from the registry, fitted on the whole panel."""
+def model_params(overrides: str | None = None) -> dict[str, dict[str, Any]]:
+    """:data:`DEFAULT_PARAMS` updated by a JSON mapping ``{"name": {"param": value}}``."""
+    params = {name: dict(p) for name, p in DEFAULT_PARAMS.items()}
+    if overrides:
+        data = json.loads(overrides)
+        if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+            raise ValueError(
+                'INFOTRAFIC_DASHBOARD_PARAMS must be a JSON object such as {"gbm": {"max_iter": 100}}'
+            )
+        for name, p in data.items():
+            params.setdefault(str(name), {}).update(p)
+    return params
+
+
+def make_model(name: str, params: Mapping[str, Mapping[str, Any]]) -> Any:
+    """``make_forecaster(name, **params[name])``."""
     from infotrafic.forecasters import make_forecaster
 
-    return make_forecaster(name).fit(panel)
+    return make_forecaster(name, **dict(params.get(name, {})))
+
+
+def fit_model(name: str, panel: pd.DataFrame, params: Mapping[str, Mapping[str, Any]]) -> Any:
+    """A forecaster from the registry, fitted on the whole panel."""
+    return make_model(name, params).fit(panel)
 
 
 def next_hour(model: Any, panel: pd.DataFrame, arc_id: int) -> tuple[pd.Timestamp, float]:
@@ -218,16 +240,20 @@ def backtest_window(panel: pd.DataFrame, weeks: int) -> tuple[pd.Timestamp, pd.T
     return start, end
 
 
-def run_backtest(panel: pd.DataFrame, names: Sequence[str], weeks: int) -> pd.DataFrame:
+def run_backtest(
+    panel: pd.DataFrame,
+    names: Sequence[str],
+    weeks: int,
+    params: Mapping[str, Mapping[str, Any]],
+) -> pd.DataFrame:
     """One-hour-ahead backtest of ``names`` over the last ``weeks`` weeks (weekly refit).
 
     Returns the long predictions frame (arc_id, time, model, cutoff, y_true, y_pred).
     """
     from infotrafic.backtest import backtest
-    from infotrafic.forecasters import make_forecaster
 
     start, end = backtest_window(panel, weeks)
-    models = {name: make_forecaster(name) for name in names}
+    models = {name: make_model(name, params) for name in names}
     result = backtest(panel, models, start=start, end=end, horizon=1, refit="7D")
     return pd.DataFrame(result.predictions)
 
@@ -235,6 +261,7 @@ def run_backtest(panel: pd.DataFrame, names: Sequence[str], weeks: int) -> pd.Da
 def _scored(predictions: pd.DataFrame) -> pd.DataFrame:
     ok = predictions["y_true"].notna() & predictions["y_pred"].notna()
     out = predictions.loc[ok, ["arc_id", "time", "model", "y_true", "y_pred"]].copy()
+    out["model"] = out["model"].astype(str)  # plain labels, not a categorical
     out["abs_error"] = (out["y_true"] - out["y_pred"]).abs()
     local = pd.DatetimeIndex(out["time"]).tz_convert(PARIS)
     out["hour"] = local.hour

@@ -37,7 +37,21 @@ def _is_store(path: Path) -> bool:
     show_default=True,
     help="Copy each ingested source file into the store's _raw/ area.",
 )
-def etl_command(paths: tuple[Path, ...], out: Path, progress: bool, keep_raw: bool) -> None:
+@click.option(
+    "--arcs",
+    "arc_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="An arc referentiel file to merge into the store's arcs table (repeatable); the "
+    "metadata carried by the data files takes precedence.",
+)
+def etl_command(
+    paths: tuple[Path, ...],
+    out: Path,
+    progress: bool,
+    keep_raw: bool,
+    arc_files: tuple[Path, ...],
+) -> None:
     """Read FILE... (any mix of formats; directories are walked) into the store --out DIR.
 
     Files already ingested (same content hash) are skipped; overlapping files are merged with the
@@ -46,9 +60,13 @@ def etl_command(paths: tuple[Path, ...], out: Path, progress: bool, keep_raw: bo
     from infotrafic.etl._store import ParquetStore
 
     store = ParquetStore(out)
+    for arc_file in arc_files:  # first, so that the metadata of the data files wins
+        store.ingest_arcs(arc_file)
     summary = store.ingest_files(paths, progress=progress, keep_raw=keep_raw)
     click.echo(f"store: {store.path}")
     click.echo(summary.to_text())
+    if arc_files:
+        click.echo(f"{'arcs in table':<18} {len(store.arcs()):>10}")
 
 
 @click.command("quality")

@@ -124,10 +124,15 @@ def sniff_csv(head: bytes, name: str, *, require_time: bool = True) -> CsvLayout
     if require_time and not missing and "q" not in positions and "k" not in positions:
         missing = ["q"]
     if missing:
+        hint = (
+            "; this looks like the arc referentiel: read it with infotrafic.etl.read_arcs"
+            if require_time and "iu_ac" in positions and "geo_shape" in positions
+            else ""
+        )
         raise FileFormatError(
             f"missing column(s) {missing} (the arc id 'iu_ac'/'Identifiant arc', the end-of-hour "
             "time 't_1h'/'Date et heure de comptage' and the flow 'q'/'Débit horaire' or "
-            f"occupancy 'k'); columns found: {describe_columns(labels)}",
+            f"occupancy 'k'); columns found: {describe_columns(labels)}{hint}",
             file=name,
             line=1,
             field=missing[0],

@@ -98,6 +98,13 @@ def _parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Parse a numeric column: (float64 values, bad mask) — bad = present but not a number."""
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         return values.to_numpy(dtype="float64", na_value=np.nan), np.zeros(len(values), bool)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        cats = pd.Series(values.cat.categories.to_numpy(dtype=object), dtype=object)
+        nums_u, bad_u = _parse_numbers(cats) if len(cats) else (np.empty(0), np.empty(0, bool))
+        nums_u = np.append(nums_u, np.nan)
+        bad_u = np.append(bad_u, False)
+        return nums_u[codes], bad_u[codes]
     blank = _is_blank(values)
     nums = pd.to_numeric(values.where(~blank), errors="coerce").to_numpy(
         dtype="float64", na_value=np.nan

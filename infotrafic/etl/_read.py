@@ -12,7 +12,6 @@ import os
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import IO
 
@@ -445,20 +444,15 @@ def read_arcs(path: PathLike) -> pd.DataFrame:
         raise FileFormatError("no such file", file=real)
     kind = detect_kind(real)
     frames: list[pd.DataFrame] = []
-    with ExitStack():
-        if kind in ("json", "jsonl"):
-            raw, _, _ = json_to_raw(
-                _read_text(real), real, lines=kind == "jsonl", require_time=False
-            )
-            frames.append(raw)
-        elif kind == "csv":
-            head, _ = _head(real)
-            layout = sniff_csv(head, real, require_time=False)
-            frames.extend(
-                f for f, _, _ in iter_csv_chunks(lambda: open_maybe_gzip(real), layout, real)
-            )
-        else:
-            return read_file(real).arcs
+    if kind in ("json", "jsonl"):
+        raw, _, _ = json_to_raw(_read_text(real), real, lines=kind == "jsonl", require_time=False)
+        frames.append(raw)
+    elif kind == "csv":
+        head, _ = _head(real)
+        layout = sniff_csv(head, real, require_time=False)
+        frames.extend(f for f, _, _ in iter_csv_chunks(lambda: open_maybe_gzip(real), layout, real))
+    else:
+        return read_file(real).arcs
     arcs_parts = []
     for raw in frames:
         ids = pd.to_numeric(raw["iu_ac"], errors="coerce")

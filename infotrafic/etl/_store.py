@@ -633,6 +633,34 @@ class ParquetStore:
             )
         return summary
 
+    def ingest_arcs(self, arcs: pd.DataFrame | PathLike) -> int:
+        """Merge an arcs table (or a referentiel file) into the store's ``_arcs.parquet``.
+
+        Parameters
+        ----------
+        arcs : pandas.DataFrame or path-like
+            An arcs table, or a file read with :func:`~infotrafic.etl.read_arcs` (e.g. the
+            ``referentiel-comptages-routiers`` export).
+
+        Returns
+        -------
+        int
+            The number of arcs in the store's table afterwards.
+
+        Raises
+        ------
+        StoreError
+            When the store cannot be locked or written.
+        """
+        if not isinstance(arcs, pd.DataFrame):
+            from infotrafic.etl._read import read_arcs
+
+            arcs = read_arcs(arcs)
+        with self._locked():
+            if len(arcs):
+                self._merge_arcs(arcs)
+        return len(self.arcs())
+
     def _merge_arcs(self, arcs: pd.DataFrame) -> None:
         path = self.path / "_arcs.parquet"
         new = arcs.drop_duplicates("arc_id", keep="last").set_index("arc_id")

@@ -126,11 +126,10 @@ def _parse_unique_strings(texts: np.ndarray) -> TimeParse:
     utc = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
     status = np.full(n, TimeStatus.BAD, dtype="int8")
     regime = np.zeros(n, dtype="int8")
-    series = pd.Series(texts, dtype=object)
     if pd.api.types.infer_dtype(texts, skipna=False) == "string":
         is_str = np.ones(n, dtype=bool)
     else:
-        is_str = series.map(type).eq(str).to_numpy()
+        is_str = np.fromiter((isinstance(v, str) for v in texts), dtype=bool, count=n)
     todo = np.ones(n, dtype=bool)
     if is_str.any():
         str_pos = np.flatnonzero(is_str)
@@ -171,7 +170,11 @@ def _iso_seconds(codes: np.ndarray) -> np.ndarray:
     year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
     month = d[:, 4] * 10 + d[:, 5]
     day = d[:, 6] * 10 + d[:, 7]
-    hour, minute, second = (d[:, 8] * 10 + d[:, 9], d[:, 10] * 10 + d[:, 11], d[:, 12] * 10 + d[:, 13])
+    hour, minute, second = (
+        d[:, 8] * 10 + d[:, 9],
+        d[:, 10] * 10 + d[:, 11],
+        d[:, 12] * 10 + d[:, 13],
+    )
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     ok &= (month >= 1) & (month <= 12)
     dim = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
@@ -183,12 +186,14 @@ def _iso_seconds(codes: np.ndarray) -> np.ndarray:
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
     days = era * 146097 + doe - 719468
     seconds = ((days * 24 + hour) * 60 + minute) * 60 + second
-    out = (seconds * 1_000_000_000).astype("datetime64[ns]")
+    out: np.ndarray = np.asarray(seconds * 1_000_000_000, dtype="int64").astype("datetime64[ns]")
     out[~ok] = np.datetime64("NaT")
     return out
 
 
-def _fixed_layout(arr: np.ndarray, lengths: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _fixed_layout(
+    arr: np.ndarray, lengths: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Positions of ``width``-long strings shaped ``YYYY-MM-DD?HH:MM:SS...`` and their codes."""
     pos = np.flatnonzero(lengths == width)
     if not len(pos):

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
-import httpx
 import pandas as pd
 
 from infotrafic._types import PathLike, TimeLike
-from infotrafic.config import DEFAULT_BASE_URL
 from infotrafic.exceptions import ConfigurationError, OpenDataError
-from infotrafic.opendata._config import (
-    API_PATH,
-    DEFAULT_DATASET,
-    HISTORY_DATASET,
-    RECORDS_MAX_LIMIT,
-    RECORDS_WINDOW,
-    USER_AGENT,
-    RetryPolicy,
-    make_timeout,
-)
+from infotrafic.opendata._config import HISTORY_DATASET, RECORDS_MAX_LIMIT, RECORDS_WINDOW
+from infotrafic.opendata._http import HttpCore, parse_model
 from infotrafic.opendata._models import (
     Attachment,
     DatasetInfo,
@@ -33,7 +20,6 @@ from infotrafic.opendata._models import (
     records_to_panel,
 )
 from infotrafic.opendata._query import arcs_list, odsql_where, to_utc
-from infotrafic.opendata._retry import BrokenBodyError, check_response, run_with_retries
 
 if TYPE_CHECKING:
     from infotrafic.opendata._fetch import FetchSummary, StoreLike
@@ -41,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["OpenDataClient"]
 
 
-class OpenDataClient:
+class OpenDataClient(HttpCore):
     """Talk to the Paris open-data portal (Opendatasoft Explore API v2.1).
 
     Parameters
@@ -71,177 +57,6 @@ class OpenDataClient:
     >>> len(panel), panel["arc_id"].unique().tolist()
     (24, [4264])
     """
-
-    def __init__(
-        self,
-        base_url: str = DEFAULT_BASE_URL,
-        *,
-        api_key: str | None = None,
-        client: httpx.Client | None = None,
-        transport: httpx.BaseTransport | None = None,
-        timeout: float | httpx.Timeout | None = None,
-        retry: RetryPolicy | None = None,
-        dataset: str = DEFAULT_DATASET,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
-        if client is not None and transport is not None:
-            raise ConfigurationError("pass either client or transport, not both")
-        self.base_url = base_url.rstrip("/")
-        self.dataset = dataset
-        self.retry = retry or RetryPolicy()
-        self._sleep = sleep
-        self._owns_client = client is None
-        self._http = client or httpx.Client(
-            transport=transport, timeout=make_timeout(timeout), follow_redirects=True
-        )
-        self._headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
-        if api_key:
-            self._headers["Authorization"] = f"Apikey {api_key}"
-
-    # -- plumbing -------------------------------------------------------------------------
-    def close(self) -> None:
-        """Close the HTTP client if it was built here."""
-        if self._owns_client:
-            self._http.close()
-
-    def __enter__(self) -> OpenDataClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"OpenDataClient({self.base_url!r}, dataset={self.dataset!r})"
-
-    def url(self, *parts: str) -> str:
-        """Return the API URL of a path under ``/api/explore/v2.1``.
-
-        Parameters
-        ----------
-        *parts : str
-            Path segments, e.g. ``"catalog", "datasets", "x"``.
-
-        Returns
-        -------
-        str
-            The absolute URL.
-
-        Examples
-        --------
-        >>> OpenDataClient("https://example.org/").url("catalog", "datasets")
-        'https://example.org/api/explore/v2.1/catalog/datasets'
-        """
-        return "/".join([self.base_url + API_PATH, *parts])
-
-    def _dataset_url(self, *parts: str, dataset: str | None = None) -> str:
-        return self.url("catalog", "datasets", dataset or self.dataset, *parts)
-
-    def _retried(self, operation: Callable[[], Any], what: str) -> Any:
-        return run_with_retries(operation, self.retry, what=what, sleep=self._sleep)
-
-    def get_json(self, url: str, params: Mapping[str, Any] | None = None, *, what: str) -> Any:
-        """GET a JSON document with retries; a cut or broken body is retried.
-
-        Parameters
-        ----------
-        url : str
-            Absolute URL.
-        params : mapping, optional
-            Query parameters (``None`` values are dropped).
-        what : str
-            Description for messages.
-
-        Returns
-        -------
-        object
-            The decoded JSON.
-        """
-        clean = {k: v for k, v in (params or {}).items() if v is not None}
-
-        def operation() -> Any:
-            with self._http.stream("GET", url, params=clean, headers=self._headers) as response:
-                check_response(response, what)
-                body = response.read()
-                _check_length(response, len(body))
-            try:
-                return json.loads(body)
-            except ValueError as exc:
-                raise BrokenBodyError(f"invalid JSON ({exc})") from exc
-
-        return self._retried(operation, what)
-
-    def download(
-        self,
-        url: str,
-        dest: Path,
-        params: Mapping[str, Any] | None = None,
-        *,
-        what: str,
-        verify: Callable[[Path], Any] | None = None,
-        resume: bool = False,
-    ) -> Any:
-        """Stream a body to ``dest`` (via ``dest.part``), verify it, then rename it atomically.
-
-        Parameters
-        ----------
-        url : str
-            Absolute URL.
-        dest : pathlib.Path
-            Final path; it appears only once the whole body arrived and passed ``verify``.
-        params : mapping, optional
-            Query parameters.
-        what : str
-            Description for messages.
-        verify : callable, optional
-            Called with the complete temporary file; raises :class:`ValueError` when the content
-            is broken (the download is then retried); its result is returned.
-        resume : bool, default False
-            Continue a partial ``dest.part`` with an HTTP ``Range`` request.
-
-        Returns
-        -------
-        object
-            What ``verify`` returned (``None`` without ``verify``).
-        """
-        clean = {k: v for k, v in (params or {}).items() if v is not None}
-        part = dest.with_name(dest.name + ".part")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-
-        def operation() -> Any:
-            headers = dict(self._headers)
-            offset = part.stat().st_size if resume and part.exists() else 0
-            if resume:
-                headers["Accept-Encoding"] = "identity"  # byte ranges of the file itself
-            if offset:
-                headers["Range"] = f"bytes={offset}-"
-            with self._http.stream("GET", url, params=clean, headers=headers) as response:
-                check_response(response, what)
-                if offset and response.status_code != 206:
-                    offset = 0  # the server ignored the range: start again
-                received = 0
-                with part.open("ab" if offset else "wb") as fh:
-                    # no chunk size: every byte received reaches the disk, even if the body
-                    # is cut later (that is what a resumed download continues from)
-                    for chunk in response.iter_bytes():
-                        fh.write(chunk)
-                        received += len(chunk)
-                _check_length(response, received)
-                total = _range_total(response)
-            if total is not None and part.stat().st_size != total:
-                raise BrokenBodyError(f"{part.stat().st_size} bytes on disk, {total} announced")
-            result = None
-            if verify is not None:
-                try:
-                    result = verify(part)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    part.unlink(missing_ok=True)
-                    raise BrokenBodyError(str(exc)) from exc
-            os.replace(part, dest)
-            return result
-
-        return self._retried(operation, what)
 
     # -- queries ----------------------------------------------------------------------------
     def count(
@@ -288,10 +103,10 @@ class OpenDataClient:
         """
         body = self.get_json(
             self._dataset_url("records", dataset=dataset),
-            {"where": where, "limit": 0},
+            {"where": where, "limit": 1},
             what=f"count of {dataset or self.dataset}",
         )
-        return RecordsPage.model_validate(body).total_count
+        return parse_model(RecordsPage, body, "count").total_count
 
     @overload
     def records(
@@ -377,7 +192,7 @@ class OpenDataClient:
                 "timezone": "UTC",
             }
             body = self.get_json(self._dataset_url("records"), params, what="records")
-            page = RecordsPage.model_validate(body)
+            page = parse_model(RecordsPage, body, "records")
             if limit is None and offset == 0 and page.total_count >= RECORDS_WINDOW:
                 raise ConfigurationError(
                     f"the query matches {page.total_count} records; /records pages through "
@@ -431,7 +246,7 @@ class OpenDataClient:
         body = self.get_json(
             self._dataset_url(dataset=dataset), what=f"metadata of {dataset or self.dataset}"
         )
-        return DatasetInfo.model_validate(body)
+        return parse_model(DatasetInfo, body, "dataset metadata")
 
     # -- historical archive -----------------------------------------------------------------
     def list_archives(self, dataset: str = HISTORY_DATASET) -> list[Attachment]:
@@ -452,7 +267,8 @@ class OpenDataClient:
         )
         items = body.get("attachments", []) if isinstance(body, dict) else []
         found = [
-            Attachment.model_validate({**a.get("metas", {}), "href": a.get("href")}) for a in items
+            parse_model(Attachment, {**a.get("metas", {}), "href": a.get("href")}, "attachment")
+            for a in items
         ]
         return sorted(found, key=lambda a: (a.year or 0, a.title))
 
@@ -648,41 +464,3 @@ class OpenDataClient:
             slice_freq=slice_freq,
             progress=progress,
         )
-
-    def export_url(self, export_format: str = "csv", dataset: str | None = None) -> str:
-        """Return the URL of ``/exports/{format}`` of a dataset.
-
-        Parameters
-        ----------
-        export_format : str, default "csv"
-            The export format.
-        dataset : str, optional
-            Dataset id (default: the client's).
-
-        Returns
-        -------
-        str
-            The absolute URL.
-        """
-        return self._dataset_url("exports", export_format, dataset=dataset)
-
-
-def _check_length(response: httpx.Response, decoded: int) -> None:
-    """Raise :class:`BrokenBodyError` when fewer bytes arrived than ``Content-Length`` says.
-
-    ``decoded`` is the body size after decoding; it is what counts unless the body was
-    content-encoded (then the raw bytes on the wire are compared).
-    """
-    declared = response.headers.get("Content-Length")
-    if declared is not None and declared.isdigit():
-        encoded = response.headers.get("Content-Encoding", "identity") != "identity"
-        got = response.num_bytes_downloaded if encoded else decoded
-        if got != int(declared):
-            raise BrokenBodyError(f"received {got} bytes, Content-Length announced {declared}")
-
-
-def _range_total(response: httpx.Response) -> int | None:
-    """Total size announced by ``Content-Range: bytes a-b/total`` (206) or ``None``."""
-    value = response.headers.get("Content-Range", "")
-    total = value.rpartition("/")[2]
-    return int(total) if response.status_code == 206 and total.isdigit() else None

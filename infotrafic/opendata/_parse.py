@@ -24,6 +24,22 @@ EXPORT_FORMATS = ("csv", "json", "jsonl", "parquet")
 _TRAFFIC = {label.casefold(): code for code, label in TRAFFIC_STATES.items()}
 _CLOSURE = {label.casefold(): code for code, label in CLOSURE_STATES.items()}
 _NEEDED = ("iu_ac", "t_1h")
+#: French labels of the portal's CSV exports (``use_labels=true``, web UI downloads) -> names.
+_LABELS = {
+    "Identifiant arc": "iu_ac",
+    "Libelle": "libelle",
+    "Date et heure de comptage": "t_1h",
+    "Débit horaire": "q",
+    "Taux d'occupation": "k",
+    "Etat trafic": "etat_trafic",
+    "Identifiant noeud amont": "iu_nd_amont",
+    "Libelle noeud amont": "libelle_nd_amont",
+    "Identifiant noeud aval": "iu_nd_aval",
+    "Libelle noeud aval": "libelle_nd_aval",
+    "Etat arc": "etat_barre",
+    "Date debut dispo data": "date_debut",
+    "Date fin dispo data": "date_fin",
+}
 
 
 def canonical(frame: pd.DataFrame) -> pd.DataFrame:
@@ -152,6 +168,8 @@ def api_frame_to_panel(frame: pd.DataFrame, *, source: str = "api") -> ParsedSli
     >>> parsed.quarantine["reason"].tolist()
     ['iu_ac is not an integer']
     """
+    if "iu_ac" not in frame.columns and "Identifiant arc" in frame.columns:
+        frame = frame.rename(columns=_LABELS)
     missing = [c for c in _NEEDED if c not in frame.columns]
     if missing:
         raise ValueError(f"{source}: the answer has no field(s) {missing} (got {list(frame)})")
@@ -232,7 +250,7 @@ def parse_export(path: Path, fmt: str) -> ParsedSlice:
             path,
             sep=";",
             encoding="utf-8-sig",
-            dtype={"t_1h": str, "etat_trafic": str, "etat_barre": str},
+            dtype={c: str for c in ("t_1h", "etat_trafic", "etat_barre", *_LABELS) if c != "iu_ac"},
             keep_default_na=False,
             na_values=[""],
             on_bad_lines="error",

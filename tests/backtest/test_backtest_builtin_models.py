@@ -46,10 +46,14 @@ def test_baselines_are_the_lagged_values() -> None:
         )
 
 
-@pytest.mark.parametrize("name", ["naive", "seasonal_naive", "historical_average", "gbm"])
+GBM = pytest.param("gbm", marks=pytest.mark.slow)
+GBM_PARAMS = {"max_iter": 20, "n_jobs": 1}
+
+
+@pytest.mark.parametrize("name", ["naive", "seasonal_naive", "historical_average", GBM])
 def test_fast_path_equals_generic_path_builtin(name: str) -> None:
     panel = synthetic_panel(n_arcs=2, weeks=4)
-    params = {"max_iter": 20} if name == "gbm" else {}
+    params = GBM_PARAMS if name == "gbm" else {}
     fast = backtest(panel, {name: make_forecaster(name, **params)}, **WINDOW).predictions
     slow = backtest(panel, {name: PanelOnly(make_forecaster(name, **params))}, **WINDOW).predictions
     np.testing.assert_allclose(
@@ -58,11 +62,11 @@ def test_fast_path_equals_generic_path_builtin(name: str) -> None:
     assert fast["y_pred"].notna().mean() > 0.9
 
 
-@pytest.mark.parametrize("name", ["naive", "seasonal_naive", "gbm"])
+@pytest.mark.parametrize("name", ["naive", "seasonal_naive", GBM])
 def test_builtin_models_do_not_look_ahead(name: str) -> None:
     panel = synthetic_panel(n_arcs=2, weeks=4)
     cfg = BacktestConfig.create(
         start="2023-01-23T00:00Z", end="2023-01-26T00:00Z", refit="2D", horizon=2, delay=1
     )
-    params = {"max_iter": 20} if name == "gbm" else {}
+    params = GBM_PARAMS if name == "gbm" else {}
     assert check_no_future_use(panel, {name: make_forecaster(name, **params)}, cfg) > 0

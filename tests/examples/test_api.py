@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import schemathesis
 from _api_server import REPO, LiveApi, start_api, stop_api
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 pytestmark = [pytest.mark.examples, pytest.mark.server]
 
@@ -290,22 +291,29 @@ def test_load_benchmark_runs(api: LiveApi, tmp_path: Path) -> None:
 # POST /training fits models: both are exercised above, not fuzzed.
 
 
-@pytest.fixture(scope="module")
-def api_schema(api: LiveApi, trained: dict[str, Any]) -> Any:
-    return schemathesis.openapi.from_url(f"{api.url}/openapi.json")
+def test_schemathesis(api: LiveApi, trained: dict[str, Any]) -> None:
+    # (schemathesis' pytest plugin does not run under pytest 9: drive its strategies directly.)
+    # Every check runs except "schema-valid data must be accepted": a well-formed request can
+    # still be unanswerable (e.g. `at` not on the hour, or before any data) and gets a
+    # documented 422 with a message.
+    schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json").exclude(
+        method="POST", path_regex="^/(ingest|training)$"
+    )
+    tested = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        tested.append(f"{operation.method.upper()} {operation.path}")
 
+        @hypothesis.settings(
+            max_examples=10,
+            deadline=None,
+            suppress_health_check=list(hypothesis.HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        @hypothesis.given(case=operation.as_strategy())
+        def check(case: Any) -> None:
+            case.call_and_validate(excluded_checks=[positive_data_acceptance])
 
-schema = schemathesis.pytest.from_fixture("api_schema").exclude(
-    method="POST", path_regex="^/(ingest|training)$"
-)
-
-
-@schema.parametrize()
-@hypothesis.settings(
-    max_examples=12,
-    deadline=None,
-    suppress_health_check=list(hypothesis.HealthCheck),
-    derandomize=True,
-)
-def test_schemathesis(case: Any) -> None:
-    case.call_and_validate()
+        check()
+    assert {"GET /predict", "POST /etl", "GET /jobs/{job_id}", "GET /backtest"} <= set(tested)

@@ -19,6 +19,8 @@ import dashboard_core as core  # noqa: E402
 pytestmark = pytest.mark.examples
 
 SAMPLE_ARCS = [191, 4264, 5672]
+#: A lighter gbm than the default (400 iterations) to keep the tests short.
+FAST_GBM = '{"gbm": {"max_iter": 80, "n_jobs": 1}}'
 
 
 # -- helpers (no Streamlit) ----------------------------------------------------------------------
@@ -109,6 +111,7 @@ def app_env() -> object:
     mp = pytest.MonkeyPatch()
     mp.delenv("INFOTRAFIC_DATA_DIR", raising=False)
     mp.setenv("INFOTRAFIC_DASHBOARD_WEEKS", "2")
+    mp.setenv("INFOTRAFIC_DASHBOARD_PARAMS", FAST_GBM)
     yield mp
     mp.undo()
 
@@ -178,3 +181,11 @@ def test_app_switches_arc_and_model(app: object) -> None:
     metrics = {m.label: m.value for m in at.metric}  # type: ignore[attr-defined]
     nxt = next(v for k, v in metrics.items() if k.startswith("Next-hour flow, seasonal_naive"))
     assert re.fullmatch(r"\d+ veh/h", nxt), nxt
+
+
+def test_model_params_merge_defaults_and_json() -> None:
+    assert core.model_params() == {"gbm": {"n_jobs": 1}}
+    merged = core.model_params('{"gbm": {"max_iter": 5}, "naive": {"horizon": 1}}')
+    assert merged == {"gbm": {"n_jobs": 1, "max_iter": 5}, "naive": {"horizon": 1}}
+    with pytest.raises(ValueError, match="JSON object"):
+        core.model_params('["gbm"]')

@@ -50,6 +50,7 @@ def dashboard_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         **os.environ,
         "HOME": str(home),  # no ~/.streamlit from the machine
         "INFOTRAFIC_DASHBOARD_WEEKS": "2",
+        "INFOTRAFIC_DASHBOARD_PARAMS": '{"gbm": {"max_iter": 80, "n_jobs": 1}}',  # faster
         "PYTHONWARNINGS": "ignore",
     }
     env.pop("INFOTRAFIC_DATA_DIR", None)
