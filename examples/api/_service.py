@@ -173,21 +173,25 @@ class Service:
     # -- jobs ----------------------------------------------------------------------------------
     def run_ingest(self, request: IngestRequest, progress: Progress) -> dict[str, Any]:
         """Fetch arcs over a time range from the portal into raw/ and the store."""
-        from infotrafic.opendata import OpenDataClient
+        from infotrafic.opendata import OpenDataClient, RetryPolicy
 
         base_url = self.allowed_base_url(request)
         api_key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
         progress(0.05, f"fetching {len(request.arcs)} arc(s) from {base_url}")
-        client = OpenDataClient(base_url, api_key=api_key, timeout=self.settings.timeout)
-        out_dir = self.raw_dir / "api"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        summary = client.fetch(
-            request.arcs,
-            _utc(request.start),
-            _utc(request.end),
-            store=self.store(),
-            out_dir=out_dir,
+        retry = RetryPolicy(
+            max_retries=self.settings.max_retries, max_quota_wait=self.settings.max_quota_wait
         )
+        out_dir = self.raw_dir / "_opendata"  # "_": skipped by the default /etl listing
+        with OpenDataClient(
+            base_url, api_key=api_key, timeout=self.settings.timeout, retry=retry
+        ) as client:
+            summary = client.fetch(
+                request.arcs,
+                _utc(request.start),
+                _utc(request.end),
+                store=self.store(),
+                out_dir=out_dir,
+            )
         progress(1.0, "fetched")
         return {"base_url": base_url, "summary": _jsonable(summary)}
 

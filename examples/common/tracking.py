@@ -3,8 +3,10 @@
 A run holds the parameters (model name and hyper-parameters, data window, arcs, horizon), the
 metrics of the backtest (MAE, RMSE, bias, MASE, wMAPE — overall), the feature spec as a JSON
 artifact, the backtest report (JSON) and the fitted model file. The tracking URI is
-``INFOTRAFIC_MLFLOW_URI`` or, when unset, a local sqlite store ``<data_dir>/mlflow.db`` with
-artifacts in ``<data_dir>/mlartifacts`` — nothing is written outside the data dir.
+``INFOTRAFIC_MLFLOW_URI`` or, when unset, a local sqlite store ``<data_dir>/mlflow.db``. Experiments
+created in a local store (``sqlite:``/``file:`` URI) keep their artifacts in
+``<data_dir>/mlartifacts``, so nothing is written outside the data dir; with a tracking server
+(``http://...``) the server decides where artifacts go.
 
 MLflow is imported lazily (it takes seconds to import) and only when tracking is enabled.
 """
@@ -73,7 +75,8 @@ def _experiment_id(client: Any, error: type[Exception], settings: ExampleSetting
     if exp is not None:
         return str(exp.experiment_id)
     location = None
-    if not settings.mlflow_uri:  # local default: keep artifacts inside the data dir
+    uri = tracking_uri(settings) or ""
+    if uri.startswith(("sqlite:", "file:")):  # a local store: keep artifacts in the data dir
         location = (settings.data_dir / "mlartifacts").resolve().as_uri()
     try:
         return str(client.create_experiment(settings.mlflow_experiment, artifact_location=location))

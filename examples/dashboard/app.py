@@ -88,9 +88,7 @@ def stored(models_dir: str, version: str) -> Any:
 def _map(shapes: pd.DataFrame, points: pd.DataFrame, selected: int) -> alt.LayerChart:
     """Arcs drawn from their geometry (Mercator, no tiles: works offline); click to pick."""
     pick = alt.selection_point(name="pick", fields=["arc_id"], on="click", empty=False)
-    color = alt.condition(
-        alt.datum.arc_id == selected, alt.value("#d62728"), alt.value("#1f77b4")
-    )
+    color = alt.condition(alt.datum.arc_id == selected, alt.value("#d62728"), alt.value("#1f77b4"))
     base = {"projection": {"type": "mercator"}}
     lines = (
         alt.Chart(shapes, **base)
@@ -119,7 +117,13 @@ def _map(shapes: pd.DataFrame, points: pd.DataFrame, selected: int) -> alt.Layer
         .mark_text(dy=-16, fontSize=13, fontWeight="bold")
         .encode(longitude="lon:Q", latitude="lat:Q", text="arc_id:N")
     )
-    return alt.layer(lines, dots, text).properties(height=380)
+    ring = (
+        alt.Chart(core.paris_outline(), **base)
+        .mark_line(strokeWidth=1.5, strokeDash=[6, 4], color="#9e9e9e")
+        .encode(longitude="lon:Q", latitude="lat:Q", order="order:Q",
+                tooltip=[alt.Tooltip("name:N", title="")])
+    )  # fmt: skip
+    return alt.layer(ring, lines, dots, text).properties(height=420)
 
 
 def main() -> None:
@@ -167,6 +171,7 @@ def main() -> None:
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Arcs")
+        st.caption("Click an arc to select it; dashed: the Boulevard périphérique (approximate).")
         shapes = core.arc_shapes(arcs, arc_ids)
         points = core.arc_points(shapes)
         if points.empty:
@@ -200,25 +205,34 @@ def main() -> None:
         )
         st.metric("Last observed flow", f"{last_row['flow']:.0f} veh/h")
         st.caption(f"Model {origin}; data up to {last_row['time']:%Y-%m-%d %H:%M} UTC.")
-        st.markdown("**Backtest MAE on this arc** (veh/h, last %d weeks)" % weeks)
+        st.markdown(f"**Backtest MAE on this arc** (veh/h, last {weeks} weeks)")
         st.dataframe(core.mae_by_model(predictions, arc_id), **STRETCH)
 
     st.subheader(f"Recent flow and one-hour-ahead forecasts — last {days} days")
     recent = core.recent_frame(panel, predictions, arc_id, days)
     forecast_point = pd.DataFrame(
-        {"time": [target.tz_convert(core.PARIS)], "series": [f"next hour ({model_name})"],
-         "flow": [value]}
+        {
+            "time": [target.tz_convert(core.PARIS)],
+            "series": [f"next hour ({model_name})"],
+            "flow": [value],
+        }
     ).dropna()
-    chart = alt.Chart(recent).mark_line().encode(
-        x=alt.X("time:T", title="hour (Paris)"),
-        y=alt.Y("flow:Q", title="vehicles / hour"),
-        color=alt.Color("series:N", title=""),
-        strokeDash=alt.condition(
-            alt.datum.series == "actual", alt.value([1, 0]), alt.value([4, 3])
-        ),
+    chart = (
+        alt.Chart(recent)
+        .mark_line()
+        .encode(
+            x=alt.X("time:T", title="hour (Paris)"),
+            y=alt.Y("flow:Q", title="vehicles / hour"),
+            color=alt.Color("series:N", title=""),
+            strokeDash=alt.condition(
+                alt.datum.series == "actual", alt.value([1, 0]), alt.value([4, 3])
+            ),
+        )
     )
-    point = alt.Chart(forecast_point).mark_point(size=160, filled=True, color="black").encode(
-        x="time:T", y="flow:Q", tooltip=["series:N", "flow:Q"]
+    point = (
+        alt.Chart(forecast_point)
+        .mark_point(size=160, filled=True, color="black")
+        .encode(x="time:T", y="flow:Q", tooltip=["series:N", "flow:Q"])
     )
     st.altair_chart((chart + point).properties(height=320), **STRETCH)
 
@@ -235,11 +249,15 @@ def main() -> None:
     with c2:
         st.markdown("**MAE by weekday**")
         long = by_day.reset_index().melt("weekday", var_name="model", value_name="MAE")
-        bars = alt.Chart(long).mark_bar().encode(
-            x=alt.X("weekday:N", sort=list(core.WEEKDAYS), title=""),
-            xOffset="model:N",
-            y=alt.Y("MAE:Q", title="MAE (veh/h)"),
-            color="model:N",
+        bars = (
+            alt.Chart(long)
+            .mark_bar()
+            .encode(
+                x=alt.X("weekday:N", sort=list(core.WEEKDAYS), title=""),
+                xOffset="model:N",
+                y=alt.Y("MAE:Q", title="MAE (veh/h)"),
+                color="model:N",
+            )
         )
         st.altair_chart(bars.properties(height=280), **STRETCH)
         st.dataframe(by_day, **STRETCH)

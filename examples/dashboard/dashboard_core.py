@@ -33,6 +33,34 @@ WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SAMPLE_CREDIT = "Ville de Paris — comptages routiers permanents (opendata.paris.fr), ODbL"
 
 
+#: A coarse outline of Paris along the Boulevard périphérique (its main gates, lon/lat), drawn
+#: under the arcs so that the map has a frame of reference without any tiles from the internet.
+PARIS_OUTLINE: tuple[tuple[str, float, float], ...] = (
+    ("Porte Maillot", 2.2780, 48.8780),
+    ("Porte de Clichy", 2.3130, 48.8940),
+    ("Porte de la Chapelle", 2.3590, 48.8990),
+    ("Porte de la Villette", 2.3860, 48.8970),
+    ("Porte de Bagnolet", 2.4090, 48.8640),
+    ("Porte de Vincennes", 2.4110, 48.8470),
+    ("Porte de Charenton", 2.3990, 48.8300),
+    ("Porte d'Italie", 2.3590, 48.8190),
+    ("Porte d'Orléans", 2.3250, 48.8230),
+    ("Porte de Versailles", 2.2870, 48.8320),
+    ("Porte de Saint-Cloud", 2.2570, 48.8380),
+    ("Porte d'Auteuil", 2.2560, 48.8480),
+    ("Porte de la Muette", 2.2680, 48.8620),
+    ("Porte Maillot", 2.2780, 48.8780),
+)
+
+
+def paris_outline() -> pd.DataFrame:
+    """:data:`PARIS_OUTLINE` as a frame (order, name, lon, lat) closing on its first point."""
+    return pd.DataFrame(
+        [(i, name, lon, lat) for i, (name, lon, lat) in enumerate(PARIS_OUTLINE)],
+        columns=["order", "name", "lon", "lat"],
+    )
+
+
 @dataclass(frozen=True)
 class DataSource:
     """The panel and arcs table shown by the dashboard, and where they come from."""
@@ -200,7 +228,8 @@ def model_params(overrides: str | None = None) -> dict[str, dict[str, Any]]:
         data = json.loads(overrides)
         if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
             raise ValueError(
-                'INFOTRAFIC_DASHBOARD_PARAMS must be a JSON object such as {"gbm": {"max_iter": 100}}'
+                "INFOTRAFIC_DASHBOARD_PARAMS must be a JSON object such as "
+                '{"gbm": {"max_iter": 100}}'
             )
         for name, p in data.items():
             params.setdefault(str(name), {}).update(p)

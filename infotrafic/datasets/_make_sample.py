@@ -40,7 +40,7 @@ def make_sample(shared_data: Path, out_dir: Path | None = None) -> tuple[Path, P
         The panel file and the arcs file.
     """
     from infotrafic.etl import read_files
-    from infotrafic.etl._store import _write_parquet
+    from infotrafic.etl._store_util import write_parquet
 
     files = sorted((shared_data / "exports").glob(_PATTERN))
     if not files:
@@ -54,8 +54,8 @@ def make_sample(shared_data: Path, out_dir: Path | None = None) -> tuple[Path, P
     arcs = arcs.drop_duplicates("arc_id", keep="last").sort_values("arc_id")
     out = out_dir or Path(__file__).with_name("data")
     out.mkdir(parents=True, exist_ok=True)
-    _write_parquet(panel, out / SAMPLE_FILE)
-    _write_parquet(pd.DataFrame(arcs).reset_index(drop=True), out / SAMPLE_ARCS_FILE)
+    write_parquet(panel, out / SAMPLE_FILE)
+    write_parquet(pd.DataFrame(arcs).reset_index(drop=True), out / SAMPLE_ARCS_FILE)
     return out / SAMPLE_FILE, out / SAMPLE_ARCS_FILE
 
 

@@ -223,36 +223,55 @@ def build_arcs(meta: pd.DataFrame) -> pd.DataFrame:
     """
     if meta.empty:
         return empty_arcs()
-    if meta["arc_id"].is_unique:
-        last = meta.set_index("arc_id").sort_index()
-    else:
+    ids = meta["arc_id"].to_numpy(dtype="int64")
+    if len(ids) > 1 and not pd.Index(ids).is_unique:
         last = meta.groupby("arc_id", sort=True).last()
+        ids = last.index.to_numpy(dtype="int64")
+        columns = {c: last[c].to_numpy(dtype=object) for c in last.columns}
+    else:
+        order = np.argsort(ids, kind="stable")
+        ids = ids[order]
+        columns = {c: meta[c].to_numpy(dtype=object)[order] for c in meta.columns if c != "arc_id"}
+    empty = np.full(len(ids), None, dtype=object)
 
     def col(name: str) -> list[object]:
-        return last[name].tolist() if name in last.columns else [None] * len(last)
+        return list(columns.get(name, empty))
 
-    lon_col = col("_geo_lon")
-    points = [parse_geo_point(v, lo) for v, lo in zip(col("geo_point_2d"), lon_col, strict=True)]
-    out = pd.DataFrame(
+    points = [
+        parse_geo_point(v, lo) for v, lo in zip(col("geo_point_2d"), col("_geo_lon"), strict=True)
+    ]
+
+    def dates(name: str) -> np.ndarray:
+        stamps = [parse_date(v) for v in col(name)]
+        return np.array(
+            [np.datetime64("NaT") if s is pd.NaT else s.to_datetime64() for s in stamps],
+            dtype="datetime64[ns]",
+        )
+
+    def nodes(name: str) -> pd.arrays.IntegerArray:
+        found = [_node(v) for v in col(name)]
+        mask = np.array([v is pd.NA for v in found], dtype=bool)
+        values = np.array([0 if v is pd.NA else v for v in found], dtype="int64")
+        return pd.arrays.IntegerArray(values, mask)
+
+    def texts(name: str) -> np.ndarray:
+        return np.array([_text(v) for v in col(name)], dtype=object)
+
+    return pd.DataFrame(
         {
-            "arc_id": last.index.to_numpy(dtype="int64"),
-            "name": [_text(v) for v in col("libelle")],
-            "upstream_node_id": pd.Series([_node(v) for v in col("iu_nd_amont")], dtype="Int64"),
-            "upstream_node_name": [_text(v) for v in col("libelle_nd_amont")],
-            "downstream_node_id": pd.Series([_node(v) for v in col("iu_nd_aval")], dtype="Int64"),
-            "downstream_node_name": [_text(v) for v in col("libelle_nd_aval")],
+            "arc_id": ids,
+            "name": texts("libelle"),
+            "upstream_node_id": nodes("iu_nd_amont"),
+            "upstream_node_name": texts("libelle_nd_amont"),
+            "downstream_node_id": nodes("iu_nd_aval"),
+            "downstream_node_name": texts("libelle_nd_aval"),
             "lat": np.array([p[0] for p in points], dtype="float64"),
             "lon": np.array([p[1] for p in points], dtype="float64"),
-            "geometry": [_geometry(v) for v in col("geo_shape")],
-            "valid_from": pd.Series([parse_date(v) for v in col("date_debut")], dtype=object),
-            "valid_to": pd.Series([parse_date(v) for v in col("date_fin")], dtype=object),
+            "geometry": np.array([_geometry(v) for v in col("geo_shape")], dtype=object),
+            "valid_from": dates("date_debut"),
+            "valid_to": dates("date_fin"),
         }
     )
-    for c in ("name", "upstream_node_name", "downstream_node_name", "geometry"):
-        out[c] = out[c].astype(object)
-    out["valid_from"] = out["valid_from"].astype("datetime64[ns]")
-    out["valid_to"] = out["valid_to"].astype("datetime64[ns]")
-    return out.reset_index(drop=True)
 
 
 def merge_arcs(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:

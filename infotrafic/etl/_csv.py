@@ -19,7 +19,7 @@ from typing import IO, cast
 import numpy as np
 import pandas as pd
 
-from infotrafic.etl._labels import describe_columns, map_columns
+from infotrafic.etl._labels import FIELDS, describe_columns, map_columns
 from infotrafic.exceptions import FileFormatError
 
 __all__ = ["CsvLayout", "iter_csv_chunks", "sniff_csv"]
@@ -48,18 +48,61 @@ class CsvLayout:
     """What :func:`sniff_csv` learnt from a header: encoding, delimiter, column positions."""
 
     def __init__(
-        self, encoding: str, sep: str, labels: list[str], positions: dict[str, int]
+        self,
+        encoding: str,
+        sep: str,
+        labels: list[str],
+        positions: dict[str, int],
+        *,
+        header: bool = True,
     ) -> None:
         self.encoding = encoding
         self.sep = sep
         self.labels = labels
         self.positions = positions
+        self.header = header
 
     @property
     def regime(self) -> str:
-        """``csv:labels`` for French labels, ``csv:fields`` for raw field names."""
+        """``csv:labels`` (French labels), ``csv:fields`` (raw names) or ``csv:headerless``."""
+        if not self.header:
+            return "csv:headerless"
         first = self.labels[self.positions["t_1h"]] if "t_1h" in self.positions else ""
         return "csv:fields" if first.strip().lower() in ("t_1h", "time") else "csv:labels"
+
+
+# Field orders of files written without a header line, keyed by (field count, time position):
+# the historical archive's order and the live dataset's order.
+_HEADERLESS: dict[tuple[int, int], tuple[str, ...]] = {
+    (11, 6): (
+        "iu_ac",
+        "libelle",
+        "iu_nd_amont",
+        "libelle_nd_amont",
+        "iu_nd_aval",
+        "libelle_nd_aval",
+        "t_1h",
+        "q",
+        "k",
+        "etat_trafic",
+        "etat_barre",
+    ),
+}
+_HEADERLESS.update({(n, 2): FIELDS[:n] for n in range(6, len(FIELDS) + 1)})
+_TIME_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
+def _headerless_layout(header: str, sep: str, encoding: str) -> CsvLayout | None:
+    """Recognise a first line that is already a record of a known field order."""
+    cells = next(csv.reader([header], delimiter=sep))
+    times = [i for i, c in enumerate(cells) if _TIME_LIKE.match(c.strip())]
+    if not times or not cells[0].strip().isdigit():
+        return None
+    order = _HEADERLESS.get((len(cells), times[0]))
+    if order is None:
+        return None
+    positions = {field: i for i, field in enumerate(order)}
+    return CsvLayout(encoding, sep, [f"c{i}" for i in range(len(cells))], positions, header=False)
 
 
 def open_maybe_gzip(path: str) -> IO[bytes]:
@@ -119,6 +162,10 @@ def sniff_csv(head: bytes, name: str, *, require_time: bool = True) -> CsvLayout
         )
     labels = next(csv.reader([header], delimiter=sep))
     positions = map_columns(labels)
+    if not positions:
+        headerless = _headerless_layout(header, sep, encoding)
+        if headerless is not None:
+            return headerless
     required = ("iu_ac", "t_1h") if require_time else ("iu_ac",)
     missing = [f for f in required if f not in positions]
     if require_time and not missing and "q" not in positions and "k" not in positions:
@@ -189,14 +236,14 @@ def iter_csv_chunks(
     usecols = [f"c{layout.positions[f]}" for f in fields]
     rename = {f"c{layout.positions[f]}": f for f in fields}
     dtype = {f"c{layout.positions[f]}": str for f in fields if f in _STR_FIELDS or f == "_geo_lon"}
-    next_line = 2
+    next_line = 2 if layout.header else 1
     with opener() as raw_stream:
         stream = raw_stream
         try:
             reader = pd.read_csv(
                 stream,
                 sep=layout.sep,
-                header=0,
+                header=0 if layout.header else None,
                 names=all_names,
                 usecols=usecols,
                 dtype=dtype,

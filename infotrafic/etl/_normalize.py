@@ -250,10 +250,10 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
     return chunk
 
 
-def _last_positions(keys: np.ndarray, positions: np.ndarray) -> pd.Series:
-    """Last position per key (positions in increasing order)."""
-    rev = pd.Series(positions[::-1], index=keys[::-1])
-    return rev[~rev.index.duplicated(keep="first")]
+def _last_positions(keys: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct keys (sorted) and the last position of each (positions in increasing order)."""
+    uniq, first_in_reversed = np.unique(keys[::-1], return_index=True)
+    return uniq, positions[::-1][first_in_reversed]
 
 
 def _arc_meta(raw: pd.DataFrame, arc_ids: np.ndarray, ok: np.ndarray) -> pd.DataFrame:
@@ -266,21 +266,21 @@ def _arc_meta(raw: pd.DataFrame, arc_ids: np.ndarray, ok: np.ndarray) -> pd.Data
         return pd.DataFrame()
     cols = [c for c in META_FIELDS if c in raw.columns]
     pos = np.flatnonzero(ok)
-    last = _last_positions(arc_ids[pos], pos)
-    meta = raw.iloc[last.to_numpy()][cols].reset_index(drop=True)
-    meta.insert(0, "arc_id", last.index.to_numpy(dtype="int64"))
+    arcs, last = _last_positions(arc_ids[pos], pos)
+    out: dict[str, np.ndarray] = {"arc_id": arcs.astype("int64")}
     for col in cols:
-        holes = meta[col].isna().to_numpy()
-        if not holes.any():
-            continue
-        present = pos[raw[col].iloc[pos].notna().to_numpy()]
-        if not len(present):
-            continue
-        fill = _last_positions(arc_ids[present], present)
-        want = meta.loc[holes, "arc_id"].to_numpy()
-        found = fill.reindex(want).to_numpy()
-        have = ~np.isnan(found.astype("float64"))
-        if have.any():
-            values = raw[col].to_numpy(dtype=object)[found[have].astype("int64")]
-            meta.loc[np.flatnonzero(holes)[have], col] = values
-    return meta
+        column = raw[col].to_numpy(dtype=object)
+        values = column[last]
+        holes = pd.isna(values)
+        if holes.any():
+            present = pos[~pd.isna(column[pos])]
+            if len(present):
+                have_arcs, have_last = _last_positions(arc_ids[present], present)
+                where = np.searchsorted(have_arcs, arcs[holes])
+                where = np.minimum(where, len(have_arcs) - 1)
+                found = have_arcs[where] == arcs[holes]
+                fill = values[holes]
+                fill[found] = column[have_last[where[found]]]
+                values[holes] = fill
+        out[col] = values
+    return pd.DataFrame(out)

@@ -23,7 +23,7 @@ from infotrafic._schema import PANEL_COLUMNS, empty_panel
 from infotrafic._types import PathLike
 from infotrafic.etl._arcs import build_arcs, merge_arcs
 from infotrafic.etl._csv import CsvLayout, iter_csv_chunks, open_maybe_gzip, sniff_csv
-from infotrafic.etl._dedupe import deduplicate, finalize_panel
+from infotrafic.etl._dedupe import dedupe_sorted, deduplicate
 from infotrafic.etl._dst import resolve_ambiguous
 from infotrafic.etl._json import json_to_raw
 from infotrafic.etl._normalize import Chunk, empty_quarantine, normalize_chunk
@@ -121,9 +121,8 @@ def _assemble(
         merged = pd.concat(panels, ignore_index=True) if len(panels) > 1 else panels[0]
         resolved, n_amb = resolve_ambiguous(merged)
         del merged
-        deduped, stats = deduplicate(resolved)
+        panel, stats = dedupe_sorted(resolved)
         del resolved
-        panel = finalize_panel(deduped)
     else:
         panel, n_amb = empty_panel(), 0
         stats = deduplicate(panel)[1]
@@ -282,8 +281,7 @@ def _merge(parts: list[ReadResult]) -> ReadResult:
     panels = [p.panel for p in parts if not p.panel.empty]
     if panels:
         stacked = pd.concat(panels, ignore_index=True) if len(panels) > 1 else panels[0]
-        deduped, stats = deduplicate(stacked)
-        panel = finalize_panel(deduped) if stats.duplicates else deduped
+        panel, stats = dedupe_sorted(stacked)
     else:
         panel, stats = empty_panel(), deduplicate(empty_panel())[1]
     quarantines = [p.quarantine for p in parts if not p.quarantine.empty]

@@ -24,11 +24,9 @@ import contextlib
 import datetime as _dt
 import hashlib
 import json
-import os
 import shutil
-import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,18 +37,33 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 
-from infotrafic._schema import ARC_COLUMNS, PANEL_COLUMNS, empty_panel, validate_panel
+from infotrafic._schema import (
+    ARC_COLUMNS,
+    PANEL_COLUMNS,
+    PANEL_DTYPES,
+    empty_panel,
+    validate_panel,
+)
 from infotrafic._types import PathLike, TimeLike
 from infotrafic.etl._dedupe import deduplicate
+from infotrafic.etl._store_util import (
+    QUARANTINE_COLUMNS,
+    IngestSummary,
+    atomic_write,
+    empty_quarantine,
+    expand_paths,
+    file_sha256,
+    month_of,
+    same_values,
+    to_utc_bound,
+    write_parquet,
+)
 from infotrafic.exceptions import StoreError
 
 __all__ = ["IngestSummary", "ParquetStore", "expand_paths"]
 
 _MANIFEST_VERSION = 1
 _KEY = ["arc_id", "time"]
-_QUARANTINE_COLUMNS: tuple[str, ...] = ("file", "line", "field", "reason", "raw")
-#: Suffixes picked up when a directory is given (after stripping a final ``.gz``).
-_DATA_SUFFIXES = (".csv", ".txt", ".json", ".jsonl", ".parquet", ".zip")
 
 
 class _ResultLike(Protocol):
@@ -64,155 +77,6 @@ class _ResultLike(Protocol):
 
     @property
     def quarantine(self) -> pd.DataFrame: ...  # pragma: no cover
-
-
-@dataclass(frozen=True)
-class IngestSummary:
-    """What one ingest did to the store.
-
-    Attributes
-    ----------
-    files_ingested : int
-        Source files read and merged (0 when a panel was given directly).
-    files_skipped : int
-        Source files skipped because the manifest already holds their content hash.
-    rows_new : int
-        Rows whose ``(arc_id, time)`` was not in the store before.
-    rows_updated : int
-        Rows already in the store whose values changed through the dedupe policy.
-    rows_unchanged : int
-        Rows already in the store with the same values (re-ingested data).
-    duplicates : int
-        Rows dropped by the dedupe policy: within each file (as counted by the readers), between
-        the files of one ingest, and against the rows already stored.
-    conflicts : int
-        Duplicated ``(arc_id, time)`` whose values disagreed (as counted by
-        :func:`~infotrafic.etl.deduplicate`).
-    quarantined : int
-        Rejected rows stored under ``_quarantine/``.
-    partitions_written : tuple of str
-        Partition files (relative to the store) rewritten by this ingest.
-
-    Examples
-    --------
-    >>> s = IngestSummary(rows_new=3) + IngestSummary(rows_new=2, rows_unchanged=1)
-    >>> s.rows_new, s.rows_unchanged
-    (5, 1)
-    """
-
-    files_ingested: int = 0
-    files_skipped: int = 0
-    rows_new: int = 0
-    rows_updated: int = 0
-    rows_unchanged: int = 0
-    duplicates: int = 0
-    conflicts: int = 0
-    quarantined: int = 0
-    partitions_written: tuple[str, ...] = field(default=())
-
-    def __add__(self, other: IngestSummary) -> IngestSummary:
-        """Combine two summaries (counts add up, partitions are united)."""
-        if not isinstance(other, IngestSummary):
-            return NotImplemented
-        counts: dict[str, Any] = {
-            f.name: getattr(self, f.name) + getattr(other, f.name)
-            for f in fields(self)
-            if f.name != "partitions_written"
-        }
-        parts = tuple(sorted(set(self.partitions_written) | set(other.partitions_written)))
-        return IngestSummary(**counts, partitions_written=parts)
-
-    def to_text(self) -> str:
-        """Return a short human-readable summary.
-
-        Returns
-        -------
-        str
-            One line per count.
-
-        Examples
-        --------
-        >>> print(IngestSummary(rows_new=2).to_text().splitlines()[2])
-        rows new                    2
-        """
-        lines = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            shown = len(value) if f.name == "partitions_written" else value
-            lines.append(f"{f.name.replace('_', ' '):<18} {shown:>10}")
-        return "\n".join(lines)
-
-
-def expand_paths(paths: Iterable[PathLike]) -> list[Path]:
-    """Turn files and directories into a sorted list of data files.
-
-    Directories are walked recursively; inside them only files with a known data suffix
-    (``.csv``, ``.txt``, ``.json``, ``.jsonl``, ``.parquet``, ``.zip``, each optionally ``.gz``)
-    are kept, and names starting with ``.`` or ``_`` are skipped (so a store's ``_raw/`` area is
-    never picked up twice). Files named explicitly are always kept.
-
-    Parameters
-    ----------
-    paths : iterable of path-like
-        Files and/or directories.
-
-    Returns
-    -------
-    list of pathlib.Path
-        Files, in the order given, each directory's content sorted; duplicates removed.
-
-    Raises
-    ------
-    StoreError
-        When a path does not exist.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> for n in ("a.csv.gz", "b.json", "notes.md", "_raw/c.csv"):
-    ...     (d / n).parent.mkdir(exist_ok=True); _ = (d / n).write_text("")
-    >>> [p.name for p in expand_paths([d])]
-    ['a.csv.gz', 'b.json']
-    """
-    out: list[Path] = []
-    seen: set[Path] = set()
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise StoreError(f"{path}: no such file or directory; check the path")
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
-                and _is_data_file(p)
-            )
-        else:
-            found = [path]
-        for p in found:
-            key = p.resolve()
-            if key not in seen:
-                seen.add(key)
-                out.append(p)
-    return out
-
-
-def _is_data_file(path: Path) -> bool:
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    return name.endswith(_DATA_SUFFIXES)
-
-
-def file_sha256(path: PathLike) -> str:
-    """Return the SHA-256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _deduplicate(
@@ -232,47 +96,6 @@ def _deduplicate(
             entry[0] += len(rows) - rows[_KEY].drop_duplicates().shape[0]
             entry[1] += arc_stats.conflicts if arc_stats is not None else 0
     return out, stats.duplicates, stats.conflicts
-
-
-def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """Element-wise equality where two missing values count as equal."""
-    eq = (a == b).fillna(False).to_numpy(dtype=bool)
-    return np.asarray(eq | (a.isna().to_numpy() & b.isna().to_numpy()), dtype=bool)
-
-
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through ``write(tmp)`` to a hidden temp file beside ``path``, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; store files are meant to be shared
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    _atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
-
-
-def _to_utc_bound(value: TimeLike | None) -> pd.Timestamp | None:
-    """Naive bounds are Europe/Paris wall-clock time (earlier instant when ambiguous)."""
-    if value is None:
-        return None
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("Europe/Paris", ambiguous=True, nonexistent="shift_forward")
-    return ts.tz_convert("UTC")
-
-
-def _month_of(times: pd.Series) -> pd.Series:
-    out: pd.Series = times.dt.year.astype("int64") * 100 + times.dt.month.astype("int64")
-    return out
 
 
 class ParquetStore:
@@ -404,7 +227,7 @@ class ParquetStore:
         def write(tmp: Path) -> None:
             tmp.write_text(text, encoding="utf-8")
 
-        _atomic_write(self.manifest_path, write)
+        atomic_write(self.manifest_path, write)
 
     # -- reading --------------------------------------------------------------------------------
     def _read_partition(self, path: Path) -> pd.DataFrame:
@@ -443,7 +266,7 @@ class ParquetStore:
         StoreError
             When a partition cannot be read.
         """
-        lo, hi = _to_utc_bound(start), _to_utc_bound(end)
+        lo, hi = to_utc_bound(start), to_utc_bound(end)
         files = self.partitions()
         if lo is not None:
             first = lo.year * 100 + lo.month
@@ -502,7 +325,7 @@ class ParquetStore:
         qdir = self.path / "_quarantine"
         files = sorted(qdir.glob("*.parquet")) if qdir.is_dir() else []
         if not files:
-            return _empty_quarantine()
+            return empty_quarantine()
         frames = [self._read_partition(p) for p in files]
         return pd.concat(frames, ignore_index=True)
 
@@ -574,15 +397,17 @@ class ParquetStore:
         else:
             panel = result_or_panel.panel
             arcs, quarantine = result_or_panel.arcs, result_or_panel.quarantine
-        if len(panel):
+        if not len(panel):
+            panel = empty_panel()
+        elif isinstance(result_or_panel, pd.DataFrame) or not _has_panel_dtypes(panel):
             panel = validate_panel(panel, name="ingested panel", allow_duplicates=True)
             panel = panel[list(PANEL_COLUMNS)]
-        else:
-            panel = empty_panel()
+        else:  # a ReadResult's panel was validated by the reader
+            panel = panel[list(PANEL_COLUMNS)]
         panel, dup_in, conf_in = _deduplicate(panel, by_arc)
         summary = IngestSummary(duplicates=dup_in, conflicts=conf_in)
         if not panel.empty:
-            months = _month_of(panel["time"])
+            months = month_of(panel["time"])
             for month in np.unique(months.to_numpy()):
                 rows = panel[(months == month).to_numpy()]
                 summary = summary + self._merge_partition(int(month), rows, by_arc)
@@ -599,7 +424,7 @@ class ParquetStore:
         rows = rows.reset_index(drop=True)
         if not path.exists():
             merged = rows.sort_values(_KEY, kind="stable").reset_index(drop=True)
-            _write_parquet(merged, path)
+            write_parquet(merged, path)
             return IngestSummary(
                 rows_new=len(rows), partitions_written=(str(path.relative_to(self.path)),)
             )
@@ -617,7 +442,9 @@ class ParquetStore:
         after = merged.set_index(_KEY).loc[pd.MultiIndex.from_frame(touched)]
         same = np.ones(len(touched), dtype=bool)
         for col in PANEL_COLUMNS[2:]:
-            same &= _same(before[col].reset_index(drop=True), after[col].reset_index(drop=True))
+            same &= same_values(
+                before[col].reset_index(drop=True), after[col].reset_index(drop=True)
+            )
         updated = int((~same).sum())
         summary = IngestSummary(
             rows_new=rows_new,
@@ -627,7 +454,7 @@ class ParquetStore:
             conflicts=conflicts,
         )
         if rows_new or updated:
-            _write_parquet(merged, path)
+            write_parquet(merged, path)
             summary = summary + IngestSummary(
                 partitions_written=(str(path.relative_to(self.path)),)
             )
@@ -673,14 +500,14 @@ class ParquetStore:
         else:
             merged = new
         out = merged.reset_index().sort_values("arc_id", kind="stable").reset_index(drop=True)
-        _write_parquet(out, path)
+        write_parquet(out, path)
 
     def _store_quarantine(self, quarantine: pd.DataFrame) -> int:
         frame = quarantine.copy()
-        for col in _QUARANTINE_COLUMNS:
+        for col in QUARANTINE_COLUMNS:
             if col not in frame.columns:
                 frame[col] = None
-        frame = frame[list(_QUARANTINE_COLUMNS)]
+        frame = frame[list(QUARANTINE_COLUMNS)]
         frame["line"] = pd.to_numeric(frame["line"], errors="coerce").astype("Int64")
         for col in ("file", "field", "reason", "raw"):
             frame[col] = frame[col].map(lambda v: None if v is None or v is pd.NA else str(v))
@@ -691,7 +518,7 @@ class ParquetStore:
         path = self.path / "_quarantine" / f"{digest}.parquet"
         if path.exists():  # the same rejected rows were already stored
             return len(frame)
-        _write_parquet(frame.reset_index(drop=True), path)
+        write_parquet(frame.reset_index(drop=True), path)
         return len(frame)
 
     def ingest_files(
@@ -775,7 +602,7 @@ class ParquetStore:
                     [r.quarantine for _, _, r in todo if len(r.quarantine)], ignore_index=True
                 )
                 if any(len(r.quarantine) for _, _, r in todo)
-                else _empty_quarantine(),
+                else empty_quarantine(),
             )
             by_arc: dict[int, list[int]] = {}
             summary = self._ingest_locked(combined, by_arc)
@@ -812,7 +639,7 @@ class ParquetStore:
             def copy(tmp: Path) -> None:
                 shutil.copyfile(path, tmp)
 
-            _atomic_write(target, copy)
+            atomic_write(target, copy)
         return str(target.relative_to(self.path))
 
 
@@ -821,12 +648,6 @@ class _CombinedResult:
     panel: pd.DataFrame
     arcs: pd.DataFrame
     quarantine: pd.DataFrame
-
-
-def _empty_quarantine() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="string") for c in _QUARANTINE_COLUMNS}).astype(
-        {"line": "Int64"}
-    )
 
 
 def _record_merge(
@@ -841,6 +662,10 @@ def _record_merge(
         entry = per_arc.setdefault(str(arc), [0, 0])
         entry[0] += dups
         entry[1] += conflicts
+
+
+def _has_panel_dtypes(panel: pd.DataFrame) -> bool:
+    return all(c in panel.columns and str(panel[c].dtype) == PANEL_DTYPES[c] for c in PANEL_COLUMNS)
 
 
 def _report_int(result: Any, name: str) -> int:

@@ -29,9 +29,12 @@ DST policy for naive wall-clock times (nothing is ever shifted by an hour):
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, overload
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -96,12 +99,75 @@ class TimeParse:
     regime: np.ndarray
 
 
+_HOUR_NS = 3_600_000_000_000
+
+
+def _last_sunday_utc_ns(year: int, month: int) -> int:
+    last = _dt.date(year, month, 31)
+    sunday = last - _dt.timedelta(days=(last.weekday() + 1) % 7)
+    moment = _dt.datetime(sunday.year, sunday.month, sunday.day, 1, tzinfo=_dt.UTC)
+    return int(moment.timestamp()) * 1_000_000_000
+
+
+@lru_cache(maxsize=512)
+def _eu_bounds(year: int) -> tuple[int, int] | None:
+    """Summer-time bounds of ``year`` in UTC ns under the EU rule, if the tz database agrees.
+
+    The EU rule (since 1996: CEST from 01:00 UTC on the last Sunday of March to 01:00 UTC on the
+    last Sunday of October) is checked against the tz database for the year; ``None`` means
+    "not this rule" and the caller falls back to the tz database itself.
+    """
+    if year < 1996 or year > 2200:
+        return None
+    start = _last_sunday_utc_ns(year, 3)
+    end = _last_sunday_utc_ns(year, 10)
+    zone = ZoneInfo(PARIS)
+
+    def offset_h(ns: int) -> float | None:
+        off = _dt.datetime.fromtimestamp(ns / 1e9, zone).utcoffset()
+        return None if off is None else off.total_seconds() / 3600
+
+    jan = int(_dt.datetime(year, 1, 1, tzinfo=_dt.UTC).timestamp()) * 1_000_000_000
+    dec = int(_dt.datetime(year, 12, 31, 23, tzinfo=_dt.UTC).timestamp()) * 1_000_000_000
+    checks = [(jan, 1), (start - 1_000_000_000, 1), (start, 2), (end - 1_000_000_000, 2)]
+    checks += [(end, 1), (dec, 1), ((start + end) // 2, 2)]
+    if all(offset_h(ns) == h for ns, h in checks):
+        return start, end
+    return None
+
+
+def _localize_naive_fast(naive: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray] | None:
+    """Vectorised localisation under the (verified) EU rule; ``None`` when it does not apply."""
+    years = np.asarray(naive.year)
+    uniq = np.unique(years)
+    bounds = [_eu_bounds(int(y)) for y in uniq]
+    if any(b is None for b in bounds):
+        return None
+    starts = np.array([b[0] for b in bounds if b is not None], dtype="int64")
+    ends = np.array([b[1] for b in bounds if b is not None], dtype="int64")
+    where = np.searchsorted(uniq, years)
+    start, end = starts[where], ends[where]
+    wall = naive.asi8
+    u_std, u_dst = wall - _HOUR_NS, wall - 2 * _HOUR_NS
+    dst_ok = (u_dst >= start) & (u_dst < end)
+    std_ok = ~((u_std >= start) & (u_std < end))
+    status = np.zeros(len(wall), dtype="int8")
+    status[dst_ok & std_ok] = TimeStatus.AMBIGUOUS
+    status[~dst_ok & ~std_ok] = TimeStatus.NONEXISTENT
+    values = np.where(std_ok, u_std, u_dst).astype("datetime64[ns]")
+    values[status == TimeStatus.NONEXISTENT] = np.datetime64("NaT")
+    return values, status
+
+
 def _localize_naive(naive: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
     """Localize naive Paris wall-clock times: (UTC ns values, status).
 
     Ambiguous wall-clock times get the standard-time instant and the AMBIGUOUS status: a time is
     ambiguous when the instant one hour earlier shows the same wall clock in Paris.
     """
+    fast = _localize_naive_fast(naive) if len(naive) else None
+    if fast is not None:
+        return fast
     n = len(naive)
     status = np.zeros(n, dtype="int8")
     std = naive.tz_localize(PARIS, ambiguous=np.zeros(n, dtype=bool), nonexistent="NaT")

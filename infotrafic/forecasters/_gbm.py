@@ -123,8 +123,8 @@ class GBMForecaster(BaseForecaster):
         Subsample (seeded) training rows beyond this count, to bound time and memory.
     random_state : int, default 0
         Seed (subsampling and the booster).
-    n_jobs : int, optional
-        Threads for LightGBM (its default when None).
+    n_jobs : int, optional, default 1
+        Threads for LightGBM (all cores when None).
     horizon : int, default 1
         Hours ahead.
     delay : int, default 0
@@ -151,7 +151,7 @@ class GBMForecaster(BaseForecaster):
         train_window: int | None = None,
         max_train_rows: int | None = 3_000_000,
         random_state: int = 0,
-        n_jobs: int | None = None,
+        n_jobs: int | None = 1,
         horizon: int = 1,
         delay: int = 0,
     ) -> None:

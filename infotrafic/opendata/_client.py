@@ -396,7 +396,9 @@ class OpenDataClient(HttpCore):
         fields : sequence of str, optional
             Fields to export (default ``iu_ac, t_1h, q, k, etat_trafic, etat_barre``).
         slice_freq : str, default "MS"
-            Pandas frequency of the slice boundaries (Paris local time), e.g. ``"7D"``.
+            Pandas frequency of the slice boundaries (Paris local time), e.g. ``"7D"``. One slice
+            is held in memory while it is parsed: for every arc (about 2 M rows a month) prefer
+            ``"D"`` or ``"7D"``.
         export_format : {"csv", "jsonl", "json", "parquet"}, default "csv"
             Export format asked for.
         progress : bool, default False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import time
@@ -16,7 +17,7 @@ import pandas as pd
 
 from infotrafic._schema import empty_panel
 from infotrafic._types import PathLike
-from infotrafic.exceptions import ConfigurationError
+from infotrafic.exceptions import ConfigurationError, OpenDataError
 from infotrafic.opendata._parse import EXPORT_FORMATS, ParsedSlice, canonical, parse_export
 from infotrafic.opendata._query import Slice, make_slices
 
@@ -28,6 +29,7 @@ __all__ = ["DEFAULT_FIELDS", "FetchSummary", "StoreLike", "fetch_range", "sync_s
 #: Fields exported by default: what the canonical panel needs.
 DEFAULT_FIELDS: tuple[str, ...] = ("iu_ac", "t_1h", "q", "k", "etat_trafic", "etat_barre")
 _MANIFEST = "manifest.json"
+logger = logging.getLogger("infotrafic.opendata")
 
 
 @runtime_checkable
@@ -128,6 +130,21 @@ class _Manifest:
         os.replace(tmp, self.path)
 
 
+def _count(client: OpenDataClient, where: str) -> int | None:
+    """Ask the portal's count of a slice; ``None`` when it cannot count (e.g. no ``/records``).
+
+    The count is a check of the export, not a need: a portal that refuses it (404, unexpected
+    answer) only loses that check. Quota, server, transport and query errors still propagate.
+    """
+    try:
+        return client.count_where(where)
+    except OpenDataError as exc:
+        if type(exc) is not OpenDataError:
+            raise
+        logger.warning("cannot count records (%s); row counts of exports are not checked", exc)
+        return None
+
+
 def _default_dir(store: StoreLike | None) -> Path | None:
     raw = getattr(store, "raw_dir", None)
     return Path(raw) / "opendata" if raw is not None else None
@@ -198,7 +215,7 @@ def fetch_range(
     try:
         directory.mkdir(parents=True, exist_ok=True)
         whole = Slice(slices[0].arcs, start, end)
-        if len(slices) > 1 and client.count_where(whole.where) == 0:
+        if len(slices) > 1 and _count(client, whole.where) == 0:
             summary = FetchSummary(slices=len(slices), empty=len(slices))
         else:
             summary, panels = _run_slices(
@@ -245,13 +262,13 @@ def _run_slices(
                 summary.files.append(path)
             continue
         final = sl.end <= pd.Timestamp.now(tz="UTC")
-        expected = client.count_where(sl.where)
+        expected = _count(client, sl.where)
         if expected == 0:
             summary.empty += 1
             manifest.record(key, {"empty": True, "final": final, "rows": 0})
             continue
 
-        def verify(part: Path, sl: Slice = sl, expected: int = expected) -> ParsedSlice:
+        def verify(part: Path, sl: Slice = sl, expected: int | None = expected) -> ParsedSlice:
             return _check_slice(parse_export(part, export_format), sl, expected, part)
 
         parsed: ParsedSlice = client.download(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,14 @@ from pandas.api.types import is_numeric_dtype
 
 from infotrafic._schema import CLOSURE_STATES, TRAFFIC_STATES, empty_panel, validate_panel
 
-__all__ = ["EXPORT_FORMATS", "ParsedSlice", "api_frame_to_panel", "parse_export"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "FIELD_LABELS",
+    "ParsedSlice",
+    "api_frame_to_panel",
+    "canonical",
+    "parse_export",
+]
 
 #: Export formats the client can read back.
 EXPORT_FORMATS = ("csv", "json", "jsonl", "parquet")
@@ -24,22 +32,26 @@ EXPORT_FORMATS = ("csv", "json", "jsonl", "parquet")
 _TRAFFIC = {label.casefold(): code for code, label in TRAFFIC_STATES.items()}
 _CLOSURE = {label.casefold(): code for code, label in CLOSURE_STATES.items()}
 _NEEDED = ("iu_ac", "t_1h")
-#: French labels of the portal's CSV exports (``use_labels=true``, web UI downloads) -> names.
-_LABELS = {
-    "Identifiant arc": "iu_ac",
-    "Libelle": "libelle",
-    "Date et heure de comptage": "t_1h",
-    "Débit horaire": "q",
-    "Taux d'occupation": "k",
-    "Etat trafic": "etat_trafic",
-    "Identifiant noeud amont": "iu_nd_amont",
-    "Libelle noeud amont": "libelle_nd_amont",
-    "Identifiant noeud aval": "iu_nd_aval",
-    "Libelle noeud aval": "libelle_nd_aval",
-    "Etat arc": "etat_barre",
-    "Date debut dispo data": "date_debut",
-    "Date fin dispo data": "date_fin",
+#: Fields of the live dataset and their French labels (``use_labels=true`` exports, web UI).
+FIELD_LABELS: dict[str, str] = {
+    "iu_ac": "Identifiant arc",
+    "libelle": "Libelle",
+    "t_1h": "Date et heure de comptage",
+    "q": "Débit horaire",
+    "k": "Taux d'occupation",
+    "etat_trafic": "Etat trafic",
+    "iu_nd_amont": "Identifiant noeud amont",
+    "libelle_nd_amont": "Libelle noeud amont",
+    "iu_nd_aval": "Identifiant noeud aval",
+    "libelle_nd_aval": "Libelle noeud aval",
+    "etat_barre": "Etat arc",
+    "date_debut": "Date debut dispo data",
+    "date_fin": "Date fin dispo data",
+    "geo_point_2d": "geo_point_2d",
+    "geo_shape": "geo_shape",
 }
+_LABELS = {label: name for name, label in FIELD_LABELS.items()}
+_TEXT = ("t_1h", "etat_trafic", "etat_barre")  # read as text whatever they look like
 
 
 def canonical(frame: pd.DataFrame) -> pd.DataFrame:
@@ -242,15 +254,18 @@ def parse_export(path: Path, fmt: str) -> ParsedSlice:
         The file does not parse (cut or broken body): the caller retries the slice.
     """
     if fmt == "csv":
-        with path.open("rb") as fh:
-            empty = not fh.read(16).lstrip(b"\xef\xbb\xbf").strip()
-        if empty:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as fh:
+            header = fh.readline().lstrip(b"\xef\xbb\xbf")
+        if not header.strip():
             raise ValueError(f"{path.name}: empty CSV body (not even a header)")
+        # the portal's default is ";"; accept a "," export (delimiter=, asked by someone else)
+        sep = "," if b";" not in header and b"," in header else ";"
         frame = pd.read_csv(
             path,
-            sep=";",
+            sep=sep,
             encoding="utf-8-sig",
-            dtype={c: str for c in ("t_1h", "etat_trafic", "etat_barre", *_LABELS) if c != "iu_ac"},
+            dtype={c: str for f in _TEXT for c in (f, FIELD_LABELS[f])},
             keep_default_na=False,
             na_values=[""],
             on_bad_lines="error",

@@ -78,16 +78,16 @@ def _seconds_until(value: str, now: float) -> float | None:
 
 
 def _quota_wait(response: httpx.Response, body: dict[str, object]) -> float | None:
-    """Return the wait a 429 announces: latest of Retry-After, X-RateLimit-Reset, reset_time."""
+    """Return the wait a 429 announces: Retry-After, else reset_time, else X-RateLimit-Reset."""
     now = time.time()
-    hints = []
-    for header in ("Retry-After", "X-RateLimit-Reset"):
-        if header in response.headers:
-            hints.append(_seconds_until(response.headers[header], now))
-    if isinstance(body.get("reset_time"), str):
-        hints.append(_seconds_until(str(body["reset_time"]), now))
-    known = [h for h in hints if h is not None and math.isfinite(h)]
-    return max(0.0, max(known)) if known else None
+    hints = [response.headers.get("Retry-After"), body.get("reset_time")]
+    hints.append(response.headers.get("X-RateLimit-Reset"))
+    for hint in hints:
+        if isinstance(hint, str):
+            wait = _seconds_until(hint, now)
+            if wait is not None and math.isfinite(wait):
+                return max(0.0, wait)
+    return None
 
 
 def check_response(response: httpx.Response, what: str) -> None:

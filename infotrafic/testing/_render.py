@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from infotrafic._schema import CLOSURE_STATES, TRAFFIC_STATES
-from infotrafic.opendata._parse import canonical
+from infotrafic.opendata._parse import FIELD_LABELS, canonical
 
 __all__ = [
     "FIELDS",
@@ -47,24 +47,8 @@ FIELDS: dict[str, str] = {
     "geo_shape": "geo_shape",
 }
 
-#: Labels of the fields (as the portal's metadata gives them).
-LABELS: dict[str, str] = {
-    "iu_ac": "Identifiant arc",
-    "libelle": "Libelle",
-    "t_1h": "Date et heure de comptage",
-    "q": "Débit horaire",
-    "k": "Taux d'occupation",
-    "etat_trafic": "Etat trafic",
-    "iu_nd_amont": "Identifiant noeud amont",
-    "libelle_nd_amont": "Libelle noeud amont",
-    "iu_nd_aval": "Identifiant noeud aval",
-    "libelle_nd_aval": "Libelle noeud aval",
-    "etat_barre": "Etat arc",
-    "date_debut": "Date debut dispo data",
-    "date_fin": "Date fin dispo data",
-    "geo_point_2d": "geo_point_2d",
-    "geo_shape": "geo_shape",
-}
+#: Labels of the fields (as the portal's metadata and labelled exports give them).
+LABELS: dict[str, str] = FIELD_LABELS
 
 
 def _text_id(value: Any) -> str | None:

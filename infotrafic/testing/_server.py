@@ -144,7 +144,9 @@ class OpenDataServer:
 
     @classmethod
     def demo(cls, **kwargs: Any) -> OpenDataServer:
-        """Serve a small SYNTHETIC panel: arcs 4264 and 5672, every hour of January 2023 (UTC).
+        """Serve a small SYNTHETIC panel: arcs 4264 and 5672, the 744 hours of January 2023.
+
+        January in Paris time: ``t_1h`` from 2022-12-31 23:00 to 2023-01-31 22:00 UTC.
 
         Flows follow a made-up daily profile; they are not real measurements. Use it for examples
         and smoke tests only.

@@ -7,9 +7,10 @@ Selected only with ``-m docker`` (the ``docker`` nox session). Steps:
 2. the local base image ``infotrafic-base:local`` (``docker/build_base.sh``: debootstrap +
    ``docker import``; kept between runs);
 3. every service image built with ``--network host`` on that base;
-4. the stack (MLflow, API, dashboard) on the host network, loopback ports only; the ETL service
-   on a real export file, the training service once, then ``POST /training`` ``{}`` on the API,
-   ``/jobs/{id}`` until done, ``/predict`` — and everything is torn down, always.
+4. the stack (MLflow, API, dashboard) on the host network, loopback ports only; the ingest
+   service once against a loopback portal (:class:`infotrafic.testing.OpenDataServer`), the ETL
+   service on a real export file, the training service once, then ``POST /training`` ``{}`` on
+   the API, ``/jobs/{id}`` until done, ``/predict`` — and everything is torn down, always.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +37,7 @@ SERVICES_UP = ["mlflow", "api", "front"]
 EXPORT = "exports/arc4264_2022-11_2023-12.csv.gz"
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
+_DAEMONS: list[subprocess.Popen[bytes]] = []
 
 
 def _run(cmd: list[str], *, timeout: float, env: dict[str, str] | None = None,
@@ -66,8 +69,10 @@ def _ensure_engine() -> None:
         pytest.skip("no Docker engine: install docker.io (docker/ci_prereqs.sh)")
     if os.geteuid() != 0:
         pytest.skip("Docker engine not running and starting dockerd needs root")
-    log = open("/tmp/dockerd.log", "ab")  # noqa: SIM115 - the daemon outlives the test
-    subprocess.Popen([dockerd], stdout=log, stderr=log, start_new_session=True)
+    with open("/tmp/dockerd.log", "ab") as log:  # the daemon keeps its own copy of the fd
+        _DAEMONS.append(
+            subprocess.Popen([dockerd], stdout=log, stderr=log, start_new_session=True)
+        )  # kept referenced: it must outlive the test without a ResourceWarning
     deadline = time.monotonic() + 90
     while not _engine_ready():
         if time.monotonic() > deadline:
@@ -179,6 +184,10 @@ def stack(images: dict[str, str], tmp_path: Path) -> Iterator[dict[str, Any]]:
         print(logs.stdout[-6000:])
         _run([*base, "down", "-v", "--remove-orphans", "--timeout", "10"], env=env,
              timeout=300, check=False)  # fmt: skip
+        if os.geteuid() != 0:  # files written by root in the containers: give them back
+            _run(["docker", "run", "--rm", "--network", "none", "-v", f"{data}:/d", BASE_IMAGE,
+                  "chown", "-R", f"{os.geteuid()}:{os.getegid()}", "/d"], timeout=120,
+                 check=False)  # fmt: skip
 
 
 def test_stack_serves_forecasts(stack: dict[str, Any]) -> None:
@@ -189,6 +198,20 @@ def test_stack_serves_forecasts(stack: dict[str, Any]) -> None:
     _wait_http(f"{stack['front']}/_stcore/health", timeout=240)
     status, health = _http(f"{api}/health")
     assert status == 200 and isinstance(health, dict), health
+
+    # Ingest service, once: `infotrafic sync` from a loopback portal (the host network lets the
+    # container reach the test's server) serving the last 30 days of the bundled sample.
+    from infotrafic.datasets import load_sample, load_sample_arcs
+    from infotrafic.testing import OpenDataServer
+
+    sample = load_sample()
+    recent = sample[sample["time"] > sample["time"].max() - pd.Timedelta(days=30)]
+    with OpenDataServer(panel=recent, arcs=load_sample_arcs()) as portal:
+        stack["run"]("run", "--rm", "-e", "INFOTRAFIC_INTERVAL=0", "-e",
+                     f"INFOTRAFIC_BASE_URL={portal.url}", "ingest", timeout=600)  # fmt: skip
+    stored = pd.read_parquet(stack["data"] / "processed")
+    assert set(stored["arc_id"]) == {4264, 5672, 191}
+    assert stored["time"].max() == sample["time"].max()
 
     # ETL service: a real export file of raw/ into the store of processed/ (when available).
     shared = Path(os.environ.get("INFOTRAFIC_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -204,6 +227,7 @@ def test_stack_serves_forecasts(stack: dict[str, Any]) -> None:
     ).stdout
     record = json.loads(out[out.index("{") :])
     assert record["name"] == "seasonal_naive"
+    assert record["source"] == "store"  # INFOTRAFIC_TRAIN_DATA=auto: the store has data
     assert record["mlflow_run_id"], record.get("mlflow_error")
     assert (stack["data"] / "models" / "index.json").exists()
 

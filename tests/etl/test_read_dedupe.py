@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infotrafic.etl import deduplicate, iter_read, read_file
+from infotrafic.etl._dedupe import dedupe_sorted, finalize_panel
 
 values = st.one_of(st.none(), st.sampled_from([0.0, 1.0, 2.0]))
 rows = st.lists(
@@ -42,7 +43,7 @@ def reference(data: list[tuple[int, int, float | None, float | None]]) -> tuple[
     return kept, len(data) - len(kept), conflicts
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(rows)
 def test_deduplicate_matches_reference(
     data: list[tuple[int, int, float | None, float | None]],
@@ -66,6 +67,13 @@ def test_deduplicate_matches_reference(
     assert (stats.duplicates, stats.conflicts) == (dups, conflicts)
     assert sorted(out["row"].tolist()) == sorted(v[0] for v in kept.values())
     assert not out.duplicated(["arc_id", "time"]).any()
+    full = panel.drop(columns="row").assign(
+        traffic_state=pd.array([1] * len(data), dtype="Int8"),
+        closure_state=pd.array([pd.NA] * len(data), dtype="Int8"),
+    )
+    fast, fast_stats = dedupe_sorted(full)
+    pd.testing.assert_frame_equal(fast, finalize_panel(deduplicate(full)[0]))
+    assert fast_stats == stats
     for _, r in out.iterrows():
         _, flow, occ = kept[(int(r["arc_id"]), int(r["time"].timestamp() // 3600))]
         assert (math.isnan(r["flow"]) and flow is None) or r["flow"] == flow

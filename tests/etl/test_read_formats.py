@@ -395,3 +395,15 @@ def test_input_never_mutated_and_report_serialises(tmp_path: Path) -> None:
     res.panel.to_csv(buf, index=False)
     again = read_file(write(tmp_path / "again.csv", buf.getvalue()))
     pd.testing.assert_frame_equal(again.panel, res.panel)
+
+
+def test_headerless_files_in_the_known_field_orders(tmp_path: Path) -> None:
+    archive_rows = ARCHIVE.split("\n", 1)[1].replace(",", ";")
+    res = read_file(write(tmp_path / "noheader.txt", archive_rows))
+    check_export_panel(res.panel)
+    assert res.report.files[0].regime == "csv:headerless"
+    assert res.report.files[0].rows_read == 3
+    live = "".join(r + "\n" for r in EXPORT_ROWS)
+    res = read_file(write(tmp_path / "noheader_live.csv", live))
+    check_export_panel(res.panel)
+    assert res.arcs["name"].tolist() == ["AV_Champs"]

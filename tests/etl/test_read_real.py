@@ -82,6 +82,7 @@ def test_every_archive_file_matches_independent_reading(shared_data: Path) -> No
         assert f.dst_ambiguous == 1
 
 
+@pytest.mark.slow
 def test_every_export_file_matches_independent_reading(shared_data: Path) -> None:
     for path in sorted((shared_data / "exports").glob("*.csv.gz")):
         res = read_file(path)

@@ -112,6 +112,7 @@ def test_threads_publish_consistently(tmp_path: Path) -> None:
     assert not list((tmp_path / "models").glob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_processes_publish_consistently(tmp_path: Path) -> None:
     """Two processes saving at once (the file lock, not only the thread lock)."""
     script = textwrap.dedent(

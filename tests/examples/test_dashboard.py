@@ -42,15 +42,17 @@ def test_arc_shapes_reads_every_geometry_form(geometry: object) -> None:
     shapes = core.arc_shapes(arcs, [7])
     assert shapes[["lon", "lat"]].to_numpy().tolist() == [[2.30, 48.87], [2.31, 48.86]]
     assert shapes["order"].tolist() == [0, 1]
-    assert core.arc_points(shapes)[["lon", "lat"]].to_numpy().round(3).tolist() == [
-        [2.305, 48.865]
-    ]
+    assert core.arc_points(shapes)[["lon", "lat"]].to_numpy().round(3).tolist() == [[2.305, 48.865]]
 
 
 def test_arc_shapes_falls_back_to_the_point_and_skips_unknown_arcs() -> None:
     arcs = pd.DataFrame(
-        {"arc_id": [1, 2, 3], "geometry": [None, "", "bad"], "lat": [48.8, np.nan, 48.9],
-         "lon": [2.3, 2.4, 2.5]}
+        {
+            "arc_id": [1, 2, 3],
+            "geometry": [None, "", "bad"],
+            "lat": [48.8, np.nan, 48.9],
+            "lon": [2.3, 2.4, 2.5],
+        }
     )
     shapes = core.arc_shapes(arcs, [1, 2, 3, 99])
     assert shapes["arc_id"].tolist() == [1, 3]
@@ -79,8 +81,14 @@ def _synthetic_predictions() -> pd.DataFrame:
     for model, err in (("good", 10.0), ("bad", 30.0)):
         frames.append(
             pd.DataFrame(
-                {"arc_id": 1, "time": times, "model": model, "cutoff": times[0],
-                 "y_true": 100.0, "y_pred": 100.0 + err}
+                {
+                    "arc_id": 1,
+                    "time": times,
+                    "model": model,
+                    "cutoff": times[0],
+                    "y_true": 100.0,
+                    "y_pred": 100.0 + err,
+                }
             )
         )
     out = pd.concat(frames, ignore_index=True)
@@ -189,3 +197,12 @@ def test_model_params_merge_defaults_and_json() -> None:
     assert merged == {"gbm": {"n_jobs": 1, "max_iter": 5}, "naive": {"horizon": 1}}
     with pytest.raises(ValueError, match="JSON object"):
         core.model_params('["gbm"]')
+
+
+def test_paris_outline_is_a_closed_ring_around_the_sample_arcs() -> None:
+    ring = core.paris_outline()
+    assert ring.iloc[0][["lon", "lat"]].tolist() == ring.iloc[-1][["lon", "lat"]].tolist()
+    shapes = core.arc_shapes(core.load_data(None).arcs, SAMPLE_ARCS)
+    assert set(shapes["arc_id"]) == set(SAMPLE_ARCS)
+    assert shapes["lon"].between(ring["lon"].min(), ring["lon"].max()).all()
+    assert shapes["lat"].between(ring["lat"].min(), ring["lat"].max()).all()

@@ -103,7 +103,9 @@ def _chromium_args(chromium: str, profile: Path) -> list[str]:
 def test_dashboard_screenshot(dashboard_url: str, tmp_path: Path) -> None:
     chromium = _chromium()
     if chromium is None:
-        pytest.skip("chromium not installed (apt-get install -y chromium; see docker/ci_prereqs.sh)")
+        pytest.skip(
+            "chromium not installed (apt-get install -y chromium; see docker/ci_prereqs.sh)"
+        )
     from PIL import Image, ImageStat
 
     base = _chromium_args(chromium, tmp_path / "profile")

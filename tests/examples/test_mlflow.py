@@ -32,6 +32,13 @@ def _noop(fraction: float, message: str) -> None:
     return None
 
 
+@pytest.fixture(scope="module")
+def shared_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One sqlite tracking store for the tests that do not test the default location
+    (creating a store runs MLflow's schema migrations: seconds each time)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'shared.db'}"
+
+
 def _artifacts(client: Any, run_id: str, path: str | None = None) -> set[str]:
     out: set[str] = set()
     for item in client.list_artifacts(run_id, path):
@@ -42,21 +49,33 @@ def _artifacts(client: Any, run_id: str, path: str | None = None) -> set[str]:
     return out
 
 
-def test_training_logs_params_metrics_spec_and_model(tmp_path: Path) -> None:
-    from _schemas import TrainingRequest
-    from _service import Service
+def test_default_tracking_uri_is_in_the_data_dir(tmp_path: Path) -> None:
     from common.settings import ExampleSettings
     from common.tracking import tracking_uri
 
     settings = ExampleSettings(data_dir=tmp_path / "data")
+    assert tracking_uri(settings) == f"sqlite:///{(tmp_path / 'data' / 'mlflow.db').resolve()}"
+    assert tracking_uri(ExampleSettings(mlflow_uri="http://127.0.0.1:5000")) == (
+        "http://127.0.0.1:5000"
+    )
+    assert tracking_uri(ExampleSettings(mlflow_enabled=False)) is None
+
+
+def test_training_logs_params_metrics_spec_and_model(tmp_path: Path, shared_db: str) -> None:
+    from _schemas import TrainingRequest
+    from _service import Service
+    from common.settings import ExampleSettings
+
+    settings = ExampleSettings(
+        data_dir=tmp_path / "data", mlflow_uri=shared_db, mlflow_experiment="training"
+    )
     service = Service(settings)
     result = service.run_training(
         TrainingRequest(model="seasonal_naive", arcs=[4264, 191], backtest_days=3), _noop
     )
     assert result["mlflow_error"] is None
     run_id = result["mlflow_run_id"]
-    uri = tracking_uri(settings)
-    assert uri == f"sqlite:///{(tmp_path / 'data' / 'mlflow.db').resolve()}"
+    uri = shared_db
 
     client = mlflow.MlflowClient(tracking_uri=uri)
     run = client.get_run(run_id)
@@ -74,7 +93,7 @@ def test_training_logs_params_metrics_spec_and_model(tmp_path: Path) -> None:
     arts = _artifacts(client, run_id)
     assert "feature_spec.json" in arts and "backtest_report.json" in arts
     assert any(a.startswith(f"model/{result['version']}.model") for a in arts), arts
-    # Artifacts stay inside the data dir (mlartifacts/), nowhere else.
+    # A local store keeps the artifacts inside the data dir (mlartifacts/), nowhere else.
     assert run.info.artifact_uri.startswith((tmp_path / "data" / "mlartifacts").as_uri())
     spec = json.loads(
         Path(
@@ -99,11 +118,11 @@ def test_tracking_disabled_logs_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def test_explicit_tracking_uri_and_nested_params(tmp_path: Path) -> None:
+def test_explicit_tracking_uri_and_nested_params(tmp_path: Path, shared_db: str) -> None:
     from common.settings import ExampleSettings
     from common.tracking import log_backtest_run
 
-    uri = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    uri = shared_db
     settings = ExampleSettings(
         data_dir=tmp_path / "data", mlflow_uri=uri, mlflow_experiment="custom"
     )
@@ -122,13 +141,15 @@ def test_explicit_tracking_uri_and_nested_params(tmp_path: Path) -> None:
     assert exp.name == "custom"
 
 
-def test_tracking_script_logs_one_run_per_model(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_tracking_script_logs_one_run_per_model(tmp_path: Path, shared_db: str) -> None:
     env = {
         **os.environ,
         "INFOTRAFIC_DATA_DIR": str(tmp_path / "data"),
+        "INFOTRAFIC_MLFLOW_URI": shared_db,
+        "INFOTRAFIC_MLFLOW_EXPERIMENT": "script",
         "PYTHONWARNINGS": "ignore",
     }
-    env.pop("INFOTRAFIC_MLFLOW_URI", None)
     proc = subprocess.run(
         [
             sys.executable,
@@ -151,9 +172,8 @@ def test_tracking_script_logs_one_run_per_model(tmp_path: Path) -> None:
         timeout=180,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    uri = f"sqlite:///{(tmp_path / 'data' / 'mlflow.db').resolve()}"
-    client = mlflow.MlflowClient(tracking_uri=uri)
-    exp = client.get_experiment_by_name("infotrafic")
+    client = mlflow.MlflowClient(tracking_uri=shared_db)
+    exp = client.get_experiment_by_name("script")
     runs = client.search_runs([exp.experiment_id])
     by_model = {r.data.params["model"]: r for r in runs}
     assert set(by_model) == {"naive", "seasonal_naive"}
@@ -164,4 +184,6 @@ def test_tracking_script_logs_one_run_per_model(tmp_path: Path) -> None:
         arts = _artifacts(client, run.info.run_id)
         assert {"feature_spec.json", "backtest_report.json"} <= arts
         assert any(a.startswith("model/") for a in arts)
+        assert run.info.artifact_uri.startswith((tmp_path / "data" / "mlartifacts").as_uri())
+    assert not (REPO / "mlruns").exists()
     assert by_model["naive"].data.metrics["mae"] != by_model["seasonal_naive"].data.metrics["mae"]

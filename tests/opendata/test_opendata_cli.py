@@ -81,12 +81,12 @@ def test_archive_list_and_get(tmp_path: Path, shared_data: Path) -> None:
     with zipfile.ZipFile(zpath, "w") as zf:
         zf.writestr("trafic_capteurs_2022_W00.txt", "\n".join(lines).replace(",", ";"))
     with OpenDataServer(archives=[zpath]) as server:
-        listing = _cli("archive", "list", "--base-url", server.url)
-        assert listing.returncode == 0 and "2022  opendata_txt_2022.zip" in listing.stdout
-        got = _cli(
-            "archive", "get", "2022", "--out", str(tmp_path / "store"), "--base-url", server.url
-        )
-        assert got.returncode == 0, got.stderr
+        listing = _run("archive", "list", "--base-url", server.url)
+        assert listing.exit_code == 0 and "2022  opendata_txt_2022.zip" in listing.stdout
+        store = str(tmp_path / "store")
+        got = _run("archive", "get", "2022", "--out", store, "--base-url", server.url)
+        assert got.exit_code == 0, got.stderr
+        assert "downloaded:" in got.stdout
     assert len(pd.read_parquet(tmp_path / "store")) == 199
 
 

@@ -77,7 +77,18 @@ def test_quota_within_bound_waits_for_reset_then_succeeds() -> None:
 
     client, waits = _client(handler, retry=RetryPolicy(max_quota_wait=60, backoff_base=0.0))
     assert client.count() == 1
-    assert len(waits) == 1 and 25 < waits[0] <= 30  # the latest of Retry-After and reset_time
+    assert waits == [20.0]  # Retry-After first, then the body's reset_time
+
+
+def test_quota_reset_time_alone_is_used() -> None:
+    answers = iter([httpx.Response(429, json={**QUOTA_BODY, "reset_time": _in(12)}),
+                    httpx.Response(200, json=PAGE)])  # fmt: skip
+    client, waits = _client(lambda r: next(answers), retry=RetryPolicy(max_quota_wait=60))
+    assert client.count() == 1 and len(waits) == 1 and 10 < waits[0] <= 12
+
+
+def _in(seconds: float) -> str:
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)).isoformat()
 
 
 def test_quota_beyond_bound_raises_at_once_with_details() -> None:
@@ -168,3 +179,19 @@ def test_backoff_jitter_stays_within_bounds() -> None:
         assert base <= policy.backoff(attempt) <= base * 1.5
     with pytest.raises(ValueError):
         RetryPolicy(max_retries=-1)
+
+
+def test_fetch_without_a_count_endpoint_still_works(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    csv = (
+        "\ufeffiu_ac;t_1h;q;k;etat_trafic;etat_barre\r\n"
+        "4264;2023-01-01T00:00:00+00:00;5.0;1.0;Fluide;Invalide\r\n"
+    ).encode()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/records"):
+            return httpx.Response(404, json={"message": "no records here"})
+        return httpx.Response(200, content=csv)
+
+    client, _ = _client(handler)
+    panel = client.fetch([4264], "2023-01-01T00:00Z", "2023-01-01T01:00Z", out_dir=tmp_path)
+    assert panel["flow"].tolist() == [5.0]

@@ -1,0 +1,28 @@
+"""Built-in forecasters for the contract test (see forecaster_cases.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infotrafic.forecasters import Forecaster, make_forecaster
+
+
+def _gbm(backend: str) -> Any:
+    def factory(**kw: Any) -> Forecaster:
+        return make_forecaster(
+            "gbm", backend=backend, max_iter=15, max_leaf_nodes=7, min_samples_leaf=5, **kw
+        )
+
+    return factory
+
+
+CASES = [
+    ("naive", lambda **kw: make_forecaster("naive", **kw)),
+    ("naive_fill_last", lambda **kw: make_forecaster("naive", fill="last", **kw)),
+    ("seasonal_naive", lambda **kw: make_forecaster("seasonal_naive", **kw)),
+    ("seasonal_naive_24", lambda **kw: make_forecaster("seasonal_naive", season=24, **kw)),
+    ("historical_average", lambda **kw: make_forecaster("historical_average", **kw)),
+    ("historical_average_2w", lambda **kw: make_forecaster("historical_average", weeks=2, **kw)),
+    ("gbm_sklearn", _gbm("sklearn")),
+    ("gbm_lightgbm", _gbm("lightgbm")),
+]
