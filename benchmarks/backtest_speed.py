@@ -57,7 +57,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _synthetic import load_real_panel  # noqa: E402
+from _synthetic import load_real_panel
 
 LAGS = (1, 2, 3, 24, 168)
 GBM_ARCS = (191, 4264, 5672)

@@ -114,33 +114,63 @@ def main() -> int:
     if args.size is not None:
         print(json.dumps(run_size(args)))
         return 0
-    print(f"{SYNTHETIC_LABEL}; gbm {args.gbm_params}; scoring [{args.start}, {args.end}) UTC, "
-          f"1 h ahead, refit every {args.refit}, expanding window; history from "
-          f"{args.history_start}")
-    head = (f"{'arcs':>6}{'panel rows':>12}{'scored':>11}{'backtest s':>12}{'min':>7}"
-            f"{'peak RSS GB':>13}{'panel GB':>10}")
+    print(
+        f"{SYNTHETIC_LABEL}; gbm {args.gbm_params}; scoring [{args.start}, {args.end}) UTC, "
+        f"1 h ahead, refit every {args.refit}, expanding window; history from "
+        f"{args.history_start}"
+    )
+    head = (
+        f"{'arcs':>6}{'panel rows':>12}{'scored':>11}{'backtest s':>12}{'min':>7}"
+        f"{'peak RSS GB':>13}{'panel GB':>10}"
+    )
     print(head)
     print("-" * len(head))
     results = []
     for size in args.sizes:
-        cmd = [sys.executable, __file__, "--size", str(size), "--history-start",
-               args.history_start, "--start", args.start, "--end", args.end, "--refit",
-               args.refit, "--n-jobs", str(args.n_jobs), "--gbm-params", args.gbm_params]
-        proc = subprocess.run(cmd, capture_output=True, text=True,
-                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        cmd = [
+            sys.executable,
+            __file__,
+            "--size",
+            str(size),
+            "--history-start",
+            args.history_start,
+            "--start",
+            args.start,
+            "--end",
+            args.end,
+            "--refit",
+            args.refit,
+            "--n-jobs",
+            str(args.n_jobs),
+            "--gbm-params",
+            args.gbm_params,
+        ]
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+        )
         if proc.returncode != 0:
             print(f"{size:>6}  FAILED (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
             results.append({"arcs": size, "failed": proc.stderr.strip()[-2000:]})
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         results.append(r)
-        print(f"{r['arcs']:>6}{r['panel_rows']:>12,}{r['scored']:>11,}"
-              f"{r['backtest_seconds']:>12.1f}{r['backtest_seconds'] / 60:>7.1f}"
-              f"{r['peak_rss_mb'] / 1024:>13.2f}{r['rss_after_panel_mb'] / 1024:>10.2f}",
-              flush=True)
+        print(
+            f"{r['arcs']:>6}{r['panel_rows']:>12,}{r['scored']:>11,}"
+            f"{r['backtest_seconds']:>12.1f}{r['backtest_seconds'] / 60:>7.1f}"
+            f"{r['peak_rss_mb'] / 1024:>13.2f}{r['rss_after_panel_mb'] / 1024:>10.2f}",
+            flush=True,
+        )
     if args.json:
-        args.json.write_text(json.dumps({"label": SYNTHETIC_LABEL, "args": vars(args) | {
-            "json": str(args.json)}, "results": results}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "label": SYNTHETIC_LABEL,
+                    "args": vars(args) | {"json": str(args.json)},
+                    "results": results,
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

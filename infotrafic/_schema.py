@@ -197,8 +197,7 @@ def validate_panel(
         raise _fail(
             "time must fall on the hour (the end of the counting hour, t_1h)", "time", name
         )
-    out["time"] = utc.to_numpy()
-    out["time"] = out["time"].dt.tz_localize("UTC") if out["time"].dt.tz is None else out["time"]
+    out["time"] = utc.reset_index(drop=True)
 
     for col in ("flow", "occupancy"):
         if col in df.columns:
@@ -214,27 +213,40 @@ def validate_panel(
     for col in ("traffic_state", "closure_state"):
         if col in df.columns:
             try:
-                out[col] = pd.array(df[col].to_numpy(), dtype="Int8")
+                out[col] = df[col].reset_index(drop=True).astype("Int8")
             except (TypeError, ValueError) as exc:
                 raise _fail(f"{col} must hold small integer codes (or <NA>)", col, name) from exc
         else:
-            out[col] = pd.array([pd.NA] * len(df), dtype="Int8")
+            out[col] = pd.arrays.IntegerArray(
+                np.zeros(len(df), dtype="int8"), np.ones(len(df), dtype="bool")
+            )
     extra = [c for c in df.columns if c not in PANEL_COLUMNS]
     for col in extra:
         out[col] = df[col].to_numpy()
 
+    arc_key = out["arc_id"].to_numpy()
+    time_key = out["time"].to_numpy(dtype="datetime64[ns]").view("int64")
+    in_order = bool(
+        np.all(
+            (arc_key[1:] > arc_key[:-1])
+            | ((arc_key[1:] == arc_key[:-1]) & (time_key[1:] >= time_key[:-1]))
+        )
+    )
+    order = None if in_order else np.lexsort((time_key, arc_key))
     if not allow_duplicates:
-        dup = out.duplicated(["arc_id", "time"])
+        a, t = (arc_key, time_key) if order is None else (arc_key[order], time_key[order])
+        dup = (a[1:] == a[:-1]) & (t[1:] == t[:-1])
         if dup.any():
-            first = out.loc[dup, ["arc_id", "time"]].iloc[0]
+            i = int(np.argmax(dup)) + 1
+            first_time = pd.Timestamp(int(t[i]), tz="UTC")
             raise _fail(
-                f"{int(dup.sum())} duplicated (arc_id, time) rows, e.g. arc {first['arc_id']} "
-                f"at {first['time']}; deduplicate with infotrafic.etl.deduplicate",
+                f"{int(dup.sum())} duplicated (arc_id, time) rows, e.g. arc {int(a[i])} "
+                f"at {first_time}; deduplicate with infotrafic.etl.deduplicate",
                 "time",
                 name,
             )
-    if sort:
-        out = out.sort_values(["arc_id", "time"], kind="stable").reset_index(drop=True)
+    if sort and order is not None:
+        out = out.iloc[order].reset_index(drop=True)
     return out
 
 

@@ -96,7 +96,7 @@ def report_metrics(report: Any, model_name: str) -> dict[str, float]:
     out = {}
     for key in (*_METRICS, "coverage", "n_predicted"):
         if key in row.index:
-            value = float(row[key])
+            value = float(np.asarray(row[key], dtype="float64"))
             if math.isfinite(value):
                 out[key] = value
     return out
@@ -187,8 +187,8 @@ class Service:
         ) as client:
             summary = client.fetch(
                 request.arcs,
-                _utc(request.start),
-                _utc(request.end),
+                pd.Timestamp(request.start),  # naive = Paris wall-clock, as in the library
+                pd.Timestamp(request.end),
                 store=self.store(),
                 out_dir=out_dir,
             )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,7 +56,9 @@ from infotrafic import InfotraficError  # noqa: E402
 
 log = logging.getLogger("infotrafic.api")
 
-_NO_MODEL = {409: {"description": "No model trained yet: POST /training first."}}
+_NO_MODEL: dict[int | str, dict[str, Any]] = {
+    409: {"description": "No model trained yet: POST /training first."}
+}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown arc, job or report."},
     422: {"description": "Invalid input; 'message' says what and how to fix it."},
@@ -91,7 +93,7 @@ def create_app(settings: ExampleSettings | None = None) -> FastAPI:
 
 
 def _message(
-    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int, message: str, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     return JSONResponse(status_code=status, content={"message": message, **extra}, headers=headers)
 

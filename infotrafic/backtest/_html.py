@@ -47,6 +47,7 @@ def line_chart_svg(
     y_label: str = "",
     width: int = 900,
     height: int = 300,
+    colors: Mapping[str, str] | None = None,
 ) -> str:
     """Draw lines as an inline SVG string (gaps where values are NaN).
 
@@ -64,6 +65,8 @@ def line_chart_svg(
         Y-axis label.
     width, height : int
         Size in pixels.
+    colors : mapping of str to str, optional
+        Colour per series name (default: a palette, first series black).
 
     Returns
     -------
@@ -120,7 +123,7 @@ def line_chart_svg(
             f'transform="rotate(-90 14 {top + ph / 2:.1f})">{html.escape(y_label)}</text>'
         )
     for k, (name, values) in enumerate(series.items()):
-        color = _COLORS[k % len(_COLORS)]
+        color = (colors or {}).get(name, _COLORS[k % len(_COLORS)])
         ys = np.asarray(values, dtype="float64")
         run: list[str] = []
         runs: list[list[str]] = []
@@ -165,7 +168,7 @@ def _table_html(df: pd.DataFrame, *, index_name: str) -> str:
 def _cell(v: object, col: str) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
-    if isinstance(v, int | np.integer) or col.startswith("n"):
+    if isinstance(v, int | np.integer) or col in ("n", "n_targets", "n_predicted"):
         return f"{int(v):,}"  # type: ignore[call-overload]
     x = float(v)  # type: ignore[arg-type]
     return f"{x:.2f}" if col in ("mae", "rmse", "bias") or abs(x) >= 10 else f"{x:.3f}"
@@ -185,12 +188,17 @@ def render_html(report: BacktestReport, *, title: str) -> str:
     -------
     str
     """
+    from infotrafic.backtest._report import _paris
+
     cfg = report.config
+    palette = {"actual": _COLORS[0]}
+    palette.update({m: _COLORS[1 + i % (len(_COLORS) - 1)] for i, m in enumerate(report.models)})
     body = [
         f"<h1>{html.escape(title)}</h1>",
         '<p class="note">'
         + html.escape(
-            f"Targets in [{cfg.get('start')}, {cfg.get('end')}) (UTC, end of the counting hour); "
+            f"Targets: the hours ending in [{_paris(cfg.get('start'))}, {_paris(cfg.get('end'))}) "
+            "Paris time; "
             f"horizon {cfg.get('horizon_hours')} h, refit every {cfg.get('refit')}, "
             f"{cfg.get('window')} window"
             + (f" of {cfg.get('train_size')}" if cfg.get("train_size") else "")
@@ -220,6 +228,7 @@ def render_html(report: BacktestReport, *, title: str) -> str:
                 title=f"Arc {arc}: last week of the window (Paris time)",
                 x_labels=labels,
                 y_label="vehicles/hour",
+                colors=palette,
             ),
         ]
     if not report.per_hour.empty:
@@ -236,6 +245,7 @@ def render_html(report: BacktestReport, *, title: str) -> str:
                 title="MAE by hour of day (Paris, start of the counting hour)",
                 x_labels={float(h): f"{h}h" for h in range(0, 24, 3)},
                 y_label="MAE",
+                colors=palette,
             ),
             _table_html(mae.reindex(columns=list(report.models)), index_name="hour"),
         ]

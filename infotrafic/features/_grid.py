@@ -134,7 +134,9 @@ def _panel_arrays(
             values[col] = np.full(len(panel), np.nan)
             continue
         try:
-            v = pd.to_numeric(panel[col], errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
+            v = pd.to_numeric(panel[col], errors="raise").to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
         except (TypeError, ValueError) as exc:
             raise DataValidationError(f"panel: {col} must be numeric", field=col) from exc
         if (v < 0).any():
@@ -174,7 +176,7 @@ def build_grid(
     --------
     >>> import pandas as pd
     >>> p = pd.DataFrame({"arc_id": [7, 7], "flow": [1.0, 3.0],
-    ...                   "time": pd.to_datetime(["2024-01-01 01:00", "2024-01-01 03:00"], utc=True)})
+    ...     "time": pd.to_datetime(["2024-01-01 01:00", "2024-01-01 03:00"], utc=True)})
     >>> g = build_grid(p)
     >>> g.shape, g.n_rows
     ((1, 3), 3)
@@ -280,7 +282,7 @@ class HistoryView:
     --------
     >>> import pandas as pd
     >>> p = pd.DataFrame({"arc_id": [1, 1, 1], "flow": [1.0, 2.0, 3.0],
-    ...                   "time": pd.date_range("2024-01-01 01:00", periods=3, freq="h", tz="UTC")})
+    ...     "time": pd.date_range("2024-01-01 01:00", periods=3, freq="h", tz="UTC")})
     >>> view = HistoryView(build_grid(p), lead=1)
     >>> view.lagged("flow", 1).tolist()
     [[nan, 1.0, 2.0]]

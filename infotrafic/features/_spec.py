@@ -31,7 +31,10 @@ __all__ = ["BUILDERS", "FeatureBuilder", "FeatureSpec", "build_features"]
 class FeatureBuilder(Protocol):
     """What a feature builder provides (frozen dataclass with a ``kind`` tag)."""
 
-    kind: str
+    @property
+    def kind(self) -> str:
+        """Tag naming the builder class in serialised specs."""
+        ...
 
     def names(self, lead: int) -> list[str]:
         """Column names produced for this lead."""
@@ -100,7 +103,7 @@ class FeatureSpec:
     >>> FeatureSpec.from_json(spec.to_json()) == spec
     True
     >>> panel = pd.DataFrame({"arc_id": 1, "flow": [10.0, 20.0, 30.0],
-    ...                       "time": pd.date_range("2024-01-01 01:00", periods=3, freq="h", tz="UTC")})
+    ...     "time": pd.date_range("2024-01-01 01:00", periods=3, freq="h", tz="UTC")})
     >>> spec.build(panel)[["y", "flow_lag1"]].to_numpy().tolist()
     [[10.0, nan], [20.0, 10.0], [30.0, 20.0]]
     """
@@ -203,7 +206,7 @@ def build_features(
     >>> import pandas as pd
     >>> from infotrafic.features import Lags
     >>> p = pd.DataFrame({"arc_id": 5, "flow": [1.0, 2.0, 4.0],
-    ...                   "time": pd.date_range("2024-01-01 01:00", periods=3, freq="h", tz="UTC")})
+    ...     "time": pd.date_range("2024-01-01 01:00", periods=3, freq="h", tz="UTC")})
     >>> build_features(p, [Lags(lags=(2,))], lead=2)["flow_lag2"].tolist()
     [nan, nan, 1.0]
     """

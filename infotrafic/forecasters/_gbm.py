@@ -16,6 +16,7 @@ from typing import Any, Literal, Self
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from infotrafic.exceptions import ConfigurationError
 from infotrafic.features import (
@@ -37,7 +38,7 @@ _LEVEL_WINDOW = 168
 
 
 def default_gbm_features(lead: int = 1) -> FeatureSpec:
-    """The default feature set of :class:`GBMForecaster` for a lead.
+    """Return the default feature set of :class:`GBMForecaster` for a lead.
 
     Recent flow and occupancy lags, the same hours one day and one and two weeks earlier (and
     the hours around them), daily and weekly seasonal differences, rolling means and spreads,
@@ -124,7 +125,8 @@ class GBMForecaster(BaseForecaster):
     random_state : int, default 0
         Seed (subsampling and the booster).
     n_jobs : int, optional, default 1
-        Threads for LightGBM (all cores when None).
+        Threads (OpenMP) for fitting and predicting; all cores when None. One thread is the
+        default because the backtest engine parallelises over refits.
     horizon : int, default 1
         Hours ahead.
     delay : int, default 0
@@ -290,7 +292,8 @@ class GBMForecaster(BaseForecaster):
         mat, scale = self._design(sub, names, spec.units())
         target = sub["y"].to_numpy(dtype=np.float64) / scale
         model = self._new_model(backend)
-        model.fit(mat, target, sample_weight=scale)
+        with threadpool_limits(limits=self.n_jobs, user_api="openmp"):
+            model.fit(mat, target, sample_weight=scale)
         self.model_ = model
         self.backend_ = backend
         self.feature_names_ = names
@@ -324,6 +327,7 @@ class GBMForecaster(BaseForecaster):
             if last is not None:
                 ok |= ~np.isnan(last.to_numpy(dtype=np.float64))
         if ok.any():
-            pred = np.asarray(self.model_.predict(mat[ok]), dtype=np.float64)
+            with threadpool_limits(limits=self.n_jobs, user_api="openmp"):
+                pred = np.asarray(self.model_.predict(mat[ok]), dtype=np.float64)
             out[ok] = np.maximum(pred * scale[ok], 0.0)
         return out

@@ -39,7 +39,7 @@ class NaiveForecaster(BaseForecaster):
     >>> import pandas as pd
     >>> from infotrafic.forecasters import NaiveForecaster
     >>> panel = pd.DataFrame({"arc_id": 1, "flow": [10.0, None, 30.0],
-    ...                       "time": pd.date_range("2024-01-01 01:00", periods=3, freq="h", tz="UTC")})
+    ...     "time": pd.date_range("2024-01-01 01:00", periods=3, freq="h", tz="UTC")})
     >>> targets = pd.DataFrame({"arc_id": [1, 1], "time": panel["time"].iloc[1:].to_numpy()})
     >>> NaiveForecaster().fit(panel).predict(panel, targets).tolist()
     [10.0, nan]

@@ -1,9 +1,9 @@
-"""Save and load fitted forecasters: a JSON header line, then a joblib payload.
+r"""Save and load fitted forecasters: a JSON header line, then a joblib payload.
 
 File layout::
 
-    INFOTRAFIC-FORECASTER\\n
-    {"infotrafic_version": "0.1.0", "class": "...", "feature_spec": {...}, ...}\\n
+    INFOTRAFIC-FORECASTER\n
+    {"infotrafic_version": "0.1.0", "class": "...", "feature_spec": {...}, ...}\n
     <joblib pickle of the forecaster>
 
 The header can be read without unpickling anything (:func:`read_forecaster_header`). Loading
@@ -104,7 +104,7 @@ def save_forecaster(model: Forecaster, path: PathLike) -> Path:
     >>> import pandas as pd, tempfile, pathlib
     >>> from infotrafic.forecasters import NaiveForecaster, load_forecaster, save_forecaster
     >>> panel = pd.DataFrame({"arc_id": 1, "flow": [1.0, 2.0],
-    ...                       "time": pd.date_range("2024-01-01 01:00", periods=2, freq="h", tz="UTC")})
+    ...     "time": pd.date_range("2024-01-01 01:00", periods=2, freq="h", tz="UTC")})
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "naive.joblib"
     >>> _ = save_forecaster(NaiveForecaster().fit(panel), out)
     >>> read_forecaster_header(out)["class"]

@@ -39,7 +39,9 @@ def test_table_layout_and_dtypes(make_panel: Callable[..., pd.DataFrame]) -> Non
     np.testing.assert_array_equal(X["y"].to_numpy(), panel["flow"].to_numpy())
 
 
-def test_grid_fills_missing_hours_and_keeps_arc_spans(make_panel: Callable[..., pd.DataFrame]) -> None:
+def test_grid_fills_missing_hours_and_keeps_arc_spans(
+    make_panel: Callable[..., pd.DataFrame],
+) -> None:
     panel = make_panel(n_hours=50)
     # drop hours 10..14 of arc 100 and the last 5 hours of arc 101
     gap = panel[(panel.arc_id == 100) & panel.index.isin(range(10, 15))].index
@@ -95,7 +97,9 @@ def test_same_hour_of_week_mean(make_panel: Callable[..., pd.DataFrame]) -> None
     s = _series(panel, 100)
     want = pd.concat([s.shift(168 * i) for i in (1, 2, 3)], axis=1).mean(axis=1)
     got = X[X.arc_id == 100].set_index("time")
-    np.testing.assert_allclose(got["flow_how_mean_lag168_weeks3"], want.astype("float32"), rtol=1e-5)
+    np.testing.assert_allclose(
+        got["flow_how_mean_lag168_weeks3"], want.astype("float32"), rtol=1e-5
+    )
     np.testing.assert_allclose(got["flow_how_mean_lag168_weeks1"], s.shift(168).astype("float32"))
 
 
@@ -183,7 +187,9 @@ def test_input_not_mutated_and_unsorted_input(make_panel: Callable[..., pd.DataF
     pd.testing.assert_frame_equal(X1, X2)
 
 
-def test_invalid_panels_raise_data_validation_error(make_panel: Callable[..., pd.DataFrame]) -> None:
+def test_invalid_panels_raise_data_validation_error(
+    make_panel: Callable[..., pd.DataFrame],
+) -> None:
     panel = make_panel(n_hours=5)
     with pytest.raises(DataValidationError, match="duplicated"):
         build_features(pd.concat([panel, panel.iloc[:1]]), [Lags(lags=(1,))])
@@ -195,7 +201,9 @@ def test_invalid_panels_raise_data_validation_error(make_panel: Callable[..., pd
         build_features(panel.drop(columns="flow"), [Lags(lags=(1,))])
 
 
-def test_targets_rows_in_order_and_beyond_the_panel(make_panel: Callable[..., pd.DataFrame]) -> None:
+def test_targets_rows_in_order_and_beyond_the_panel(
+    make_panel: Callable[..., pd.DataFrame],
+) -> None:
     panel = make_panel(n_hours=48)
     last = panel.time.max()
     targets = pd.DataFrame(

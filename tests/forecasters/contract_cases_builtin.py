@@ -7,10 +7,10 @@ from typing import Any
 from infotrafic.forecasters import Forecaster, make_forecaster
 
 
-def _gbm(backend: str) -> Any:
+def _gbm(backend: str, max_iter: int) -> Any:
     def factory(**kw: Any) -> Forecaster:
         return make_forecaster(
-            "gbm", backend=backend, max_iter=15, max_leaf_nodes=7, min_samples_leaf=5, **kw
+            "gbm", backend=backend, max_iter=max_iter, max_leaf_nodes=7, min_samples_leaf=5, **kw
         )
 
     return factory
@@ -23,6 +23,6 @@ CASES = [
     ("seasonal_naive_24", lambda **kw: make_forecaster("seasonal_naive", season=24, **kw)),
     ("historical_average", lambda **kw: make_forecaster("historical_average", **kw)),
     ("historical_average_2w", lambda **kw: make_forecaster("historical_average", weeks=2, **kw)),
-    ("gbm_sklearn", _gbm("sklearn")),
-    ("gbm_lightgbm", _gbm("lightgbm")),
+    ("gbm_sklearn", _gbm("sklearn", 3)),
+    ("gbm_lightgbm", _gbm("lightgbm", 15)),
 ]

@@ -49,9 +49,7 @@ def contract_panel(seed: int = 0, n_arcs: int = 3, weeks: int = 5) -> pd.DataFra
         occ = np.clip(flow / level * 4 + rng.normal(0, 0.5, n), 0, None)
         flow[rng.random(n) < 0.05] = np.nan
         occ[rng.random(n) < 0.05] = np.nan
-        frame = pd.DataFrame(
-            {"arc_id": 10 + a, "time": times, "flow": flow, "occupancy": occ}
-        )
+        frame = pd.DataFrame({"arc_id": 10 + a, "time": times, "flow": flow, "occupancy": occ})
         if a == n_arcs - 1:
             frame = frame.iloc[200:]  # starts later than the others
         frames.append(frame)

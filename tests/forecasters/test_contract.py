@@ -10,12 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from forecaster_cases import contract_panel, load_contract_cases
 from sklearn.base import clone
 
 from infotrafic.exceptions import NotFittedError
 from infotrafic.forecasters import Forecaster
-
-from forecaster_cases import contract_panel, load_contract_cases
 
 CASES = load_contract_cases()
 IDS = [c[0] for c in CASES]
@@ -49,7 +48,9 @@ def _make(factory: Callable[..., Any], **kw: Any) -> Forecaster:
 
 
 @pytest.mark.parametrize(("name", "factory"), CASES, ids=IDS)
-def test_contract_estimator_api(name: str, factory: Callable[..., Any], panel: pd.DataFrame) -> None:
+def test_contract_estimator_api(
+    name: str, factory: Callable[..., Any], panel: pd.DataFrame
+) -> None:
     _skip_unavailable(name)
     train, targets = _split(panel)
     model = _make(factory)

@@ -31,6 +31,7 @@ def _assert_store_holds(store: ParquetStore, expected: pd.DataFrame) -> None:
     )
 
 
+@pytest.mark.slow
 def test_year_of_two_arcs_with_quota_503_and_truncated_export(
     server: OpenDataServer, client: OpenDataClient, tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ from infotrafic.testing import Fault, OpenDataServer
 pytestmark = pytest.mark.server
 
 DS = "/api/explore/v2.1/catalog/datasets/comptages-routiers-permanents"
+ONE_MONTH = "iu_ac = \"4264\" AND t_1h < date'2022-12-01'"
 
 
 def _get(server: OpenDataServer, path: str, **params: object) -> httpx.Response:
@@ -178,12 +179,12 @@ def test_truncated_bodies_are_detected_by_httpx(server: OpenDataServer, mode: st
 
 
 def test_clean_truncation_and_corruption_look_fine_on_the_wire(server: OpenDataServer) -> None:
-    full = _get(server, DS + "/exports/csv", where='iu_ac = "4264"').content
+    full = _get(server, DS + "/exports/csv", where=ONE_MONTH).content
     server.faults.push(Fault.truncate(0.5, mode="clean"))
-    short = _get(server, DS + "/exports/csv", where='iu_ac = "4264"').content
+    short = _get(server, DS + "/exports/csv", where=ONE_MONTH).content
     assert full.startswith(short) and short.endswith(b"\r\n") and len(short) < len(full)
     server.faults.push(Fault.corrupt())
-    broken = _get(server, DS + "/exports/json", where='iu_ac = "4264"')
+    broken = _get(server, DS + "/exports/json", where=ONE_MONTH)
     with pytest.raises(ValueError):
         broken.json()
 

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from forecaster_cases import contract_panel
+
+import infotrafic.forecasters._persist as persist
+from infotrafic.exceptions import (
+    ConfigurationError,
+    FileFormatError,
+    ModelCompatibilityError,
+    NotFittedError,
+)
+from infotrafic.features import FeatureSpec
+from infotrafic.forecasters import (
+    GBMForecaster,
+    NaiveForecaster,
+    SeasonalNaiveForecaster,
+    available_forecasters,
+    load_forecaster,
+    make_forecaster,
+    read_forecaster_header,
+    register_forecaster,
+    save_forecaster,
+)
+
+
+@pytest.fixture(scope="module")
+def panel() -> pd.DataFrame:
+    return contract_panel(weeks=3)
+
+
+def test_save_load_round_trip_with_header(panel: pd.DataFrame, tmp_path: Path) -> None:
+    model = GBMForecaster(backend="lightgbm", max_iter=5, max_leaf_nodes=4).fit(panel)
+    path = save_forecaster(model, tmp_path / "sub" / "gbm.joblib")
+    header = read_forecaster_header(path)
+    assert header["class"] == "infotrafic.forecasters._gbm.GBMForecaster"
+    assert header["infotrafic_version"] == persist.__version__
+    spec = FeatureSpec.from_dict(header["feature_spec"])
+    assert spec == model.feature_spec()
+    json.dumps(header)
+    again = load_forecaster(path)
+    targets = panel[["arc_id", "time"]].tail(20)
+    np.testing.assert_array_equal(again.predict(panel, targets), model.predict(panel, targets))
+    assert [p.name for p in path.parent.iterdir()] == ["gbm.joblib"]  # no temp file left
+
+
+def test_incompatible_version_is_refused(
+    panel: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = save_forecaster(NaiveForecaster().fit(panel), tmp_path / "m.joblib")
+    monkeypatch.setattr(persist, "__version__", "9.7.0")
+    with pytest.raises(ModelCompatibilityError, match=r"saved with infotrafic .*this is 9\.7\.0"):
+        load_forecaster(path)
+    monkeypatch.setattr(persist, "__version__", persist.__version__.rsplit(".", 1)[0] + ".99")
+    assert isinstance(load_forecaster(path), NaiveForecaster)  # patch versions are compatible
+
+
+def test_unfitted_and_foreign_files(panel: pd.DataFrame, tmp_path: Path) -> None:
+    with pytest.raises(NotFittedError):
+        save_forecaster(NaiveForecaster(), tmp_path / "x.joblib")
+    bad = tmp_path / "bad.joblib"
+    bad.write_bytes(b"hello\n")
+    with pytest.raises(FileFormatError, match="not an infotrafic forecaster"):
+        load_forecaster(bad)
+
+
+def test_registry() -> None:
+    names = available_forecasters()
+    for n in ("naive", "seasonal_naive", "historical_average", "gbm", "darts:<Model>"):
+        assert n in names
+    assert isinstance(make_forecaster("seasonal_naive", season=24), SeasonalNaiveForecaster)
+    with pytest.raises(ConfigurationError, match="unknown forecaster 'nope'"):
+        make_forecaster("nope")
+    with pytest.raises(ConfigurationError, match="already registered"):
+        register_forecaster("naive", NaiveForecaster)
+    register_forecaster("test_fam:", lambda model, **kw: NaiveForecaster(**kw), overwrite=True)
+    assert make_forecaster("test_fam:Anything", horizon=2).horizon == 2
+
+
+def test_naive_and_seasonal_naive_exact_values() -> None:
+    times = pd.date_range("2024-01-01 01:00", periods=400, freq="h", tz="UTC")
+    flow = np.arange(400, dtype=float)
+    flow[200] = np.nan
+    panel = pd.DataFrame({"arc_id": 1, "time": times, "flow": flow})
+    targets = pd.DataFrame({"arc_id": 1, "time": times[[201, 300, 399]]})
+    assert np.isnan(NaiveForecaster().fit(panel).predict(panel, targets)[0])
+    assert NaiveForecaster(fill="last").fit(panel).predict(panel, targets).tolist() == [
+        199.0,
+        299.0,
+        398.0,
+    ]
+    assert NaiveForecaster(horizon=3).fit(panel).predict(panel, targets)[1] == 297.0
+    snaive = SeasonalNaiveForecaster().fit(panel).predict(panel, targets)
+    assert snaive.tolist() == [33.0, 132.0, 231.0]  # exactly y(t - 168)
+    # lead 170 > one season: two weeks back
+    far = SeasonalNaiveForecaster(horizon=170).fit(panel).predict(panel, targets)
+    assert np.isnan(far[0]) and far[2] == 399.0 - 336
+
+
+def test_gbm_learns_the_synthetic_pattern(panel: pd.DataFrame) -> None:
+    """Synthetic sanity check (not an accuracy claim): beats persistence on a clean pattern."""
+    cut = panel.time.max() - pd.Timedelta(days=4)
+    train, test = panel[panel.time <= cut], panel[(panel.time > cut) & panel.flow.notna()]
+    targets = test[["arc_id", "time"]]
+    gbm = GBMForecaster(backend="lightgbm", max_iter=100).fit(train)
+    naive = NaiveForecaster().fit(train)
+    err_gbm = np.nanmean(np.abs(gbm.predict(panel, targets) - test.flow.to_numpy()))
+    err_naive = np.nanmean(np.abs(naive.predict(panel, targets) - test.flow.to_numpy()))
+    assert err_gbm < 0.8 * err_naive
+
+
+def test_gbm_options(panel: pd.DataFrame) -> None:
+    with pytest.raises(ConfigurationError, match="backend"):
+        GBMForecaster(backend="xgboost").fit(panel)  # type: ignore[arg-type]
+    spec = FeatureSpec(())
+    with pytest.raises(ConfigurationError, match="normalize=True needs"):
+        GBMForecaster(features=spec).fit(panel)
+    from infotrafic.features import Lags
+
+    plain = GBMForecaster(
+        features=FeatureSpec((Lags(lags=(1, 24)),)), normalize=False, max_iter=5, horizon=2
+    )
+    with pytest.raises(ConfigurationError, match="below the lead"):
+        plain.fit(panel)
+    ok = GBMForecaster(features=FeatureSpec((Lags(lags=(2, 24)),)), normalize=False, max_iter=5)
+    ok.set_params(horizon=2).fit(panel)
+    assert ok.n_train_rows_ > 0
+    small = GBMForecaster(max_iter=5, max_train_rows=100, train_window=24 * 7).fit(panel)
+    assert small.n_train_rows_ == 100
