@@ -75,32 +75,44 @@ async def _run(
     return latencies, len(errors), elapsed, errors[:5]
 
 
-def request_paths(arcs: list[int], hours: int, n: int, last: str | None) -> list[str]:
+def request_paths(
+    arcs: list[int], hours: int, n: int, last: str | None, model: str | None = None
+) -> list[str]:
     """The ``/predict`` paths of the run (cycling over arcs and target hours)."""
+    extra = f"&model={model}" if model else ""
     if hours <= 0 or last is None:
-        return [f"/predict?arc_id={arcs[i % len(arcs)]}" for i in range(n)]
+        return [f"/predict?arc_id={arcs[i % len(arcs)]}{extra}" for i in range(n)]
     import pandas as pd
 
     end = pd.Timestamp(last).floor("h")
     times = [(end - pd.Timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ") for h in range(hours)]
     return [
-        f"/predict?arc_id={arcs[i % len(arcs)]}&at={times[(i // len(arcs)) % len(times)]}"
+        f"/predict?arc_id={arcs[i % len(arcs)]}&at={times[(i // len(arcs)) % len(times)]}{extra}"
         for i in range(n)
     ]
 
 
 def measure(
-    url: str, *, requests: int, concurrency: int, arcs: list[int], hours: int
+    url: str,
+    *,
+    requests: int,
+    concurrency: int,
+    arcs: list[int],
+    hours: int,
+    model: str | None = None,
 ) -> dict[str, Any]:
     """Fire the requests and summarise (requests/s, latency percentiles in ms)."""
     _loopback_only(url)
     last = None
     if hours > 0:
         with httpx.Client(base_url=url, trust_env=False, timeout=30) as c:
-            r = c.get("/predict", params={"arc_id": arcs[0]})
+            params: dict[str, Any] = {"arc_id": arcs[0]}
+            if model:
+                params["model"] = model
+            r = c.get("/predict", params=params)
             r.raise_for_status()
             last = r.json()["data_time"]
-    paths = request_paths(arcs, hours, requests, last)
+    paths = request_paths(arcs, hours, requests, last, model)
     with httpx.Client(base_url=url, trust_env=False, timeout=30) as c:  # warm-up: one per arc
         for path in paths[: len(arcs)]:
             c.get(path)
@@ -111,6 +123,7 @@ def measure(
         "requests": requests,
         "concurrency": concurrency,
         "distinct_hours": hours,
+        "model": model,
         "arcs": arcs,
         "errors": n_errors,
         "error_samples": samples,
@@ -175,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--arcs", default="4264,5672,191")
     parser.add_argument("--hours", type=int, default=0, help="Distinct target hours (0: next).")
+    parser.add_argument("--predict-model", help="Ask this model's forecasts (default: latest).")
     parser.add_argument("--json", type=Path, help="Also write the figures to this file.")
     args = parser.parse_args(argv)
     if args.requests < 1 or args.concurrency < 1 or args.requests > 100_000:
@@ -193,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                 concurrency=args.concurrency,
                 arcs=arcs,
                 hours=args.hours,
+                model=args.predict_model,
             )
         finally:
             if proc is not None:

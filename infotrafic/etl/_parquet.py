@@ -6,6 +6,7 @@ naive ones are read as Paris wall clock (the library-wide convention for naive t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import IO
 
@@ -23,13 +24,10 @@ _BATCH = 500_000
 
 
 def _plain(value: object) -> object:
+    """Nested values (struct, list) as compact JSON text, like the other regimes carry them."""
     if isinstance(value, dict):
-        import json
-
         return json.dumps(value, separators=(",", ":"))
     if isinstance(value, (list, tuple, np.ndarray)):
-        import json
-
         return json.dumps(list(np.asarray(value).tolist()), separators=(",", ":"))
     return value
 

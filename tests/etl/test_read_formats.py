@@ -407,3 +407,18 @@ def test_headerless_files_in_the_known_field_orders(tmp_path: Path) -> None:
     res = read_file(write(tmp_path / "noheader_live.csv", live))
     check_export_panel(res.panel)
     assert res.arcs["name"].tolist() == ["AV_Champs"]
+
+
+def test_late_invalid_bytes_and_trailing_separators(tmp_path: Path) -> None:
+    # a clean UTF-8 head, then cp1252 bytes far past the sniffed part: replaced, not fatal
+    head = "iu_ac;t_1h;q;etat_trafic;\n"
+    body = "".join(
+        f"1;2023-01-{1 + i // 24:02d} {i % 24:02d}:00:00;{i};Fluide;\n" for i in range(24 * 28)
+    )
+    tail = "1;2023-01-29 01:00:00;5;Satur\xe9;\n".encode("cp1252")
+    path = tmp_path / "late.csv"
+    path.write_bytes(head.encode() + body.encode() + tail)
+    res = read_file(path)
+    assert res.report.files[0].rows_loaded == 24 * 28 + 1
+    assert res.panel["traffic_state"].iloc[-1] == 3  # "Satur\ufffd" still maps
+    assert res.report.files[0].unknown_codes == {}
