@@ -39,6 +39,8 @@ __all__ = [
 
 _HOUR = pd.Timedelta(hours=1)
 _METRICS = ("mae", "rmse", "bias", "mase", "wmape")
+_CACHED_ARCS = 512  # per-arc histories kept in memory
+_STORE_CHECK_SECONDS = 5.0  # how often to look for store changes made by other processes
 
 
 class NoModelError(Exception):
@@ -111,9 +113,10 @@ class Service:
         for sub in ("raw", "processed", "models"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
         self.models = ModelStore(self.data_dir / "models", keep=settings.keep_models)
-        self._generation = 0  # bumped when the store changes (ingest / etl jobs)
+        self._generation = 0  # bumped when this process changes the store (ingest / etl jobs)
+        self._stamp: tuple[float, int] = (0.0, 0)  # (checked at, newest store file mtime)
         self._lock = threading.Lock()
-        self._panels: dict[tuple[str, int, int], pd.DataFrame] = {}
+        self._panels: OrderedDict[tuple[str, int, int, int], pd.DataFrame] = OrderedDict()
         self._answers: OrderedDict[tuple[Any, ...], PredictResponse] = OrderedDict()
         self._inflight: dict[tuple[Any, ...], threading.Lock] = {}
 
@@ -156,18 +159,39 @@ class Service:
             return self.store().read(arcs=arcs, start=start, end=end)
         raise ConfigurationError(f"unknown data source {source!r}; use 'sample' or 'store'")
 
+    def data_version(self, source: str) -> tuple[int, int]:
+        """A key that changes when the data of ``source`` changes.
+
+        Covers changes made by this process and, for the store, by other processes too (newest
+        partition or manifest mtime, looked at most every few seconds).
+        """
+        if source != "store":
+            return (self._generation, 0)
+        now = time.monotonic()
+        with self._lock:
+            checked, stamp = self._stamp
+        if now - checked > _STORE_CHECK_SECONDS:
+            store = self.store()
+            files = [*store.partitions(), store.manifest_path]
+            stamp = max((f.stat().st_mtime_ns for f in files if f.exists()), default=0)
+            with self._lock:
+                self._stamp = (now, stamp)
+        return (self._generation, stamp)
+
     def arc_history(self, source: str, arc_id: int) -> pd.DataFrame:
         """Every row of one arc in ``source`` (cached until the data changes)."""
+        key = (source, *self.data_version(source), arc_id)
         with self._lock:
-            key = (source, self._generation, arc_id)
             cached = self._panels.get(key)
-        if cached is not None:
-            return cached
+            if cached is not None:
+                self._panels.move_to_end(key)
+                return cached
         frame = self.load_panel(source, arcs=[arc_id])
         frame = frame.sort_values("time").reset_index(drop=True)
         with self._lock:
-            if key[1] == self._generation:
-                self._panels[key] = frame
+            self._panels[key] = frame
+            while len(self._panels) > _CACHED_ARCS:
+                self._panels.popitem(last=False)
         return frame
 
     # -- jobs ----------------------------------------------------------------------------------
@@ -373,7 +397,7 @@ class Service:
                 f"at={at.isoformat() if at else at} is not on the hour; forecasts are for whole "
                 "counting hours (give the END of the hour, e.g. 2023-11-30T18:00:00Z)"
             )
-        key = (record.version, self._generation, arc_id, target)
+        key = (record.version, *self.data_version(record.source), arc_id, target)
         with self._lock:
             hit = self._answers.get(key)
             if hit is not None:

@@ -55,6 +55,7 @@ from infotrafic.etl._store_util import (
     file_sha256,
     month_of,
     same_values,
+    sort_panel,
     to_utc_bound,
     write_parquet,
 )
@@ -79,22 +80,37 @@ class _ResultLike(Protocol):
     def quarantine(self) -> pd.DataFrame: ...  # pragma: no cover
 
 
+_ARC_FACTOR = 10_000_000  # hours since 1970 stay below this until the year 3110
+_NS_PER_HOUR = 3_600_000_000_000
+
+
+def _keys(frame: pd.DataFrame) -> np.ndarray:
+    """One int64 per row, ordered like ``(arc_id, time)`` (times are on the hour)."""
+    hours = frame["time"].to_numpy(dtype="datetime64[ns]").view("int64") // _NS_PER_HOUR
+    return np.asarray(frame["arc_id"].to_numpy(dtype="int64") * _ARC_FACTOR + hours)
+
+
 def _deduplicate(
     panel: pd.DataFrame, by_arc: dict[int, list[int]]
 ) -> tuple[pd.DataFrame, int, int]:
     """Apply the library's one dedupe policy; return (frame, duplicates dropped, conflicts).
 
-    ``by_arc`` accumulates ``[duplicates, conflicts]`` per arc (the policy's own counts, taken
-    per arc on the duplicated keys only).
+    ``by_arc`` accumulates ``[duplicates, conflicts]`` per arc: duplicates from the key counts,
+    conflicts from the policy itself run per arc on the duplicated keys (only when some exist).
     """
     out, stats = deduplicate(panel)
     if stats.duplicates:
-        dupes = panel[panel.duplicated(_KEY, keep=False)]
-        for arc_id, rows in dupes.groupby("arc_id", sort=True):
-            _, arc_stats = deduplicate(rows) if stats.conflicts else (rows, None)
-            entry = by_arc.setdefault(int(str(arc_id)), [0, 0])
-            entry[0] += len(rows) - rows[_KEY].drop_duplicates().shape[0]
-            entry[1] += arc_stats.conflicts if arc_stats is not None else 0
+        keys = _keys(panel)
+        uniq, counts = np.unique(keys, return_counts=True)
+        repeated = counts > 1
+        dup_arcs = uniq[repeated] // _ARC_FACTOR
+        extra = pd.Series(counts[repeated] - 1).groupby(dup_arcs).sum()
+        for arc_id, n in extra.items():
+            by_arc.setdefault(int(str(arc_id)), [0, 0])[0] += int(n)
+        if stats.conflicts:
+            dupes = panel[np.isin(keys, uniq[repeated])]
+            for arc_id, rows in dupes.groupby("arc_id", sort=True):
+                by_arc[int(str(arc_id))][1] += deduplicate(rows)[1].conflicts
     return out, stats.duplicates, stats.conflicts
 
 
@@ -296,8 +312,7 @@ class ParquetStore:
         frame: pd.DataFrame = table.to_pandas()
         if frame.empty:
             return empty_panel()
-        frame = frame[list(PANEL_COLUMNS)].sort_values(_KEY, kind="stable")
-        return frame.reset_index(drop=True)
+        return sort_panel(frame[list(PANEL_COLUMNS)])
 
     def arcs(self) -> pd.DataFrame:
         """Return the arcs table merged over every ingest (empty when none was ingested).
@@ -423,28 +438,25 @@ class ParquetStore:
         path = self._partition_path(month)
         rows = rows.reset_index(drop=True)
         if not path.exists():
-            merged = rows.sort_values(_KEY, kind="stable").reset_index(drop=True)
+            merged = sort_panel(rows)
             write_parquet(merged, path)
             return IngestSummary(
                 rows_new=len(rows), partitions_written=(str(path.relative_to(self.path)),)
             )
-        old = self._read_partition(path)[list(PANEL_COLUMNS)]
+        old = sort_panel(self._read_partition(path)[list(PANEL_COLUMNS)])
         stacked = pd.concat([old, rows], ignore_index=True)
         merged, dropped, conflicts = _deduplicate(stacked, by_arc)
-        merged = merged[list(PANEL_COLUMNS)].sort_values(_KEY, kind="stable")
-        merged = merged.reset_index(drop=True)
+        merged = sort_panel(merged[list(PANEL_COLUMNS)])
 
-        old_keyed = old.set_index(_KEY)
-        in_old = pd.MultiIndex.from_frame(rows[_KEY]).isin(old_keyed.index)
+        old_keys, new_keys, merged_keys = _keys(old), _keys(rows), _keys(merged)
+        in_old = np.isin(new_keys, old_keys)
         rows_new = int((~in_old).sum())
-        touched = rows.loc[in_old, _KEY]
-        before = old_keyed.loc[pd.MultiIndex.from_frame(touched)]
-        after = merged.set_index(_KEY).loc[pd.MultiIndex.from_frame(touched)]
+        touched = new_keys[in_old]
+        before = old.iloc[np.searchsorted(old_keys, touched)].reset_index(drop=True)
+        after = merged.iloc[np.searchsorted(merged_keys, touched)].reset_index(drop=True)
         same = np.ones(len(touched), dtype=bool)
         for col in PANEL_COLUMNS[2:]:
-            same &= same_values(
-                before[col].reset_index(drop=True), after[col].reset_index(drop=True)
-            )
+            same &= same_values(before[col], after[col])
         updated = int((~same).sum())
         summary = IngestSummary(
             rows_new=rows_new,

@@ -207,8 +207,20 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     """Write ``frame`` (no index) as zstd parquet at ``path``, atomically."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    # One thread: partitions are small, and a thread pool per call costs more than it saves.
+    table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def sort_panel(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` sorted by ``(arc_id, time)`` with a fresh index (no copy if sorted)."""
+    arc = frame["arc_id"].to_numpy()
+    time = frame["time"].to_numpy(dtype="datetime64[ns]").view("int64")
+    if len(arc) > 1:
+        d_arc, d_time = np.diff(arc), np.diff(time)
+        if not bool(np.all((d_arc > 0) | ((d_arc == 0) & (d_time > 0)))):
+            return frame.iloc[np.lexsort((time, arc))].reset_index(drop=True)
+    return frame.reset_index(drop=True)
 
 
 def to_utc_bound(value: TimeLike | None) -> pd.Timestamp | None:

@@ -24,6 +24,7 @@ __all__ = [
     "Lags",
     "LastValue",
     "MissingIndicator",
+    "ProfileDeviation",
     "Rolling",
     "SameHourOfWeek",
     "SeasonalDiff",
@@ -448,3 +449,88 @@ class MissingIndicator(_Builder):
         yield f"{self.column}_missing_lag{lag}", miss
         cnt, _, _ = _rolling_sums(s, self.window)
         yield f"{self.column}_missing_share_lag{lag}_window{self.window}", 1.0 - cnt / self.window
+
+
+@dataclass(frozen=True)
+class ProfileDeviation(_Builder):
+    """Deviation of recent hours from the arc's weekly profile, and the profile corrected by it.
+
+    The profile of an hour is the mean of the same hour of the week over the previous ``weeks``
+    weeks. With ``L`` the lead and ``K`` the smallest multiple of 168 h >= the lead, makes:
+
+    * ``{column}_profdev_lag{L}_hours{n}``: mean over the ``n`` hours ending at ``t - L`` of
+      ``y(h) - profile(h)`` (how unusual the recent traffic is);
+    * ``{column}_profadj_lag{K}_weeks{w}_hours{n}``: ``profile(t) + profdev`` (the usual level
+      of the target hour shifted by the recent deviation);
+    * ``{column}_profratio_lag{L}_hours{n}``: ``sum y / sum profile`` over the same hours.
+
+    Parameters
+    ----------
+    column : str, default "flow"
+        Panel column.
+    weeks : int, default 4
+        Weeks in the profile.
+    hours : tuple of int, default (1, 3)
+        Lengths of the recent window.
+
+    Examples
+    --------
+    >>> ProfileDeviation(hours=(3,)).names(lead=1)
+    ['flow_profdev_lag1_hours3', 'flow_profadj_lag168_weeks4_hours3', 'flow_profratio_lag1_hours3']
+    """
+
+    kind: ClassVar[str] = "profile_deviation"
+    weeks: int = 4
+    hours: tuple[int, ...] = (1, 3)
+
+    def _plan(self, lead: int) -> list[tuple[str, str | None]]:
+        k = seasonal_lag(168, lead)
+        out: list[tuple[str, str | None]] = []
+        for n in self.hours:
+            out += [
+                (f"{self.column}_profdev_lag{lead}_hours{int(n)}", self.column),
+                (f"{self.column}_profadj_lag{k}_weeks{self.weeks}_hours{int(n)}", self.column),
+                (f"{self.column}_profratio_lag{lead}_hours{int(n)}", None),
+            ]
+        return out
+
+    def _profile(self, view: HistoryView, first_lag: int) -> F64:
+        total = np.zeros(view.shape)
+        count = np.zeros(view.shape)
+        for i in range(int(self.weeks)):
+            s = view.lagged(self.column, first_lag + 168 * i)
+            ok = ~np.isnan(s)
+            total += np.where(ok, s, 0.0)
+            count += ok
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / count, np.nan)
+
+    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
+        """Yield deviations, corrected profiles and ratios."""
+        lead = view.lead
+        k = seasonal_lag(168, lead)
+        target_profile = self._profile(view, k)
+        n_max = max(int(n) for n in self.hours)
+        dev_sum = np.zeros(view.shape)
+        y_sum = np.zeros(view.shape)
+        p_sum = np.zeros(view.shape)
+        count = np.zeros(view.shape)
+        for j in range(n_max):
+            y = view.lagged(self.column, lead + j)
+            prof = self._profile(view, lead + j + 168)
+            ok = ~np.isnan(y) & ~np.isnan(prof)
+            dev_sum += np.where(ok, y - prof, 0.0)
+            y_sum += np.where(ok, y, 0.0)
+            p_sum += np.where(ok, prof, 0.0)
+            count += ok
+            n = j + 1
+            if n in {int(h) for h in self.hours}:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    dev = np.where(count > 0, dev_sum / count, np.nan)
+                    ratio = np.where((count > 0) & (p_sum > 0), y_sum / p_sum, np.nan)
+                yield f"{self.column}_profdev_lag{lead}_hours{n}", dev
+                yield (
+                    f"{self.column}_profadj_lag{k}_weeks{self.weeks}_hours{n}",
+                    target_profile + dev,
+                )
+                yield f"{self.column}_profratio_lag{lead}_hours{n}", ratio

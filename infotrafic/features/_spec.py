@@ -19,6 +19,7 @@ from infotrafic.features._history import (
     Lags,
     LastValue,
     MissingIndicator,
+    ProfileDeviation,
     Rolling,
     SameHourOfWeek,
     SeasonalDiff,
@@ -56,7 +57,16 @@ class FeatureBuilder(Protocol):
 #: Builder classes by ``kind`` (used to read specs back from JSON).
 BUILDERS: dict[str, type[Any]] = {
     cls.kind: cls
-    for cls in (Lags, LastValue, Rolling, SameHourOfWeek, SeasonalDiff, EWM, MissingIndicator)
+    for cls in (
+        Lags,
+        LastValue,
+        Rolling,
+        SameHourOfWeek,
+        SeasonalDiff,
+        EWM,
+        MissingIndicator,
+        ProfileDeviation,
+    )
 }
 BUILDERS[Calendar.kind] = Calendar
 

@@ -61,6 +61,7 @@ def test_default_tracking_uri_is_in_the_data_dir(tmp_path: Path) -> None:
     assert tracking_uri(ExampleSettings(mlflow_enabled=False)) is None
 
 
+@pytest.mark.slow
 def test_training_logs_params_metrics_spec_and_model(tmp_path: Path, shared_db: str) -> None:
     from _schemas import TrainingRequest
     from _service import Service

@@ -14,6 +14,7 @@ from infotrafic.features import (
     Lags,
     LastValue,
     MissingIndicator,
+    ProfileDeviation,
     Rolling,
     SameHourOfWeek,
     SeasonalDiff,
@@ -164,6 +165,7 @@ def test_spec_json_round_trip_every_builder(make_panel: Callable[..., pd.DataFra
             SeasonalDiff(season=24),
             EWM(halflives=(12,)),
             MissingIndicator(window=6),
+            ProfileDeviation(weeks=2),
             Calendar(("hour", "school_holiday")),
         ),
         lead=2,
@@ -219,3 +221,27 @@ def test_targets_rows_in_order_and_beyond_the_panel(
     assert np.isnan(X["y"].iloc[0])  # beyond the panel: no truth
     assert np.isnan(X["flow_lag1"].iloc[2])  # unknown arc: no history ...
     assert not np.isnan(X["hour"].iloc[2])  # ... but a calendar
+
+
+def test_profile_deviation_values(make_panel: Callable[..., pd.DataFrame]) -> None:
+    panel = make_panel(n_hours=168 * 4, missing=0.0)
+    X = build_features(panel, [ProfileDeviation(weeks=2, hours=(1, 3))], lead=1)
+    s = _series(panel, 100)
+    prof = (s.shift(168) + s.shift(336)) / 2  # profile aligned with each hour
+    dev = s - prof
+    got = X[X.arc_id == 100].set_index("time")
+    np.testing.assert_allclose(
+        got["flow_profdev_lag1_hours1"].iloc[400:],
+        dev.shift(1).iloc[400:].astype("float32"),
+        rtol=1e-4,
+    )
+    dev3 = dev.shift(1).rolling(3).mean()
+    np.testing.assert_allclose(
+        got["flow_profdev_lag1_hours3"].iloc[400:], dev3.iloc[400:].astype("float32"), rtol=1e-4
+    )
+    adj = prof + dev.shift(1)
+    np.testing.assert_allclose(
+        got["flow_profadj_lag168_weeks2_hours1"].iloc[400:],
+        adj.iloc[400:].astype("float32"),
+        rtol=1e-4,
+    )
