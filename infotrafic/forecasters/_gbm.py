@@ -43,7 +43,8 @@ def default_gbm_features(lead: int = 1) -> FeatureSpec:
 
     Recent flow and occupancy lags, the same hours one day and one and two weeks earlier (and
     the hours around them), daily and weekly seasonal differences, rolling means and spreads,
-    the mean of the same hour over four weeks, missing-value indicators and the calendar.
+    the mean of the same hour over four weeks and the recent deviation from it, occupancy lags
+    and levels, missing-value indicators and the calendar.
 
     Parameters
     ----------

@@ -20,6 +20,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -32,7 +33,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_IMAGE = os.environ.get("INFOTRAFIC_DOCKER_BASE", "infotrafic-base:local")
-COMPOSE_FILES = ["-f", "docker-compose.yml", "-f", "docker-compose.host.yml"]
 SERVICES_UP = ["mlflow", "api", "front"]
 EXPORT = "exports/arc4264_2022-11_2023-12.csv.gz"
 
@@ -131,7 +131,9 @@ def docker_selected(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="module")
-def images(docker_selected: None) -> Iterator[dict[str, str]]:
+def images(
+    docker_selected: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     t0 = time.monotonic()
     _ensure_engine()
     compose = _compose()
@@ -147,11 +149,14 @@ def images(docker_selected: None) -> Iterator[dict[str, str]]:
         "DOCKER_BUILDKIT": os.environ.get("DOCKER_BUILDKIT", "0"),
         "COMPOSE_DOCKER_CLI_BUILD": os.environ.get("COMPOSE_DOCKER_CLI_BUILD", "0"),
     }
-    project = ["-p", f"infotrafic-test-{os.getpid()}"]
-    _run([*compose, *project, *COMPOSE_FILES, "build"], env=env, timeout=2400)
+    # The host-network variant of docker-compose.yml (docker/host_compose.py), outside the repo.
+    host_file = tmp_path_factory.mktemp("compose") / "compose.host.yml"
+    host_file.write_text(_run([sys.executable, "docker/host_compose.py"], timeout=60).stdout)
+    project = ["-p", f"infotrafic-test-{os.getpid()}", "-f", str(host_file)]
+    _run([*compose, *project, "build"], env=env, timeout=2400)
     t_build = time.monotonic() - t0 - t_base
     print(f"\ndocker: base image {t_base:.0f} s, service images {t_build:.0f} s")
-    yield {"compose": " ".join(compose), "project": project[1], **env}
+    yield {"compose": " ".join(compose), "project": project[1], "file": str(host_file), **env}
 
 
 @pytest.fixture
@@ -166,12 +171,12 @@ def stack(images: dict[str, str], tmp_path: Path) -> Iterator[dict[str, Any]]:
         "INFOTRAFIC_MLFLOW_PORT": _free_port(),
     }
     env = {
-        **{k: v for k, v in images.items() if k not in ("compose", "project")},
+        **{k: v for k, v in images.items() if k not in ("compose", "project", "file")},
         **{k: str(v) for k, v in ports.items()},
         "INFOTRAFIC_HOST_DATA": str(data),
         "INFOTRAFIC_BASE_URL": "http://127.0.0.1:9",  # never the internet from a test
     }
-    base = [*compose, "-p", images["project"], *COMPOSE_FILES]
+    base = [*compose, "-p", images["project"], "-f", images["file"]]
     try:
         _run([*base, "up", "-d", "--no-build", *SERVICES_UP], env=env, timeout=300)
         yield {"run": lambda *a, **k: _run([*base, *a], env=env, **k), "data": data,
@@ -244,8 +249,8 @@ def test_stack_serves_forecasts(stack: dict[str, Any]) -> None:
     assert state["status"] == "succeeded", state
     status, pred = _http(f"{api}/predict?arc_id=4264", timeout=60)
     assert status == 200, pred
-    value = next(v for k, v in pred.items() if k in ("prediction", "flow", "value", "forecast"))
-    assert isinstance(value, float | int) and 0 <= value < 5000, pred
+    assert pred["arc_id"] == 4264 and pred["model"] == "gbm", pred
+    assert isinstance(pred["value"], float) and 0 <= pred["value"] < 5000, pred
     status, err = _http(f"{api}/predict?arc_id=abc")
     assert status == 422, err
     print(f"\ndocker stack: up to /predict in {time.monotonic() - t0:.0f} s; prediction {pred}")

@@ -206,3 +206,49 @@ def test_paris_outline_is_a_closed_ring_around_the_sample_arcs() -> None:
     assert set(shapes["arc_id"]) == set(SAMPLE_ARCS)
     assert shapes["lon"].between(ring["lon"].min(), ring["lon"].max()).all()
     assert shapes["lat"].between(ring["lat"].min(), ring["lat"].max()).all()
+
+
+@pytest.mark.slow
+def test_app_reads_a_store_and_the_api_model_store(tmp_path: Path) -> None:
+    """With INFOTRAFIC_DATA_DIR: data from the parquet store, next hour from a trained model."""
+    sys.path.insert(0, str(REPO / "examples"))
+    from common.modelstore import ModelRecord, ModelStore
+    from streamlit.testing.v1 import AppTest
+
+    from infotrafic.datasets import load_sample, load_sample_arcs
+    from infotrafic.etl import ParquetStore
+    from infotrafic.forecasters import make_forecaster
+
+    sample = load_sample()
+    panel = sample[(sample["arc_id"] == 4264) & (sample["time"] >= "2023-09-01")]
+    store = ParquetStore(tmp_path / "processed")
+    store.ingest(panel)
+    store.ingest_arcs(load_sample_arcs())
+    model = make_forecaster("seasonal_naive").fit(panel)
+    models = ModelStore(tmp_path / "models")
+    record = ModelRecord(
+        version=models.new_version(), name="seasonal_naive", params={}, source="store",
+        arcs=[4264], data_start=None, data_end=None, n_rows=len(panel), created_at="now",
+    )  # fmt: skip
+    models.save(model, record)
+
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("INFOTRAFIC_DATA_DIR", str(tmp_path))
+        mp.setenv("INFOTRAFIC_DASHBOARD_MODELS", "naive,seasonal_naive")
+        mp.setenv("INFOTRAFIC_DASHBOARD_WEEKS", "1")
+        at = AppTest.from_file(str(APP), default_timeout=600)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.selectbox(key="arc_id").options[0].startswith("4264")
+        assert len(at.selectbox(key="arc_id").options) == 1
+        assert at.selectbox(key="model").value == "naive"
+        at.selectbox(key="model").set_value("seasonal_naive").run()
+        captions = " ".join(c.value for c in at.caption)
+        assert f"trained model {record.version}" in captions
+        assert "store" in captions
+        metrics = {m.label: m.value for m in at.metric}
+        nxt = next(v for k, v in metrics.items() if k.startswith("Next-hour flow, seasonal_naive"))
+        assert re.fullmatch(r"\d+ veh/h", nxt), nxt
+    finally:
+        mp.undo()

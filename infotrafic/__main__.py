@@ -1,0 +1,6 @@
+"""Allow ``python -m infotrafic`` as an alias of the ``infotrafic`` command."""
+
+from infotrafic.cli import main
+
+if __name__ == "__main__":
+    main()
