@@ -33,8 +33,9 @@ interpolation); only really observed hours are scored.
   path), the models refitted every 168 windows.
 
 Every side runs in its own subprocess (fresh interpreter; imports and reading the prepared input
-file are excluded from the time, converting to the tool's own data structure is included), timed
-with ``time.perf_counter``; peak RSS is the subprocess' ``ru_maxrss``. Run::
+file are excluded from the time (with ``--warmup``, also a first untimed run of the same
+code on two days); converting to the tool's own data structure is included), timed
+with ``time.perf_counter``; peak RSS is the subprocess' RSS sampled every 20 ms (psutil). Run::
 
     python benchmarks/backtest_speed.py            # full year, all sides (several minutes)
     python benchmarks/backtest_speed.py --quick    # one month of scoring, for a smoke test
@@ -318,6 +319,10 @@ class PeakRSS:
 def run_side(args: argparse.Namespace) -> None:
     """Child process: run one side, write predictions and timings."""
     with PeakRSS() as rss:
+        if args.warmup:  # same code path on two days, untimed: lazy imports, caches
+            warm = argparse.Namespace(**vars(args))
+            warm.end = str((pd.Timestamp(args.start) + pd.Timedelta(days=2)).date())
+            SIDES[args.side](warm)
         preds = SIDES[args.side](args)
     preds.to_parquet(args.workdir / f"{args.side}.parquet")
     (args.workdir / f"{args.side}.json").write_text(
@@ -342,6 +347,7 @@ def _spawn(side: str, args: argparse.Namespace) -> dict[str, float]:
         str(args.n_jobs),
         "--n-estimators",
         str(args.n_estimators),
+        *(["--warmup"] if args.warmup else []),
     ]
     print(f"  running {side} ...", flush=True)
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
@@ -377,6 +383,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="score one month only (smoke test)")
     ap.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads on every side")
     ap.add_argument("--n-estimators", type=int, default=100)
+    ap.add_argument(
+        "--warmup", action="store_true", help="run each side once on 2 days first, untimed"
+    )
     ap.add_argument("--only", choices=["naive", "gbm"], help="run one benchmark only")
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()

@@ -12,7 +12,7 @@ python docker/requirements.py "$@" > /tmp/requirements.txt
 echo "installing: $(tr '\n' ' ' < /tmp/requirements.txt)"
 
 if [ $# -gt 0 ]; then
-    pip install -r /tmp/requirements.txt
+    pip install -c docker/constraints.txt -r /tmp/requirements.txt
     rm -f /tmp/requirements.txt
     exit 0
 fi
@@ -24,6 +24,6 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends $build_deps
-pip install "setuptools>=69" wheel -r /tmp/requirements.txt
+pip install -c docker/constraints.txt "setuptools>=69" wheel -r /tmp/requirements.txt
 apt-get purge -y -q --auto-remove $build_deps
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /tmp/requirements.txt

@@ -3,25 +3,26 @@
 Other forecaster families join the contract test by adding a module named
 ``contract_cases_<name>.py`` in this folder that defines ``CASES``: a list of
 ``(id, factory)`` pairs where ``factory(**overrides)`` returns an unfitted forecaster
-(``overrides`` may contain ``horizon`` and ``delay``). See ``contract_cases_builtin.py``.
+(``overrides`` may contain ``horizon`` and ``delay``), and optionally ``SLOW``: ids of cases
+taking more than a few seconds (marked ``slow``). See ``contract_cases_builtin.py``.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 HERE = Path(__file__).parent
 
 
-def load_contract_cases() -> list[tuple[str, Callable[..., Any]]]:
-    """Collect ``CASES`` from every ``contract_cases_*.py`` next to this file."""
-    cases: list[tuple[str, Callable[..., Any]]] = []
+def load_contract_cases() -> list[Any]:
+    """Collect ``CASES`` from every ``contract_cases_*.py`` as ``pytest.param`` objects."""
+    cases: list[Any] = []
     for path in sorted(HERE.glob("contract_cases_*.py")):
         spec = importlib.util.spec_from_file_location(f"_infotrafic_{path.stem}", path)
         assert spec is not None and spec.loader is not None
@@ -30,7 +31,10 @@ def load_contract_cases() -> list[tuple[str, Callable[..., Any]]]:
             spec.loader.exec_module(module)
         except ImportError:  # optional dependency missing: the family is skipped
             continue
-        cases.extend(module.CASES)
+        slow = set(getattr(module, "SLOW", ()))
+        for name, factory in module.CASES:
+            marks = [pytest.mark.slow] if name in slow else []
+            cases.append(pytest.param(name, factory, id=name, marks=marks))
     return cases
 
 

@@ -17,7 +17,6 @@ from infotrafic.exceptions import NotFittedError
 from infotrafic.forecasters import Forecaster
 
 CASES = load_contract_cases()
-IDS = [c[0] for c in CASES]
 LEADS = [{"horizon": 1, "delay": 0}, {"horizon": 2, "delay": 1}]
 
 
@@ -47,7 +46,7 @@ def _make(factory: Callable[..., Any], **kw: Any) -> Forecaster:
     return model
 
 
-@pytest.mark.parametrize(("name", "factory"), CASES, ids=IDS)
+@pytest.mark.parametrize(("name", "factory"), CASES)
 def test_contract_estimator_api(
     name: str, factory: Callable[..., Any], panel: pd.DataFrame
 ) -> None:
@@ -77,7 +76,7 @@ def test_contract_estimator_api(
 
 
 @pytest.mark.parametrize("lead", LEADS, ids=["h1", "h2d1"])
-@pytest.mark.parametrize(("name", "factory"), CASES, ids=IDS)
+@pytest.mark.parametrize(("name", "factory"), CASES)
 def test_contract_predict_shape_no_mutation_no_future(
     name: str, factory: Callable[..., Any], lead: dict[str, int], panel: pd.DataFrame
 ) -> None:
@@ -108,7 +107,7 @@ def test_contract_predict_shape_no_mutation_no_future(
         np.testing.assert_array_equal(model.predict(dropped, at_t), want)
 
 
-@pytest.mark.parametrize(("name", "factory"), CASES, ids=IDS)
+@pytest.mark.parametrize(("name", "factory"), CASES)
 def test_contract_determinism_pickle_and_paths(
     name: str, factory: Callable[..., Any], panel: pd.DataFrame
 ) -> None:
