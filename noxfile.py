@@ -46,12 +46,16 @@ def tests(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Sphinx HTML with warnings as errors, then the docs' doctests."""
     session.install("-e", ".[all,docs]")
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
-    session.run("sphinx-build", "-W", "--keep-going", "-b", "doctest", "docs", "docs/_build/doctest")
+    for builder in ("html", "doctest"):
+        session.run(
+            "sphinx-build", "-W", "--keep-going", "-b", builder, "docs", f"docs/_build/{builder}"
+        )
 
 
 @nox.session(python=PYTHON)
 def docker(session: nox.Session) -> None:
     """Build the service images on a local base image and run the stack on loopback."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-m", "docker", "--timeout=3000", "-p", "no:cacheprovider", *session.posargs)
+    session.run(
+        "pytest", "-m", "docker", "--timeout=3000", "-p", "no:cacheprovider", *session.posargs
+    )

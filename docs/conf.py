@@ -32,3 +32,14 @@ html_static_path = ["_static"]
 intersphinx_mapping: dict[str, tuple[str, None]] = {}
 doctest_global_setup = "import pandas as pd\nimport numpy as np\nimport infotrafic"
 nitpicky = False
+
+
+def _skip_sklearn_plumbing(app, what, name, obj, skip, options):  # type: ignore[no-untyped-def]
+    """Hide scikit-learn's generated metadata-routing methods from the reference."""
+    if name == "get_metadata_routing" or (name.startswith("set_") and name.endswith("_request")):
+        return True
+    return None
+
+
+def setup(app):  # type: ignore[no-untyped-def]
+    app.connect("autodoc-skip-member", _skip_sklearn_plumbing)

@@ -186,7 +186,8 @@ def validate_panel(
     if not isinstance(time.dtype, pd.DatetimeTZDtype):
         raise _fail(
             f"time must be a tz-aware datetime column (got {time.dtype}); localise naive Paris "
-            "wall-clock times with infotrafic.etl.paris_to_utc or use pd.to_datetime(..., utc=True)",
+            "wall-clock times with infotrafic.etl.paris_to_utc or use "
+            "pd.to_datetime(..., utc=True)",
             "time",
             name,
         )
@@ -194,9 +195,7 @@ def validate_panel(
     if utc.isna().any():
         raise _fail("time has missing values; drop or fix those rows", "time", name)
     if not (utc.dt.floor("h") == utc).all():
-        raise _fail(
-            "time must fall on the hour (the end of the counting hour, t_1h)", "time", name
-        )
+        raise _fail("time must fall on the hour (the end of the counting hour, t_1h)", "time", name)
     out["time"] = utc.reset_index(drop=True)
 
     for col in ("flow", "occupancy"):

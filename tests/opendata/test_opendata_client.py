@@ -166,6 +166,9 @@ def test_quota_within_the_allowed_wait_waits(
 ) -> None:
     server.faults.push(Fault.quota(times=2, reset_in=0.2))
     assert client.count([4264], *WEEK) == 168
-    times = [r.time for r in server.requests]
-    assert [r.status for r in server.requests] == [429, 429, 200]
-    assert times[2] - times[1] >= 0.15
+    # Only this test's requests: a slow earlier test may still have a request in flight.
+    log = [r for r in server.requests if "/records" in r.path]
+    statuses = [r.status for r in log]
+    assert statuses.count(429) == 2 and statuses[-1] == 200
+    last_429 = max(i for i, s in enumerate(statuses) if s == 429)
+    assert log[-1].time - log[last_429].time >= 0.15
