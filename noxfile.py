@@ -44,12 +44,10 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    """Sphinx HTML with warnings as errors, then the docs' doctests."""
-    session.install("-e", ".[all,docs]")
-    for builder in ("html", "doctest"):
-        session.run(
-            "sphinx-build", "-W", "--keep-going", "-b", builder, "docs", f"docs/_build/{builder}"
-        )
+    """Sphinx HTML with warnings as errors, then every example of the docs and docstrings."""
+    session.install("-e", ".[all,docs,test]")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+    session.run("pytest", "-p", "no:cacheprovider", "docs", "infotrafic", "-m", "not slow")
 
 
 @nox.session(python=PYTHON)

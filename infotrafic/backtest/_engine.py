@@ -20,7 +20,7 @@ from sklearn.base import clone
 from infotrafic._schema import validate_panel
 from infotrafic._types import DurationLike, TimeLike
 from infotrafic.backtest._config import BacktestConfig
-from infotrafic.backtest._report import build_report, seasonal_scales
+from infotrafic.backtest._report import seasonal_scales
 from infotrafic.backtest._result import BacktestResult
 from infotrafic.exceptions import BacktestError, ConfigurationError
 from infotrafic.forecasters import NaiveForecaster, SeasonalNaiveForecaster
@@ -437,5 +437,4 @@ def backtest(
         }
     )
     scales = seasonal_scales(data, cfg.start)
-    report = build_report(frame, scales=scales, config=cfg.to_dict())
-    return BacktestResult(predictions=frame, report=report, config=cfg, timings=timings)
+    return BacktestResult(predictions=frame, config=cfg, timings=timings, scales=scales)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from infotrafic._types import PathLike
-from infotrafic.backtest._report import BacktestReport
+from infotrafic.backtest._report import BacktestReport, build_report
 
 if TYPE_CHECKING:
     from infotrafic.backtest._config import BacktestConfig
@@ -28,18 +29,26 @@ class BacktestResult:
         (int64), ``time`` (UTC, end of the counting hour), ``model`` (categorical), ``cutoff``
         (start of the refit block that produced the prediction), ``y_true`` and ``y_pred``
         (float32; ``y_pred`` NaN when the model could not predict).
-    report : BacktestReport
-        Metrics and comparison tables.
     config : BacktestConfig
         The options used.
     timings : dict of str to float
         Wall-clock seconds spent per model (features, fits and predictions).
+    scales : pandas.Series, optional
+        Per-arc MASE scales (in-sample seasonal-naive MAE before the start).
+    report : BacktestReport
+        Metrics and comparison tables, computed on first access (so a backtest whose caller
+        only wants the predictions does not pay for them).
     """
 
     predictions: pd.DataFrame
-    report: BacktestReport
     config: BacktestConfig
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    scales: pd.Series | None = None
+
+    @functools.cached_property
+    def report(self) -> BacktestReport:
+        """Metrics and comparison tables (built once, on first access)."""
+        return build_report(self.predictions, scales=self.scales, config=self.config.to_dict())
 
     def to_json(self) -> str:
         """Return the report as JSON (see :meth:`BacktestReport.to_json`)."""

@@ -212,7 +212,9 @@ def build_grid(
     ai = np.searchsorted(arc_ids, arc_col).astype(np.intp)
     ti = ((time_ns - start_ns) // _HOUR_NS).astype(np.intp)
     flat = ai.astype(np.int64) * max(1, shape[1]) + ti
-    if len(flat) and len(np.unique(flat)) != len(flat):
+    seen = np.zeros(max(1, shape[0] * shape[1]), dtype=bool)
+    seen[flat] = True
+    if len(flat) and int(np.count_nonzero(seen)) != len(flat):
         raise DataValidationError(
             "panel: duplicated (arc_id, time) rows; deduplicate with infotrafic.etl.deduplicate",
             field="time",
