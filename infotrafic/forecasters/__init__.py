@@ -8,6 +8,7 @@ family. See :class:`Forecaster` for the contract and :class:`BaseForecaster` for
 from infotrafic.forecasters._base import (
     BaseForecaster,
     Forecaster,
+    TabularForecaster,
     available_forecasters,
     make_forecaster,
     register_forecaster,
@@ -36,6 +37,7 @@ __all__ = [
     "HistoricalAverageForecaster",
     "NaiveForecaster",
     "SeasonalNaiveForecaster",
+    "TabularForecaster",
     "available_forecasters",
     "default_gbm_features",
     "load_forecaster",

@@ -30,6 +30,7 @@ from infotrafic.features import FeatureSpec
 __all__ = [
     "BaseForecaster",
     "Forecaster",
+    "TabularForecaster",
     "available_forecasters",
     "make_forecaster",
     "register_forecaster",
@@ -38,7 +39,7 @@ __all__ = [
 
 @runtime_checkable
 class Forecaster(Protocol):
-    """What the backtest engine, the CLI and persistence expect from a forecaster."""
+    """What the backtest engine, the CLI and persistence expect from any forecaster."""
 
     horizon: int
     delay: int
@@ -50,6 +51,23 @@ class Forecaster(Protocol):
     def predict(self, panel: pd.DataFrame, targets: pd.DataFrame) -> NDArray[np.float64]:
         """Predict the flow of ``targets`` rows (``arc_id``, ``time``) from ``panel`` history."""
         ...
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyper-parameters."""
+        ...
+
+    def set_params(self, **params: Any) -> Self:
+        """Set hyper-parameters."""
+        ...
+
+
+@runtime_checkable
+class TabularForecaster(Forecaster, Protocol):
+    """A forecaster with the tabular fast path: features built once, fitted per refit block.
+
+    Every built-in forecaster implements it; the backtest engine uses it when present and falls
+    back to ``fit``/``predict`` otherwise (e.g. for the Darts adapter).
+    """
 
     def build_features(
         self, panel: pd.DataFrame, *, targets: pd.DataFrame | None = None
@@ -63,14 +81,6 @@ class Forecaster(Protocol):
 
     def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:
         """Predict rows of :meth:`build_features` output."""
-        ...
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyper-parameters."""
-        ...
-
-    def set_params(self, **params: Any) -> Self:
-        """Set hyper-parameters."""
         ...
 
 
