@@ -275,7 +275,7 @@ class GBMForecaster(BaseForecaster):
         self._check_level_features(names)
         backend = _resolve_backend(self.backend)
         self._check_columns(X, ["time", "y", *names])
-        keep = X["y"].notna().to_numpy()
+        keep = X["y"].notna().to_numpy().copy()  # writable under pandas copy-on-write
         if self.train_window is not None and keep.any():
             newest = X.loc[keep, "time"].max()
             start = newest - pd.Timedelta(hours=int(self.train_window))
