@@ -49,7 +49,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -58,6 +57,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _measure import PeakRSS
 from _synthetic import load_real_panel
 
 LAGS = (1, 2, 3, 24, 168)
@@ -288,32 +288,6 @@ SIDES = {
     "darts_gbm": side_darts_gbm,
     "mlforecast_gbm": side_mlforecast_gbm,
 }
-
-
-class PeakRSS:
-    """Sample this process' RSS every 20 ms in a thread (``ru_maxrss`` would include the
-    parent's memory inherited through fork)."""
-
-    def __init__(self) -> None:
-        import psutil
-
-        self._proc = psutil.Process()
-        self.peak = self._proc.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._proc.memory_info().rss)
 
 
 def run_side(args: argparse.Namespace) -> None:
