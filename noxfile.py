@@ -15,7 +15,7 @@ PYTHON: str | None = None
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Ruff (pycodestyle, pyflakes, isort, numpydoc ``D`` rules) and format check."""
-    session.install("ruff>=0.5")
+    session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -55,5 +55,12 @@ def docker(session: nox.Session) -> None:
     """Build the service images on a local base image and run the stack on loopback."""
     session.install("-e", ".[test]")
     session.run(
-        "pytest", "-m", "docker", "--timeout=3000", "-p", "no:cacheprovider", *session.posargs
+        "pytest",
+        "tests/docker",
+        "-m",
+        "docker",
+        "--timeout=3000",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
     )

@@ -9,6 +9,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Case modules of the forecaster contract test are loaded by the test itself (they may need
+# optional dependencies); --doctest-modules must not import them.
+collect_ignore_glob = ["forecasters/contract_cases_*.py"]
+
 
 def _shared_data() -> Path | None:
     env = os.environ.get("INFOTRAFIC_SHARED_DATA")
