@@ -122,21 +122,31 @@ def _check_output(out: Any, n: int, name: str, cutoff: pd.Timestamp) -> np.ndarr
     return arr
 
 
-def _fit_predict_features(
-    model: Any, train: pd.DataFrame, rows: pd.DataFrame, name: str, cutoff: pd.Timestamp
+def _guarded(
+    run: Callable[[], np.ndarray], n: int, n_train: int, name: str, cutoff: pd.Timestamp
 ) -> np.ndarray:
+    """Run one refit block; turn a model's failure into a BacktestError naming the block."""
     try:
-        m = clone(model, safe=False)
-        m.fit_features(train)
-        out = m.predict_features(rows) if len(rows) else np.empty(0)
+        out = run()
     except BacktestError:
         raise
     except Exception as exc:
         raise BacktestError(
             f"model {name!r} failed on the block starting {cutoff} "
-            f"({len(train)} training rows): {type(exc).__name__}: {exc}"
+            f"({n_train} training rows): {type(exc).__name__}: {exc}"
         ) from exc
-    return _check_output(out, len(rows), name, cutoff)
+    return _check_output(out, n, name, cutoff)
+
+
+def _fit_predict_features(
+    model: Any, train: pd.DataFrame, rows: pd.DataFrame, name: str, cutoff: pd.Timestamp
+) -> np.ndarray:
+    def run() -> np.ndarray:
+        m = clone(model, safe=False)
+        m.fit_features(train)
+        return m.predict_features(rows) if len(rows) else np.empty(0)
+
+    return _guarded(run, len(rows), len(train), name, cutoff)
 
 
 def _fit_predict_panel(
@@ -147,18 +157,12 @@ def _fit_predict_panel(
     name: str,
     cutoff: pd.Timestamp,
 ) -> np.ndarray:
-    try:
+    def run() -> np.ndarray:
         m = clone(model, safe=False)
         m.fit(train)
-        out = m.predict(history, targets) if len(targets) else np.empty(0)
-    except BacktestError:
-        raise
-    except Exception as exc:
-        raise BacktestError(
-            f"model {name!r} failed on the block starting {cutoff} "
-            f"({len(train)} training rows): {type(exc).__name__}: {exc}"
-        ) from exc
-    return _check_output(out, len(targets), name, cutoff)
+        return m.predict(history, targets) if len(targets) else np.empty(0)
+
+    return _guarded(run, len(targets), len(train), name, cutoff)
 
 
 class _Plan:

@@ -15,7 +15,20 @@ from infotrafic.forecasters._base import BaseForecaster
 __all__ = ["HistoricalAverageForecaster", "NaiveForecaster", "SeasonalNaiveForecaster"]
 
 
-class NaiveForecaster(BaseForecaster):
+class _LagForecaster(BaseForecaster):
+    """A baseline whose forecast is one lag column of its feature table."""
+
+    def _column(self) -> str:
+        raise NotImplementedError
+
+    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:
+        """Return the lag column of every row."""
+        self._check_fitted()
+        self._check_columns(X, [self._column()])
+        return X[self._column()].to_numpy(dtype=np.float64, copy=True)
+
+
+class NaiveForecaster(_LagForecaster):
     """Persistence: predict the value ``lead`` hours before the target.
 
     With ``fill=None`` (default) the prediction for ``t`` is exactly ``y(t - lead)`` and NaN when
@@ -80,14 +93,8 @@ class NaiveForecaster(BaseForecaster):
         self.n_train_rows_ = len(X)
         return self
 
-    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:
-        """Return the lagged value of every row."""
-        self._check_fitted()
-        self._check_columns(X, [self._column()])
-        return X[self._column()].to_numpy(dtype=np.float64, copy=True)
 
-
-class SeasonalNaiveForecaster(BaseForecaster):
+class SeasonalNaiveForecaster(_LagForecaster):
     """Same hour one season earlier: ``y(t - k * season)``, smallest ``k * season >= lead``.
 
     At horizon 1 with the default season of 168 h it predicts ``y(t - 168 h)`` exactly (NaN when
@@ -131,12 +138,6 @@ class SeasonalNaiveForecaster(BaseForecaster):
         self.lag_ = seasonal_lag(int(self.season), self.lead)
         self.n_train_rows_ = len(X)
         return self
-
-    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:
-        """Return the seasonal lag of every row."""
-        self._check_fitted()
-        self._check_columns(X, [self._column()])
-        return X[self._column()].to_numpy(dtype=np.float64, copy=True)
 
 
 class HistoricalAverageForecaster(BaseForecaster):
