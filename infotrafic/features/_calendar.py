@@ -269,6 +269,10 @@ class Calendar:
         """Calendar features read no panel column."""
         return ()
 
+    def lookback(self, lead: int) -> int | None:
+        """Calendar values depend on the target hour only: 0."""
+        return 0
+
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield ``(name, (1, n_hours) array)`` pairs."""
         frame = calendar_frame(view.times)

@@ -74,16 +74,41 @@ class HourlyGrid:
         numpy.ndarray
             One float32 value per output row.
         """
-        full = np.broadcast_to(matrix, self.shape)
+        return np.asarray(self.gather_values(matrix), dtype=np.float32)
+
+    def gather_values(
+        self, matrix: NDArray[np.floating] | NDArray[np.integer]
+    ) -> NDArray[np.floating] | NDArray[np.integer]:
+        """Pick the output rows out of an ``(n_arcs, n_hours)`` matrix, keeping its dtype.
+
+        Parameters
+        ----------
+        matrix : numpy.ndarray
+            An array of shape :attr:`shape` (or broadcastable to it).
+
+        Returns
+        -------
+        numpy.ndarray
+            One value per output row.
+        """
+        m = np.asarray(matrix)
+        if m.shape == (1, self.shape[1]) and self.shape[0] != 1:
+            return np.take(m[0], self.row_hour)  # one row per hour (calendar)
+        full = np.broadcast_to(m, self.shape)
         if self.n_rows == full.size and self.n_rows > 0 and self._whole_grid:
             # every (arc, hour) in order: a flat copy, much faster than fancy indexing
-            return np.ascontiguousarray(full, dtype=np.float32).reshape(-1)
-        return np.asarray(full[self.row_arc, self.row_hour], dtype=np.float32)
+            return np.ascontiguousarray(full).reshape(-1)
+        if full.flags.c_contiguous:
+            return np.take(full.reshape(-1), self._flat)
+        return full[self.row_arc, self.row_hour]
+
+    @cached_property
+    def _flat(self) -> NDArray[np.int64]:
+        return self.row_arc.astype(np.int64) * len(self.times) + self.row_hour
 
     @cached_property
     def _whole_grid(self) -> bool:
-        n_hours = len(self.times)
-        flat = self.row_arc.astype(np.int64) * n_hours + self.row_hour
+        flat = self._flat
         return bool(flat[0] == 0 and np.all(np.diff(flat) == 1))
 
 
@@ -324,6 +349,16 @@ class HistoryView:
     def arc_ids(self) -> NDArray[np.int64]:
         """Arc identifiers of the matrix rows."""
         return self._grid.arc_ids
+
+    @property
+    def origin(self) -> int:
+        """Absolute hour of the first grid column (whole hours since the Unix epoch).
+
+        Builders align any blocked computation on it, so that values do not depend on where the
+        grid starts.
+        """
+        times = self._grid.times
+        return int(times[0].value // _HOUR_NS) if len(times) else 0
 
     def lagged(self, column: str, lag: int) -> F64:
         """Return ``column`` shifted by ``lag`` hours: ``out[:, t] == value(t - lag)``.

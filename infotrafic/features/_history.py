@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from infotrafic.exceptions import ConfigurationError
-from infotrafic.features._grid import F64, HistoryView
+from infotrafic.features._grid import F64, HistoryView, shift
 
 __all__ = [
     "EWM",
@@ -85,6 +85,14 @@ class _Builder:
     def _plan(self, lead: int) -> list[tuple[str, str | None]]:
         raise NotImplementedError
 
+    def lookback(self, lead: int) -> int | None:
+        """Return how many hours before a target hour its values can reach (None: unbounded).
+
+        Building the features of targets ``t >= t0`` from the panel cut to the rows with
+        ``time >= t0 - lookback(lead)`` gives exactly the values built from the whole panel.
+        """
+        raise NotImplementedError
+
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield ``(name, (n_arcs, n_hours) array)`` pairs."""
         raise NotImplementedError
@@ -112,6 +120,10 @@ class Lags(_Builder):
 
     def _plan(self, lead: int) -> list[tuple[str, str | None]]:
         return [(f"{self.column}_lag{int(k)}", self.column) for k in self.lags]
+
+    def lookback(self, lead: int) -> int | None:
+        """Return the largest lag."""
+        return max((int(k) for k in self.lags), default=0)
 
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield the lagged series."""
@@ -155,6 +167,12 @@ class LastValue(_Builder):
             out.append((f"{self.column}_age_lag{lag}", None))
         return out
 
+    def lookback(self, lead: int) -> int | None:
+        """``lag + max_age``; None (the whole history) without ``max_age``."""
+        if self.max_age is None:
+            return None
+        return _lag_or_lead(self.lag, lead) + int(self.max_age)
+
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield the forward-filled series (and its age)."""
         lag = _lag_or_lead(self.lag, view.lead)
@@ -176,18 +194,49 @@ class LastValue(_Builder):
             yield f"{self.column}_age_lag{lag}", age
 
 
-def _rolling_sums(s: F64, window: int) -> tuple[F64, F64, F64]:
-    """Windowed count, sum and sum of squares along axis 1 (NaN ignored)."""
+def _window_sum(x: F64, window: int, origin: int) -> F64:
+    """Sum of ``x`` over the ``window`` columns ending at each column (axis 1).
+
+    Van Herk / Gil-Werman blocks: the columns are cut into blocks of ``window`` hours aligned on
+    absolute hours (``origin`` is the absolute hour of column 0), and each window sum is the
+    suffix sum of one block plus the prefix sum of the next. Every sum reads only values inside
+    its window, in an order fixed by absolute time, so a feature is bit-for-bit the same
+    whatever the first hour of the grid (the backtest builds features on panel slices).
+    """
+    n_arcs, n_hours = x.shape
+    if window == 1 or n_hours == 0:
+        return x.copy()
+    off = origin % window
+    n_blocks = -(-(off + n_hours) // window)
+    pad = np.zeros((n_arcs, n_blocks, window))
+    flat = pad.reshape(n_arcs, -1)
+    flat[:, off : off + n_hours] = x
+    pre = np.cumsum(pad, axis=2).reshape(n_arcs, -1)
+    suf = np.cumsum(pad[:, :, ::-1], axis=2)[:, :, ::-1]
+    suf[:, :, 0] = 0.0  # a window ending on a block's last hour is that block's prefix alone
+    suf_flat = suf.reshape(n_arcs, -1)
+    out = pre[:, off : off + n_hours]
+    # out[:, p] += suf[:, p - window + 1] (padded positions), zero before the first block
+    lo = off - window + 1
+    src0 = max(lo, 0)
+    dst0 = src0 - lo
+    if dst0 < n_hours:
+        out[:, dst0:] += suf_flat[:, src0 : src0 + n_hours - dst0]
+    return np.ascontiguousarray(out)
+
+
+def _rolling_sums(
+    s: F64, window: int, origin: int, *, squares: bool = True
+) -> tuple[F64, F64, F64 | None]:
+    """Windowed count, sum and (optionally) sum of squares along axis 1 (NaN ignored)."""
     valid = ~np.isnan(s)
+    cnt = _window_sum(valid.astype(np.float64), window, origin)
     x = np.where(valid, s, 0.0)
-    n_arcs, n_hours = s.shape
-    pad = np.zeros((n_arcs, 1))
-    c = np.concatenate([pad, np.cumsum(valid, axis=1, dtype=np.float64)], axis=1)
-    s1 = np.concatenate([pad, np.cumsum(x, axis=1)], axis=1)
-    s2 = np.concatenate([pad, np.cumsum(x * x, axis=1)], axis=1)
-    hi = np.arange(1, n_hours + 1)
-    lo = np.maximum(hi - window, 0)
-    return c[:, hi] - c[:, lo], s1[:, hi] - s1[:, lo], s2[:, hi] - s2[:, lo]
+    sm = _window_sum(x, window, origin)
+    if not squares:
+        return cnt, sm, None
+    np.multiply(x, x, out=x)
+    return cnt, sm, _window_sum(x, window, origin)
 
 
 @dataclass(frozen=True)
@@ -237,12 +286,17 @@ class Rolling(_Builder):
             for st in self.stats
         ]
 
+    def lookback(self, lead: int) -> int | None:
+        """``lag + window - 1`` for the longest window."""
+        return _lag_or_lead(self.lag, lead) + max((int(w) for w in self.windows), default=1) - 1
+
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield the rolling statistics."""
         lag = _lag_or_lead(self.lag, view.lead)
         s = view.lagged(self.column, lag)
+        squares = "std" in self.stats
         for w in (int(w) for w in self.windows):
-            cnt, sm, sq = _rolling_sums(s, w)
+            cnt, sm, sq = _rolling_sums(s, w, view.origin, squares=squares)
             ok = cnt >= max(1, self.min_periods)
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = np.where(ok, sm / cnt, np.nan)
@@ -250,7 +304,7 @@ class Rolling(_Builder):
                 name = f"{self.column}_rolling_{st}_lag{lag}_window{w}"
                 if st == "mean":
                     yield name, mean
-                elif st == "std":
+                elif st == "std" and sq is not None:
                     with np.errstate(invalid="ignore", divide="ignore"):
                         var = (sq - cnt * mean * mean) / (cnt - 1)
                     yield name, np.where(ok & (cnt > 1), np.sqrt(np.maximum(var, 0.0)), np.nan)
@@ -290,6 +344,11 @@ class SameHourOfWeek(_Builder):
     def _plan(self, lead: int) -> list[tuple[str, str | None]]:
         k0 = seasonal_lag(168, lead)
         return [(f"{self.column}_how_mean_lag{k0}_weeks{int(n)}", self.column) for n in self.weeks]
+
+    def lookback(self, lead: int) -> int | None:
+        """``k0 + 168 * (weeks - 1)`` for the most weeks."""
+        n_max = max((int(n) for n in self.weeks), default=1)
+        return seasonal_lag(168, lead) + 168 * (n_max - 1)
 
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield the weekly-profile means."""
@@ -344,6 +403,11 @@ class SeasonalDiff(_Builder):
             (f"{self.column}_sadj_lag{k}_season{self.season}", self.column),
         ]
 
+    def lookback(self, lead: int) -> int | None:
+        """``max(lag + season, K)``."""
+        lag = _lag_or_lead(self.lag, lead)
+        return max(lag + int(self.season), seasonal_lag(self.season, lead))
+
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield the seasonal difference and the adjusted seasonal value."""
         lag = _lag_or_lead(self.lag, view.lead)
@@ -384,6 +448,14 @@ class EWM(_Builder):
         return [
             (f"{self.column}_ewm_lag{lag}_halflife{int(h)}", self.column) for h in self.halflives
         ]
+
+    def lookback(self, lead: int) -> int | None:
+        """None: the mean weighs the whole history (older values only fade).
+
+        A panel cut ``h`` hours before a target therefore changes its value, by a relative
+        amount of the order of ``0.5 ** (h / halflife)``.
+        """
+        return None
 
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield the exponentially weighted means."""
@@ -441,13 +513,17 @@ class MissingIndicator(_Builder):
             (f"{self.column}_missing_share_lag{lag}_window{self.window}", None),
         ]
 
+    def lookback(self, lead: int) -> int | None:
+        """``lag + window - 1``."""
+        return _lag_or_lead(self.lag, lead) + int(self.window) - 1
+
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield the indicator and the share."""
         lag = _lag_or_lead(self.lag, view.lead)
         s = view.lagged(self.column, lag)
         miss = np.isnan(s).astype(np.float64)
         yield f"{self.column}_missing_lag{lag}", miss
-        cnt, _, _ = _rolling_sums(s, self.window)
+        cnt = _window_sum(1.0 - miss, int(self.window), view.origin)
         yield f"{self.column}_missing_share_lag{lag}_window{self.window}", 1.0 - cnt / self.window
 
 
@@ -494,6 +570,12 @@ class ProfileDeviation(_Builder):
             ]
         return out
 
+    def lookback(self, lead: int) -> int | None:
+        """``lead + max(hours) - 1 + 168 * weeks`` (the oldest profile hour of the window)."""
+        n_max = max((int(n) for n in self.hours), default=1)
+        recent = lead + n_max - 1 + 168 * int(self.weeks)
+        return max(recent, seasonal_lag(168, lead) + 168 * (int(self.weeks) - 1))
+
     def _profile(self, view: HistoryView, first_lag: int) -> F64:
         total = np.zeros(view.shape)
         count = np.zeros(view.shape)
@@ -515,9 +597,11 @@ class ProfileDeviation(_Builder):
         y_sum = np.zeros(view.shape)
         p_sum = np.zeros(view.shape)
         count = np.zeros(view.shape)
+        # the profile of hour t - lead - j is the profile of t - lead shifted by j hours
+        recent_profile = self._profile(view, lead + 168)
         for j in range(n_max):
             y = view.lagged(self.column, lead + j)
-            prof = self._profile(view, lead + j + 168)
+            prof = shift(recent_profile, j)
             ok = ~np.isnan(y) & ~np.isnan(prof)
             dev_sum += np.where(ok, y - prof, 0.0)
             y_sum += np.where(ok, y, 0.0)

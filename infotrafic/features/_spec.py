@@ -49,6 +49,10 @@ class FeatureBuilder(Protocol):
         """Panel columns read."""
         ...
 
+    def lookback(self, lead: int) -> int | None:
+        """Hours before a target hour that its values can reach (None: the whole history)."""
+        ...
+
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield ``(name, array broadcastable to (n_arcs, n_hours))``."""
         ...
@@ -110,6 +114,8 @@ class FeatureSpec:
     >>> spec = FeatureSpec((Lags(lags=(1, 168)), Rolling(windows=(24,)), Calendar(("hour",))))
     >>> spec.feature_names()
     ['flow_lag1', 'flow_lag168', 'flow_rolling_mean_lag1_window24', 'hour']
+    >>> spec.lookback()  # hours before a target that its features read
+    168
     >>> FeatureSpec.from_json(spec.to_json()) == spec
     True
     >>> panel = pd.DataFrame({"arc_id": 1, "flow": [10.0, 20.0, 30.0],
@@ -153,6 +159,25 @@ class FeatureSpec:
         for b in self.builders:
             cols += [c for c in b.required_columns() if c not in cols]
         return tuple(cols)
+
+    def lookback(self) -> int | None:
+        """Hours before a target hour that any feature can reach; None when unbounded.
+
+        The features of targets ``t >= t0`` built from the panel rows with
+        ``time >= t0 - lookback()`` are exactly those built from the whole panel (``EWM`` and
+        ``LastValue`` without ``max_age`` read the whole history: None).
+
+        Returns
+        -------
+        int or None
+        """
+        out = 0
+        for b in self.builders:
+            k = b.lookback(self.lead)
+            if k is None:
+                return None
+            out = max(out, int(k))
+        return out
 
     def build(self, panel: pd.DataFrame, *, targets: pd.DataFrame | None = None) -> pd.DataFrame:
         """Build the feature table (see :func:`build_features`)."""
@@ -239,8 +264,9 @@ def build_features(
     if missing:
         raise ConfigurationError(f"builders did not produce {missing}")
     out = pd.DataFrame(block.T, columns=pd.Index(names), copy=False)
-    y = grid.values["flow"][grid.row_arc, grid.row_hour]
+    y = np.asarray(grid.gather_values(grid.values["flow"]), dtype=np.float64)
     out.insert(0, "y", y)
-    out.insert(0, "time", grid.times[grid.row_hour])
-    out.insert(0, "arc_id", grid.arc_ids[grid.row_arc])
+    times_ns = np.take(grid.times.as_unit("ns").asi8, grid.row_hour)
+    out.insert(0, "time", pd.DatetimeIndex(times_ns.view("M8[ns]"), tz="UTC", name="time"))
+    out.insert(0, "arc_id", np.take(grid.arc_ids, grid.row_arc))
     return out
