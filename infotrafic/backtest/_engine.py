@@ -7,6 +7,7 @@ contract (``fit``/``predict``, plus the tabular fast path ``build_features``/``f
 
 from __future__ import annotations
 
+import inspect
 import re
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -20,6 +21,7 @@ from sklearn.base import clone
 from infotrafic._schema import validate_panel
 from infotrafic._types import DurationLike, TimeLike
 from infotrafic.backtest._config import BacktestConfig
+from infotrafic.backtest._pool import TrainingPool, sample_keys
 from infotrafic.backtest._report import seasonal_scales
 from infotrafic.backtest._result import BacktestResult
 from infotrafic.exceptions import BacktestError, ConfigurationError
@@ -29,6 +31,8 @@ __all__ = ["backtest", "model_names"]
 
 _HOUR_NS = 3_600_000_000_000
 _FAST = ("build_features", "fit_features", "predict_features")
+#: Shortest time chunk of the streaming fast path (history before the first cutoff).
+_CHUNK_NS = 30 * 24 * _HOUR_NS
 
 
 def _ns(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -139,14 +143,33 @@ def _guarded(
 
 
 def _fit_predict_features(
-    model: Any, train: pd.DataFrame, rows: pd.DataFrame, name: str, cutoff: pd.Timestamp
-) -> np.ndarray:
+    model: Any,
+    train: pd.DataFrame,
+    rows: pd.DataFrame,
+    name: str,
+    cutoff: pd.Timestamp,
+    positions: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     def run() -> np.ndarray:
         m = clone(model, safe=False)
         m.fit_features(train)
         return m.predict_features(rows) if len(rows) else np.empty(0)
 
-    return _guarded(run, len(rows), len(train), name, cutoff)
+    return positions, _guarded(run, len(rows), len(train), name, cutoff)
+
+
+def _predict_features(
+    fitted: Any,
+    rows: pd.DataFrame,
+    n_train: int,
+    name: str,
+    cutoff: pd.Timestamp,
+    positions: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    def run() -> np.ndarray:
+        return fitted.predict_features(rows) if len(rows) else np.empty(0)
+
+    return positions, _guarded(run, len(rows), n_train, name, cutoff)
 
 
 def _fit_predict_panel(
@@ -156,13 +179,14 @@ def _fit_predict_panel(
     targets: pd.DataFrame,
     name: str,
     cutoff: pd.Timestamp,
-) -> np.ndarray:
+    positions: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     def run() -> np.ndarray:
         m = clone(model, safe=False)
         m.fit(train)
         return m.predict(history, targets) if len(targets) else np.empty(0)
 
-    return _guarded(run, len(targets), len(train), name, cutoff)
+    return positions, _guarded(run, len(targets), len(train), name, cutoff)
 
 
 class _Plan:
@@ -207,45 +231,195 @@ def _keys(arc: np.ndarray, t_ns: np.ndarray, codes: pd.Index) -> np.ndarray:
     return np.asarray((code << 32) | hours, dtype="int64")
 
 
+def _lookback(model: Any) -> int | None:
+    """Hours of history the model's features read before a target (None: unknown/unbounded)."""
+    spec_fn = getattr(model, "feature_spec", None)
+    if not callable(spec_fn):
+        return None
+    try:
+        fn = getattr(spec_fn(), "lookback", None)
+        value = fn() if callable(fn) else None
+    except Exception:  # a model that cannot describe its features: use the whole history
+        return None
+    return None if value is None else int(value)
+
+
+def _accepts_targets(model: Any) -> bool:
+    try:
+        params = inspect.signature(model.build_features).parameters
+    except (TypeError, ValueError):
+        return False
+    return "targets" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def _int_attr(model: Any, attr: str) -> int | None:
+    value = getattr(model, attr, None)
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        return None
+    return int(value)
+
+
+class _Chunks:
+    """Time chunks of the streaming fast path and the feature rows built for each.
+
+    The features of a row only read data at ``t - lead`` or earlier, never depend on the
+    cutoff, and (given the model's ``lookback``) only need the panel slice
+    ``[lo - lookback - lead, hi)``: every row is built once, chunk by chunk.
+    """
+
+    def __init__(self, model: Any, name: str, panel: pd.DataFrame, cfg: BacktestConfig) -> None:
+        self.model = model
+        self.name = name
+        self.panel = panel
+        self.p_ns = _ns(panel["time"])
+        self.arcs = pd.Index(np.unique(panel["arc_id"].to_numpy(dtype="int64")))
+        self.lookback = _lookback(model)
+        self.lead = cfg.lead
+        self.targets = _accepts_targets(model)
+        code = np.asarray(self.arcs.get_indexer(panel["arc_id"].to_numpy()), dtype="int64")
+        hours = self.p_ns // _HOUR_NS
+        span = pd.DataFrame({"c": code, "h": hours}).groupby("c")["h"].agg(["min", "max"])
+        self.first = np.full(len(self.arcs), np.iinfo("int64").max, dtype="int64")
+        self.last = np.full(len(self.arcs), np.iinfo("int64").min, dtype="int64")
+        self.first[span.index.to_numpy()] = span["min"].to_numpy()
+        self.last[span.index.to_numpy()] = span["max"].to_numpy()
+
+    def edges(self, cfg: BacktestConfig) -> list[tuple[int, int, int | None]]:
+        """``(lo, hi, refit index or None)`` chunks covering the panel up to ``end``."""
+        out: list[tuple[int, int, int | None]] = []
+        if len(self.p_ns):
+            step = max(cfg.refit.value, _CHUNK_NS)
+            lo0 = int(self.p_ns.min())
+            hist = []
+            hi = cfg.start.value
+            while hi > lo0:
+                hist.append((max(hi - step, lo0), hi, None))
+                hi -= step
+            out += hist[::-1]
+        for k, c in enumerate(cfg.cutoffs()):
+            out.append((c.value, cfg.block_end(c).value, k))
+        return out
+
+    def _rows(self, lo: int, hi: int) -> pd.DataFrame:
+        """Return the grid rows of ``[lo, hi)``: each arc's hours between its first and last row."""
+        h0 = np.maximum(self.first, -(-lo // _HOUR_NS))
+        h1 = np.minimum(self.last, (hi - 1) // _HOUR_NS)
+        n = np.maximum(h1 - h0 + 1, 0)
+        arc = np.repeat(self.arcs.to_numpy(dtype="int64"), n)
+        offsets = np.repeat(np.cumsum(n) - n, n)
+        hours = np.arange(int(n.sum()), dtype="int64") - offsets + np.repeat(h0, n)
+        return pd.DataFrame({"arc_id": arc, "time": pd.DatetimeIndex(hours * _HOUR_NS, tz="UTC")})
+
+    def build(self, lo: int, hi: int) -> pd.DataFrame:
+        """Feature rows of the grid hours in ``[lo, hi)``."""
+        keep = self.p_ns < hi
+        if self.lookback is not None:
+            keep &= self.p_ns >= lo - (self.lookback + self.lead) * _HOUR_NS
+        part = self.panel.loc[keep]
+        try:
+            if self.targets:
+                rows = self._rows(lo, hi)
+                X: pd.DataFrame = self.model.build_features(part, targets=rows)
+                if len(X) != len(rows):
+                    raise BacktestError(f"returned {len(X)} rows for {len(rows)} targets")
+                return X
+            X = self.model.build_features(part)
+        except Exception as exc:
+            raise BacktestError(
+                f"model {self.name!r}: build_features failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        x_ns = _ns(X["time"])
+        X = X.loc[(x_ns >= lo) & (x_ns < hi)].reset_index(drop=True)
+        key = pd.Index(self.keys(X))
+        if not key.is_unique:
+            raise BacktestError(
+                f"model {self.name!r}: build_features returned duplicated (arc_id, time) rows"
+            )
+        return X
+
+    def keys(self, X: pd.DataFrame) -> np.ndarray:
+        """Return the ``(arc, hour)`` keys of feature rows (sorted like ``(arc_id, time)``)."""
+        return _keys(X["arc_id"].to_numpy(), _ns(X["time"]), self.arcs)
+
+
 def _fast_tasks(
     model: Any, name: str, panel: pd.DataFrame, plan: _Plan, cfg: BacktestConfig
-) -> tuple[list[tuple[int, int, np.ndarray]], Iterator[Any]]:
-    try:
-        X = model.build_features(panel)
-    except Exception as exc:
-        raise BacktestError(
-            f"model {name!r}: build_features failed: {type(exc).__name__}: {exc}"
-        ) from exc
-    x_ns = _ns(X["time"])
-    keep = x_ns < cfg.end.value
-    if not keep.all():
-        X = X.loc[keep].reset_index(drop=True)
-        x_ns = x_ns[keep]
-    arcs = pd.Index(np.unique(np.concatenate([X["arc_id"].to_numpy(), plan.targets["arc_id"]])))
-    xkey = pd.Index(_keys(X["arc_id"].to_numpy(), x_ns, arcs))
-    if not xkey.is_unique:
-        raise BacktestError(
-            f"model {name!r}: build_features returned duplicated (arc_id, time) rows"
-        )
-    pos = xkey.get_indexer(_keys(plan.targets["arc_id"].to_numpy(), plan.t_ns, arcs))
+) -> tuple[int, Iterator[Any]]:
+    """Stream the fast path: features chunk by chunk, a bounded training pool, one task a block.
 
-    spans: list[tuple[int, int, np.ndarray]] = []
-    if _refit_free(model):
-        groups = [(plan.cutoffs[0], 0, len(plan.targets))]
-    else:
-        groups = [(c, b0, b1) for _, c, b0, b1 in plan.blocks()]
-    for _, b0, b1 in groups:
-        p = pos[b0:b1]
-        spans.append((b0, b1, np.flatnonzero(p >= 0)))
+    Returns the number of tasks and their generator; each task returns ``(positions,
+    predictions)``. The training rows of refit ``k`` are those of every earlier chunk with
+    ``time <= cutoff - lead`` (and ``> lower`` with a sliding window); a model with an integer
+    ``max_train_rows`` gets a deterministic uniform sample of at most that many rows with a
+    known ``y`` (bottom-k of a hash of arc, hour and the model's ``random_state``; see
+    :mod:`infotrafic.backtest._pool`), otherwise every row, exactly as a whole-panel build.
+    """
+    chunks = _Chunks(model, name, panel, cfg)
+    once = _refit_free(model)
+    cutoffs = cfg.cutoffs()
+    bounds = [cfg.train_bounds(c) for c in (cutoffs[:1] if once else cutoffs)]
+    uppers = [u.value for _, u in bounds]
+    lowers = None if cfg.train_size is None else [lo.value for lo, _ in bounds if lo is not None]
+    max_rows = _int_attr(model, "max_train_rows")
+    seed = _int_attr(model, "random_state") or 0
+    spans = {k: (b0, b1) for k, _, b0, b1 in plan.blocks()}
+    n_tasks = len(spans)
+    target_keys = _keys(plan.targets["arc_id"].to_numpy(), plan.t_ns, chunks.arcs)
 
     def gen() -> Iterator[Any]:
-        for (c, b0, b1), (_, _, ok) in zip(groups, spans, strict=True):
-            lower, upper = cfg.train_bounds(c)
-            train = X.loc[_time_mask(x_ns, lower, upper)]
-            rows = X.iloc[pos[b0:b1][ok]]
-            yield joblib.delayed(_fit_predict_features)(model, train, rows, name, c)
+        pool = TrainingPool(uppers, lowers, max_rows)
+        fitted: Any = None
+        n_train = 0
+        for lo, hi, k in chunks.edges(cfg):
+            if k is not None and k >= len(uppers) and k not in spans:
+                continue  # a refit-free model's empty block: nothing to build
+            X = chunks.build(lo, hi)
+            train = None
+            if k is not None and k in spans and not once:
+                train = pool.training(k, empty=X.iloc[:0])
+            elif k == 0 and once:
+                train = pool.training(0, empty=X.iloc[:0])
+                n_train = len(train)
+                fitted = _fit_once(model, train, name, cutoffs[0])
+                train = None
+            if k is not None and k in spans:
+                b0, b1 = spans[k]
+                pos = pd.Index(chunks.keys(X)).get_indexer(target_keys[b0:b1])
+                ok = np.flatnonzero(pos >= 0)
+                rows = X.iloc[pos[ok]].reset_index(drop=True)
+                positions = b0 + ok
+                if once:
+                    yield joblib.delayed(_predict_features)(
+                        fitted, rows, n_train, name, cutoffs[k], positions
+                    )
+                else:
+                    yield joblib.delayed(_fit_predict_features)(
+                        model, train, rows, name, cutoffs[k], positions
+                    )
+                del rows, train
+            nxt = 0 if k is None else k + 1
+            if nxt < len(uppers):
+                if max_rows is not None:
+                    X = X.loc[X["y"].notna().to_numpy()]
+                x_ns = _ns(X["time"])
+                order = chunks.keys(X)
+                key = sample_keys(X["arc_id"].to_numpy(dtype="int64"), x_ns // _HOUR_NS, seed)
+                pool.add(X.reset_index(drop=True), x_ns, key, order, nxt)
+            del X
 
-    return spans, gen()
+    return n_tasks, gen()
+
+
+def _fit_once(model: Any, train: pd.DataFrame, name: str, cutoff: pd.Timestamp) -> Any:
+    """Fit a refit-free model once (a failure names the first block, as for any refit)."""
+    m = clone(model, safe=False)
+
+    def run() -> np.ndarray:
+        m.fit_features(train)
+        return np.empty(0)
+
+    _guarded(run, 0, len(train), name, cutoff)
+    return m
 
 
 def _history(panel: pd.DataFrame, p_ns: np.ndarray, last: int, lead_ns: int) -> pd.DataFrame:
@@ -265,13 +439,12 @@ def _history(panel: pd.DataFrame, p_ns: np.ndarray, last: int, lead_ns: int) -> 
 
 def _generic_tasks(
     model: Any, name: str, panel: pd.DataFrame, plan: _Plan, cfg: BacktestConfig
-) -> tuple[list[tuple[int, int, np.ndarray]], Iterator[Any]]:
+) -> tuple[int, Iterator[Any]]:
     p_ns = _ns(panel["time"])
     if _refit_free(model):
         groups = [(plan.cutoffs[0], 0, len(plan.targets))]
     else:
         groups = [(c, b0, b1) for _, c, b0, b1 in plan.blocks()]
-    spans = [(b0, b1, np.arange(b1 - b0)) for _, b0, b1 in groups]
     lead_ns = cfg.lead * _HOUR_NS
 
     def gen() -> Iterator[Any]:
@@ -280,9 +453,32 @@ def _generic_tasks(
             train = panel.loc[_time_mask(p_ns, lower, upper)]
             history = _history(panel, p_ns, int(plan.t_ns[b1 - 1]), lead_ns)
             targets = plan.targets.iloc[b0:b1][["arc_id", "time"]].reset_index(drop=True)
-            yield joblib.delayed(_fit_predict_panel)(model, train, history, targets, name, c)
+            positions = np.arange(b0, b1)
+            yield joblib.delayed(_fit_predict_panel)(
+                model, train, history, targets, name, c, positions
+            )
 
-    return spans, gen()
+    return len(groups), gen()
+
+
+def _run(tasks: Iterator[Any], n_jobs: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Run ``joblib.delayed`` tasks in order, at most ``n_jobs`` of them built at a time.
+
+    Tasks carry their data (training rows, block rows): the generator is only advanced when a
+    worker is free, so memory stays bounded. One job runs them inline, in this process.
+    """
+    if n_jobs == 1:
+        for task in tasks:
+            fn, args, kwargs = task
+            del task
+            out = fn(*args, **kwargs)
+            del fn, args, kwargs  # free the block's data before the next one is built
+            yield out
+        return
+    runner = joblib.Parallel(
+        n_jobs=n_jobs, return_as="generator", pre_dispatch="n_jobs", batch_size=1
+    )
+    yield from runner(tasks)
 
 
 def backtest(
@@ -412,16 +608,15 @@ def backtest(
 
     from tqdm.auto import tqdm
 
-    n_blocks = sum(1 for _ in plan.blocks())
-    total = sum(1 if _refit_free(m) else n_blocks for _, _, m, _ in jobs)
-    with tqdm(total=total, disable=not cfg.progress, desc="backtest", unit="fit") as bar:
+    with tqdm(total=0, disable=not cfg.progress, desc="backtest", unit="fit") as bar:
         for i, name, m, make in jobs:
             t0 = _time.perf_counter()
             bar.set_postfix_str(name)
-            spans, tasks = make(m, name, data, plan, cfg)
-            runner = joblib.Parallel(n_jobs=cfg.n_jobs, return_as="generator")
-            for (b0, _b1, ok), out in zip(spans, runner(tasks), strict=True):
-                preds[i, b0 + ok] = out
+            n_tasks, tasks = make(m, name, data, plan, cfg)
+            bar.total += n_tasks
+            bar.refresh()
+            for positions, out in _run(tasks, cfg.n_jobs):
+                preds[i, positions] = out
                 bar.update(1)
             timings[name] = _time.perf_counter() - t0
 
