@@ -58,6 +58,7 @@ def run_size(args: argparse.Namespace) -> dict[str, object]:
             horizon=1,
             refit=args.refit,
             n_jobs=args.n_jobs,
+            progress=args.progress,
         )
         seconds = time.perf_counter() - t0
     preds = res.predictions
@@ -85,6 +86,9 @@ def main() -> int:
     ap.add_argument("--n-jobs", type=int, default=1, help="backtest processes (joblib)")
     ap.add_argument("--gbm-params", default="{}", help="JSON keyword arguments of GBMForecaster")
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument(
+        "--progress", action="store_true", help="show each size's refit progress on stderr"
+    )
     args = ap.parse_args()
     if args.size is not None:
         print(json.dumps(run_size(args)))
@@ -119,13 +123,18 @@ def main() -> int:
             str(args.n_jobs),
             "--gbm-params",
             args.gbm_params,
-        ]
+        ] + (["--progress"] if args.progress else [])
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=None if args.progress else subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
         if proc.returncode != 0:
-            print(f"{size:>6}  FAILED (exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
-            results.append({"arcs": size, "failed": proc.stderr.strip()[-2000:]})
+            err = (proc.stderr or "").strip()
+            print(f"{size:>6}  FAILED (exit {proc.returncode}): {err[-500:]}")
+            results.append({"arcs": size, "failed": err[-2000:]})
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         results.append(r)

@@ -79,9 +79,21 @@ class _Piece:
         self.order = order
 
     @staticmethod
-    def concat(pieces: list[_Piece]) -> _Piece:
+    def merge(pieces: list[_Piece], k: int | None) -> _Piece:
+        """Return the bottom-k rows of several pieces (copying only the rows kept)."""
         if len(pieces) == 1:
-            return pieces[0]
+            return pieces[0].bottom(k)
+        key = np.concatenate([p.key for p in pieces])
+        if k is not None and len(key) > k:
+            chosen = np.sort(np.argpartition(key, k - 1)[:k])
+            starts = np.cumsum([0] + [len(p) for p in pieces])
+            parts = []
+            for i, p in enumerate(pieces):
+                sel = chosen[(chosen >= starts[i]) & (chosen < starts[i + 1])] - starts[i]
+                parts.append(p if len(sel) == len(p) else p.take(sel))
+            pieces = [p for p in parts if len(p)]
+            if len(pieces) == 1:
+                return pieces[0]
         return _Piece(
             pd.concat([p.frame for p in pieces], ignore_index=True),
             np.concatenate([p.key for p in pieces]),
@@ -89,6 +101,7 @@ class _Piece:
         )
 
     def take(self, idx: NDArray[np.intp]) -> _Piece:
+        """Return the rows ``idx``."""
         return _Piece(self.frame.iloc[idx].reset_index(drop=True), self.key[idx], self.order[idx])
 
     def bottom(self, k: int | None) -> _Piece:
@@ -173,8 +186,7 @@ class TrainingPool:
                 i = int(seg[part[0]])
                 new = _Piece(frame.iloc[part].reset_index(drop=True), key[part], order[part])
                 old = self.pieces.get(i)
-                merged = new if old is None else _Piece.concat([old, new])
-                self.pieces[i] = merged.bottom(self.max_rows)
+                self.pieces[i] = _Piece.merge([new] if old is None else [old, new], self.max_rows)
         self._prune(next_refit)
 
     def _prune(self, next_refit: int) -> None:
@@ -187,8 +199,7 @@ class TrainingPool:
         top = self._index(self.uppers[next_refit])
         common = sorted(i for i in self.pieces if i <= top)
         if len(common) > 1 or (common and common[-1] != top):
-            merged = _Piece.concat([self.pieces.pop(i) for i in common]).bottom(self.max_rows)
-            self.pieces[top] = merged
+            self.pieces[top] = _Piece.merge([self.pieces.pop(i) for i in common], self.max_rows)
 
     def training(self, refit: int, empty: pd.DataFrame) -> pd.DataFrame:
         """Return the rows of refit ``refit``'s window (its bottom-k sample), in ``order``.

@@ -141,9 +141,7 @@ def test_bounded_pool_trains_on_the_bottom_k_of_each_window(
     size=st.none() | st.integers(4, 40),
     seed=st.integers(0, 100),
 )
-def test_pool_bottom_k_property(
-    k: int, lead: int, step: int, size: int | None, seed: int
-) -> None:
+def test_pool_bottom_k_property(k: int, lead: int, step: int, size: int | None, seed: int) -> None:
     """Rows added chunk by chunk; every window draws exactly its rows' bottom-k, in order."""
     rng = np.random.default_rng(seed)
     n_hours, start = 120, 50
