@@ -11,6 +11,7 @@ import inspect
 import re
 import time as _time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 import joblib
@@ -462,12 +463,14 @@ def _generic_tasks(
 
 
 def _run(tasks: Iterator[Any], n_jobs: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Run ``joblib.delayed`` tasks in order, at most ``n_jobs`` of them built at a time.
+    """Run ``joblib.delayed`` tasks; results come back in completion order.
 
-    Tasks carry their data (training rows, block rows): the generator is only advanced when a
-    worker is free, so memory stays bounded. One job runs them inline, in this process.
+    Tasks carry their data (training rows, block rows), so the generator is only advanced when
+    a worker is about to be free: at most ``n_jobs`` tasks run while the next one is being built.
+    One job runs them inline, in this process (the least memory).
     """
-    if n_jobs == 1:
+    n = joblib.effective_n_jobs(n_jobs)
+    if n == 1:
         for task in tasks:
             fn, args, kwargs = task
             del task
@@ -475,10 +478,25 @@ def _run(tasks: Iterator[Any], n_jobs: int) -> Iterator[tuple[np.ndarray, np.nda
             del fn, args, kwargs  # free the block's data before the next one is built
             yield out
         return
-    runner = joblib.Parallel(
-        n_jobs=n_jobs, return_as="generator", pre_dispatch="n_jobs", batch_size=1
-    )
-    yield from runner(tasks)
+    from joblib.externals.loky import get_reusable_executor
+
+    executor = get_reusable_executor(max_workers=n)
+    pending: set[Future[Any]] = set()
+    try:
+        for fn, args, kwargs in tasks:
+            while len(pending) >= n:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+            pending.add(executor.submit(fn, *args, **kwargs))
+            del fn, args, kwargs
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield fut.result()
+    finally:
+        for fut in pending:
+            fut.cancel()
 
 
 def backtest(
@@ -506,11 +524,14 @@ def backtest(
     (sliding window), then predict the whole block ``[cutoff, cutoff + refit)``.
 
     Models with the tabular fast path (``build_features``, ``fit_features``,
-    ``predict_features``) get their features built once over the whole panel, then one fit and
-    one vectorised prediction per block. Models declaring ``requires_refit = False`` (baselines
-    that learn nothing) are fitted once and predict the whole window in one call. Other models
-    are cloned, fitted on the panel rows available at each cutoff and asked to ``predict`` the
-    block. Each model's ``horizon`` and ``delay`` hyper-parameters are set to the backtest's.
+    ``predict_features``) get their features streamed: built once per row, chunk by chunk (one
+    refit block, or a month of history, at a time) from the panel slice their ``lookback``
+    needs; the training rows are kept in a pool (a deterministic uniform sample of at most
+    ``max_train_rows`` rows when the model has that attribute), then one fit and one vectorised
+    prediction per block. Models declaring ``requires_refit = False`` (baselines that learn
+    nothing) are fitted once and predict block by block. Other models are cloned, fitted on the
+    panel rows available at each cutoff and asked to ``predict`` the block. Each model's
+    ``horizon`` and ``delay`` hyper-parameters are set to the backtest's.
 
     Parameters
     ----------

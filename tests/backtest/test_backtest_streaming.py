@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import numpy as np
@@ -172,3 +173,11 @@ def test_pool_bottom_k_property(k: int, lead: int, step: int, size: int | None, 
             frame[m].reset_index(drop=True), hours[m], key[m], order[m], 0 if i is None else i + 1
         )
         assert len(pool) <= k * (len(pool.pieces) + 1)
+
+
+def test_parallel_streaming_equals_serial(sample: pd.DataFrame) -> None:
+    cfg = BacktestConfig.create(start="2023-03-01", end="2023-05-10", refit="14D")
+    models = {"ha": MODELS["historical_average"], "naive": MODELS["naive"]}
+    serial = backtest(sample, models, cfg).predictions
+    par = backtest(sample, models, dataclasses.replace(cfg, n_jobs=2)).predictions
+    pd.testing.assert_frame_equal(serial, par)
