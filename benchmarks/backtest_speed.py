@@ -17,8 +17,8 @@ IDENTICAL (checked to 1e-9).
 Benchmark 2 — the same LightGBM model on lags 1, 2, 3, 24, 168 h, global over the 3 arcs that
 cover the whole period (4264, 5672, 191), expanding window, refitted every 168 h (weekly) at the
 same cutoffs, identical LightGBM parameters on every side (objective l1, n_estimators,
-learning_rate, num_leaves, min_child_samples, reg_lambda, seed, deterministic, force_row_wise,
-n_jobs). Darts and LightGBM cannot train on missing targets, so missing hours of the history are
+learning_rate, num_leaves, min_child_samples, reg_lambda, seed, deterministic, force_row_wise).
+Darts and LightGBM cannot train on missing targets, so missing hours of the history are
 filled beforehand, identically for every tool (value one week earlier, then linear
 interpolation); only really observed hours are scored.
 
@@ -32,12 +32,18 @@ interpolation); only really observed hours are scored.
   window per target hour (true 1 h-ahead forecasts from the real lags, not a recursive 168 h
   path), the models refitted every 168 windows.
 
+CPU cores (``--cores``, default ``1 2``: one gbm table each). With 1 core every side runs
+LightGBM on one thread and infotrafic refits sequentially. With N cores every tool gets the N
+cores its own way: Darts and mlforecast give LightGBM N threads (they have no parallel refits),
+infotrafic runs N refit blocks at once (``backtest(..., n_jobs=N)``) with one LightGBM thread
+each. The model and its parameters are the same; only who uses the cores differs.
+
 Every side runs in its own subprocess (fresh interpreter; imports and reading the prepared input
 file are excluded from the time (with ``--warmup``, also a first untimed run of the same
 code on two days); converting to the tool's own data structure is included), timed
 with ``time.perf_counter``; peak RSS is the subprocess' RSS sampled every 20 ms (psutil). Run::
 
-    python benchmarks/backtest_speed.py            # full year, all sides (several minutes)
+    python benchmarks/backtest_speed.py --warmup   # full year, all sides, 1 and 2 cores
     python benchmarks/backtest_speed.py --quick    # one month of scoring, for a smoke test
 """
 
@@ -205,7 +211,8 @@ def side_infotrafic_gbm(args: argparse.Namespace) -> pd.DataFrame:
     from infotrafic.features import FeatureSpec, Lags
     from infotrafic.forecasters import GBMForecaster
 
-    p = lgbm_params(args.n_jobs, args.n_estimators)
+    # infotrafic spends its cores on refits in parallel (one LightGBM thread each)
+    p = lgbm_params(1, args.n_estimators)
     panel = pd.read_parquet(args.workdir / "filled.parquet").drop(columns="observed")
     t0 = time.perf_counter()
     model = GBMForecaster(
@@ -222,7 +229,13 @@ def side_infotrafic_gbm(args: argparse.Namespace) -> pd.DataFrame:
         n_jobs=p["n_jobs"],
     )
     res = backtest(
-        panel, {"gbm": model}, start=_utc(args.start), end=_utc(args.end), horizon=1, refit="7D"
+        panel,
+        {"gbm": model},
+        start=_utc(args.start),
+        end=_utc(args.end),
+        horizon=1,
+        refit="7D",
+        n_jobs=args.cores,
     )
     args.elapsed = time.perf_counter() - t0
     return res.predictions[["arc_id", "time", "y_pred"]]
@@ -238,7 +251,7 @@ def side_darts_gbm(args: argparse.Namespace) -> pd.DataFrame:
     model = LightGBMModel(
         lags=[-k for k in LAGS],
         output_chunk_length=1,
-        **lgbm_params(args.n_jobs, args.n_estimators),
+        **lgbm_params(args.cores, args.n_estimators),
     )
     forecasts = model.historical_forecasts(
         [series[a] for a in arcs],
@@ -266,7 +279,7 @@ def side_mlforecast_gbm(args: argparse.Namespace) -> pd.DataFrame:
     n_windows = int((pd.Timestamp(args.end) - pd.Timestamp(args.start)) / H)
     df = df[df["ds"] < pd.Timestamp(args.end)]
     mlf = MLForecast(
-        models={"lgbm": LGBMRegressor(**lgbm_params(args.n_jobs, args.n_estimators))},
+        models={"lgbm": LGBMRegressor(**lgbm_params(args.cores, args.n_estimators))},
         freq="h",
         lags=list(LAGS),
     )
@@ -317,8 +330,8 @@ def _spawn(side: str, args: argparse.Namespace) -> dict[str, float]:
         args.start,
         "--end",
         args.end,
-        "--n-jobs",
-        str(args.n_jobs),
+        "--cores",
+        str(args.cores),
         "--n-estimators",
         str(args.n_estimators),
         *(["--warmup"] if args.warmup else []),
@@ -336,12 +349,12 @@ def _scored(pred: pd.DataFrame, truth: pd.DataFrame, start: str, end: str) -> pd
 
 
 def _table(rows: list[dict[str, object]]) -> str:
-    head = f"{'benchmark':<16}{'tool':<12}{'seconds':>10}{'MAE':>12}{'rows':>8}{'peak RSS MB':>13}"
+    head = f"{'benchmark':<20}{'tool':<12}{'seconds':>10}{'MAE':>12}{'rows':>8}{'peak RSS MB':>13}"
     head += f"{'speed-up':>10}"
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['bench']:<16}{r['tool']:<12}{r['seconds']:>10.2f}{r['mae']:>12.6f}"
+            f"{r['bench']:<20}{r['tool']:<12}{r['seconds']:>10.2f}{r['mae']:>12.6f}"
             f"{r['rows']:>8}{r['rss']:>13.0f}{r['ratio']:>10}"
         )
     return "\n".join(lines)
@@ -355,7 +368,13 @@ def main() -> int:
     ap.add_argument("--start", default="2022-11-01")
     ap.add_argument("--end", default="2023-12-01")
     ap.add_argument("--quick", action="store_true", help="score one month only (smoke test)")
-    ap.add_argument("--n-jobs", type=int, default=1, help="LightGBM threads on every side")
+    ap.add_argument(
+        "--cores",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="CPU cores each tool may use; one gbm table per value (default: 1 and 2)",
+    )
     ap.add_argument("--n-estimators", type=int, default=100)
     ap.add_argument(
         "--warmup", action="store_true", help="run each side once on 2 days first, untimed"
@@ -364,6 +383,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="write the results here")
     args = ap.parse_args()
     if args.side:
+        args.cores = args.cores[0]
         run_side(args)
         return 0
     if args.quick:
@@ -383,13 +403,24 @@ def main() -> int:
         )
         rows: list[dict[str, object]] = []
         checks: list[str] = []
+        cores = list(args.cores)
         benches = [
-            ("seasonal naive", ["infotrafic_snaive", "darts_snaive"], truth_raw, "naive"),
-            ("lightgbm lags", ["infotrafic_gbm", "darts_gbm", "mlforecast_gbm"], truth_obs, "gbm"),
+            ("seasonal naive", ["infotrafic_snaive", "darts_snaive"], truth_raw, "naive", 1),
         ]
-        for bench, sides, truth, key in benches:
+        benches += [
+            (
+                f"lightgbm, {c} core{'s' if c > 1 else ''}",
+                ["infotrafic_gbm", "darts_gbm", "mlforecast_gbm"],
+                truth_obs,
+                "gbm",
+                c,
+            )
+            for c in cores
+        ]
+        for bench, sides, truth, key, n_cores in benches:
             if args.only and args.only != key:
                 continue
+            args.cores = n_cores
             stats = {s: _spawn(s, args) for s in sides}
             scored = {
                 s: _scored(
@@ -431,7 +462,7 @@ def main() -> int:
                 for s in sides[1:]:
                     rel = abs(maes[sides[0]] - maes[s]) / maes[s]
                     checks.append(
-                        f"gbm MAE within 2 % of {s.split('_')[0]}: {rel:.2%} "
+                        f"{bench}: MAE within 2 % of {s.split('_')[0]}: {rel:.2%} "
                         f"{'OK' if rel <= 0.02 else 'FAILED'}"
                     )
         print()

@@ -10,7 +10,9 @@ are kept as they are.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+from contextlib import AbstractContextManager
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -228,6 +230,12 @@ class GBMForecaster(BaseForecaster):
             )
 
     # -- learning ---------------------------------------------------------------------------
+    def _threads(self, backend: str) -> AbstractContextManager[Any]:
+        """Limit OpenMP threads for scikit-learn (LightGBM takes ``n_jobs`` as a parameter)."""
+        if backend == "lightgbm":
+            return contextlib.nullcontext()
+        return threadpool_limits(limits=self.n_jobs, user_api="openmp")  # type: ignore[no-any-return]
+
     def _new_model(self, backend: str) -> Any:
         if backend == "lightgbm":
             import lightgbm
@@ -295,7 +303,7 @@ class GBMForecaster(BaseForecaster):
         mat, scale = self._design(sub, names, spec.units())
         target = sub["y"].to_numpy(dtype=np.float64) / scale
         model = self._new_model(backend)
-        with threadpool_limits(limits=self.n_jobs, user_api="openmp"):
+        with self._threads(backend):
             model.fit(mat, target, sample_weight=scale)
         self.model_ = model
         self.backend_ = backend
@@ -330,7 +338,7 @@ class GBMForecaster(BaseForecaster):
             if last is not None:
                 ok |= ~np.isnan(last.to_numpy(dtype=np.float64))
         if ok.any():
-            with threadpool_limits(limits=self.n_jobs, user_api="openmp"):
+            with self._threads(self.backend_):
                 pred = np.asarray(self.model_.predict(mat[ok]), dtype=np.float64)
             out[ok] = np.maximum(pred * scale[ok], 0.0)
         return out
