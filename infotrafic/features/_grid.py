@@ -298,8 +298,9 @@ def shift(matrix: F64, k: int) -> F64:
     """
     if k < 0:
         raise ConfigurationError(f"shift must be >= 0, got {k}")
-    out = np.full(matrix.shape, np.nan, dtype=np.float64)
+    out = np.empty(matrix.shape, dtype=np.float64)
     n = matrix.shape[1]
+    out[:, : min(k, n)] = np.nan
     if k < n:
         out[:, k:] = matrix[:, : n - k]
     return out

@@ -194,35 +194,39 @@ class LastValue(_Builder):
             yield f"{self.column}_age_lag{lag}", age
 
 
+#: Windows up to this length are summed directly, longer ones by blocks.
+_DIRECT_WINDOW = 12
+
+
 def _window_sum(x: F64, window: int, origin: int) -> F64:
     """Sum of ``x`` over the ``window`` columns ending at each column (axis 1).
 
-    Van Herk / Gil-Werman blocks: the columns are cut into blocks of ``window`` hours aligned on
-    absolute hours (``origin`` is the absolute hour of column 0), and each window sum is the
-    suffix sum of one block plus the prefix sum of the next. Every sum reads only values inside
-    its window, in an order fixed by absolute time, so a feature is bit-for-bit the same
-    whatever the first hour of the grid (the backtest builds features on panel slices).
+    Short windows add their values oldest first. Longer ones use van Herk / Gil-Werman blocks:
+    the columns are cut into blocks of ``window`` hours aligned on absolute hours (``origin`` is
+    the absolute hour of column 0), and each window sum is the suffix sum of one block plus the
+    prefix sum of the next. Either way every sum reads only values inside its window, in an
+    order fixed by absolute time, so a feature is bit-for-bit the same whatever the first hour
+    of the grid (the backtest builds features on panel slices); unlike a cumulative sum over
+    the whole grid, no rounding error of far-away values creeps in.
     """
     n_arcs, n_hours = x.shape
-    if window == 1 or n_hours == 0:
-        return x.copy()
+    if window <= _DIRECT_WINDOW or n_hours == 0:
+        # short windows: add the values oldest first (as position-independent as the blocks)
+        out = np.zeros_like(x)
+        for i in range(min(window, n_hours) - 1, -1, -1):
+            out[:, i:] += x[:, : n_hours - i]
+        return out
     off = origin % window
     n_blocks = -(-(off + n_hours) // window)
     pad = np.zeros((n_arcs, n_blocks, window))
-    flat = pad.reshape(n_arcs, -1)
-    flat[:, off : off + n_hours] = x
-    pre = np.cumsum(pad, axis=2).reshape(n_arcs, -1)
-    suf = np.cumsum(pad[:, :, ::-1], axis=2)[:, :, ::-1]
-    suf[:, :, 0] = 0.0  # a window ending on a block's last hour is that block's prefix alone
-    suf_flat = suf.reshape(n_arcs, -1)
-    out = pre[:, off : off + n_hours]
-    # out[:, p] += suf[:, p - window + 1] (padded positions), zero before the first block
-    lo = off - window + 1
-    src0 = max(lo, 0)
-    dst0 = src0 - lo
-    if dst0 < n_hours:
-        out[:, dst0:] += suf_flat[:, src0 : src0 + n_hours - dst0]
-    return np.ascontiguousarray(out)
+    pad.reshape(n_arcs, -1)[:, off : off + n_hours] = x
+    out = np.cumsum(pad, axis=2)  # prefix sums within each block
+    rev = np.cumsum(pad[:, :, ::-1], axis=2)  # suffix sums, reversed within each block
+    del pad
+    # a window ending at offset r < window - 1 of block b also covers offsets r + 1 ... of
+    # block b - 1: out[b, r] += suffix[b - 1, r + 1] == rev[b - 1, window - 2 - r]
+    out[:, 1:, : window - 1] += rev[:, :-1, window - 2 :: -1]
+    return np.ascontiguousarray(out.reshape(n_arcs, -1)[:, off : off + n_hours])
 
 
 def _rolling_sums(
