@@ -277,13 +277,19 @@ class _Chunks:
         self.lookback = _lookback(model)
         self.lead = cfg.lead
         self.targets = _accepts_targets(model)
-        code = np.asarray(self.arcs.get_indexer(panel["arc_id"].to_numpy()), dtype="int64")
+        # first and last hour of each arc (a validated panel is sorted by arc, then time)
+        arc = panel["arc_id"].to_numpy(dtype="int64")
         hours = self.p_ns // _HOUR_NS
-        span = pd.DataFrame({"c": code, "h": hours}).groupby("c")["h"].agg(["min", "max"])
-        self.first = np.full(len(self.arcs), np.iinfo("int64").max, dtype="int64")
-        self.last = np.full(len(self.arcs), np.iinfo("int64").min, dtype="int64")
-        self.first[span.index.to_numpy()] = span["min"].to_numpy()
-        self.last[span.index.to_numpy()] = span["max"].to_numpy()
+        ends = np.flatnonzero(arc[1:] != arc[:-1]) + 1
+        starts = np.concatenate([[0], ends]) if len(arc) else ends
+        if len(starts) == len(self.arcs) and np.array_equal(arc[starts], self.arcs.to_numpy()):
+            self.first = np.minimum.reduceat(hours, starts) if len(arc) else hours
+            self.last = np.maximum.reduceat(hours, starts) if len(arc) else hours
+        else:
+            code = self.arcs.get_indexer(arc)
+            span = pd.DataFrame({"c": code, "h": hours}).groupby("c")["h"].agg(["min", "max"])
+            self.first = span["min"].to_numpy(dtype="int64")
+            self.last = span["max"].to_numpy(dtype="int64")
 
     def edges(self, cfg: BacktestConfig) -> list[tuple[int, int, int | None]]:
         """``(lo, hi, refit index or None)`` chunks covering the panel up to ``end``."""
@@ -616,7 +622,10 @@ def backtest(
     if cfg.arcs is not None:
         data = data.loc[data["arc_id"].isin(cfg.arcs)]
     # Nothing at or after ``end`` can be used by any forecast of the window.
-    data = data.loc[_ns(data["time"]) < cfg.end.value].reset_index(drop=True)
+    before_end = _ns(data["time"]) < cfg.end.value
+    if not before_end.all():
+        data = data.loc[before_end].reset_index(drop=True)
+    del before_end
     plan = _Plan(data, cfg)
     n = len(plan.targets)
 
