@@ -22,7 +22,7 @@ from sklearn.base import clone
 from infotrafic._schema import validate_panel
 from infotrafic._types import DurationLike, TimeLike
 from infotrafic.backtest._config import BacktestConfig
-from infotrafic.backtest._pool import TrainingPool, sample_keys
+from infotrafic.backtest._pool import TrainingPool, sample_keys, take_rows
 from infotrafic.backtest._report import seasonal_scales
 from infotrafic.backtest._result import BacktestResult
 from infotrafic.exceptions import BacktestError, ConfigurationError
@@ -336,7 +336,7 @@ class _Chunks:
                 f"model {self.name!r}: build_features failed: {type(exc).__name__}: {exc}"
             ) from exc
         x_ns = _ns(X["time"])
-        X = X.loc[(x_ns >= lo) & (x_ns < hi)].reset_index(drop=True)
+        X = take_rows(X, np.flatnonzero((x_ns >= lo) & (x_ns < hi)))
         key = pd.Index(self.keys(X))
         if not key.is_unique:
             raise BacktestError(
@@ -389,30 +389,36 @@ def _fast_tasks(
                 n_train = len(train)
                 fitted = _fit_once(model, train, name, cutoffs[0])
                 train = None
+            task = None
             if k is not None and k in spans:
                 b0, b1 = spans[k]
                 pos = pd.Index(chunks.keys(X)).get_indexer(target_keys[b0:b1])
                 ok = np.flatnonzero(pos >= 0)
-                rows = X.iloc[pos[ok]].reset_index(drop=True)
+                rows = take_rows(X, pos[ok])
                 positions = b0 + ok
                 if once:
-                    yield joblib.delayed(_predict_features)(
+                    task = joblib.delayed(_predict_features)(
                         fitted, rows, n_train, name, cutoffs[k], positions
                     )
                 else:
-                    yield joblib.delayed(_fit_predict_features)(
+                    task = joblib.delayed(_fit_predict_features)(
                         model, train, rows, name, cutoffs[k], positions
                     )
                 del rows, train
+            # the chunk's rows join the pool before the block runs (they only serve later
+            # refits), so that the chunk's table is freed while the model fits
             nxt = 0 if k is None else k + 1
             if nxt < len(uppers):
                 if max_rows is not None:
-                    X = X.loc[X["y"].notna().to_numpy()]
+                    X = take_rows(X, np.flatnonzero(X["y"].notna().to_numpy()))
                 x_ns = _ns(X["time"])
                 order = chunks.keys(X)
                 key = sample_keys(X["arc_id"].to_numpy(dtype="int64"), x_ns // _HOUR_NS, seed)
-                pool.add(X.reset_index(drop=True), x_ns, key, order, nxt)
+                pool.add(X, x_ns, key, order, nxt)
             del X
+            if task is not None:
+                yield task
+                del task
 
     return n_tasks, gen()
 

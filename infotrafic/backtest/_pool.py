@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-__all__ = ["TrainingPool", "sample_keys"]
+__all__ = ["TrainingPool", "sample_keys", "take_rows"]
 
 _U64 = np.uint64
 
@@ -70,6 +70,13 @@ def sample_keys(
         return _mix(z ^ (h * _U64(0xD6E8FEB86659FD93)))
 
 
+def take_rows(frame: pd.DataFrame, idx: NDArray[np.intp]) -> pd.DataFrame:
+    """Return ``frame.iloc[idx]`` with a fresh RangeIndex (one copy, not two)."""
+    out = frame.iloc[idx]
+    out.index = pd.RangeIndex(len(out))
+    return out
+
+
 class _Piece:
     """Rows of one time segment: the feature rows and their sampling and ordering keys."""
 
@@ -102,7 +109,7 @@ class _Piece:
 
     def take(self, idx: NDArray[np.intp]) -> _Piece:
         """Return the rows ``idx``."""
-        return _Piece(self.frame.iloc[idx].reset_index(drop=True), self.key[idx], self.order[idx])
+        return _Piece(take_rows(self.frame, idx), self.key[idx], self.order[idx])
 
     def bottom(self, k: int | None) -> _Piece:
         """Return the ``k`` rows of smallest key (all rows when ``k`` is None or not exceeded)."""
@@ -184,7 +191,7 @@ class TrainingPool:
             cuts = np.flatnonzero(np.diff(seg[by])) + 1
             for part in np.split(by, cuts):
                 i = int(seg[part[0]])
-                new = _Piece(frame.iloc[part].reset_index(drop=True), key[part], order[part])
+                new = _Piece(take_rows(frame, part), key[part], order[part])
                 old = self.pieces.get(i)
                 self.pieces[i] = _Piece.merge([new] if old is None else [old, new], self.max_rows)
         self._prune(next_refit)
@@ -233,4 +240,4 @@ class TrainingPool:
         both = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
         del parts
         idx = np.argsort(np.concatenate(orders), kind="stable")
-        return both.iloc[idx].reset_index(drop=True)
+        return take_rows(both, idx)
