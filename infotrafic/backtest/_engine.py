@@ -34,6 +34,8 @@ _HOUR_NS = 3_600_000_000_000
 _FAST = ("build_features", "fit_features", "predict_features")
 #: Shortest time chunk of the streaming fast path (history before the first cutoff).
 _CHUNK_NS = 30 * 24 * _HOUR_NS
+#: Feature tables up to this size (estimated, float64) are built in one go, then sliced.
+_WHOLE_TABLE_BYTES = 256 * 2**20
 
 
 def _ns(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -245,6 +247,14 @@ def _lookback(model: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _n_features(model: Any) -> int:
+    """Return the number of feature columns the model builds (64 when it cannot tell)."""
+    try:
+        return len(model.feature_spec().feature_names())
+    except Exception:
+        return 64
+
+
 def _accepts_targets(model: Any) -> bool:
     try:
         params = inspect.signature(model.build_features).parameters
@@ -265,7 +275,8 @@ class _Chunks:
 
     The features of a row only read data at ``t - lead`` or earlier, never depend on the
     cutoff, and (given the model's ``lookback``) only need the panel slice
-    ``[lo - lookback - lead, hi)``: every row is built once, chunk by chunk.
+    ``[lo - lookback - lead, hi)``: every row is built once, chunk by chunk. A table small
+    enough (``_WHOLE_TABLE_BYTES``) is built in one go instead and sliced per chunk.
     """
 
     def __init__(self, model: Any, name: str, panel: pd.DataFrame, cfg: BacktestConfig) -> None:
@@ -290,6 +301,11 @@ class _Chunks:
             span = pd.DataFrame({"c": code, "h": hours}).groupby("c")["h"].agg(["min", "max"])
             self.first = span["min"].to_numpy(dtype="int64")
             self.last = span["max"].to_numpy(dtype="int64")
+        # A small table is built once and sliced: chunking only pays when memory is at stake.
+        n_rows = int(np.maximum(self.last - self.first + 1, 0).sum()) if len(arc) else 0
+        self.end = cfg.end.value
+        self.whole: tuple[pd.DataFrame, np.ndarray] | None = None
+        self.small = n_rows * (_n_features(model) + 3) * 8 <= _WHOLE_TABLE_BYTES
 
     def edges(self, cfg: BacktestConfig) -> list[tuple[int, int, int | None]]:
         """``(lo, hi, refit index or None)`` chunks covering the panel up to ``end``."""
@@ -319,6 +335,15 @@ class _Chunks:
 
     def build(self, lo: int, hi: int) -> pd.DataFrame:
         """Feature rows of the grid hours in ``[lo, hi)``."""
+        if not self.small:
+            return self._build(lo, hi)
+        if self.whole is None:
+            X = self._build(int(self.p_ns.min()) if len(self.p_ns) else lo, self.end)
+            self.whole = (X, _ns(X["time"]))
+        X, x_ns = self.whole
+        return take_rows(X, np.flatnonzero((x_ns >= lo) & (x_ns < hi)))
+
+    def _build(self, lo: int, hi: int) -> pd.DataFrame:
         keep = self.p_ns < hi
         if self.lookback is not None:
             keep &= self.p_ns >= lo - (self.lookback + self.lead) * _HOUR_NS
@@ -372,6 +397,8 @@ def _fast_tasks(
     spans = {k: (b0, b1) for k, _, b0, b1 in plan.blocks()}
     n_tasks = len(spans)
     target_keys = _keys(plan.targets["arc_id"].to_numpy(), plan.t_ns, chunks.arcs)
+    if once and chunks.small and max_rows is None and spans:
+        return 1, _whole_window_task(model, name, chunks, cutoffs[0], bounds[0], target_keys)
 
     def gen() -> Iterator[Any]:
         pool = TrainingPool(uppers, lowers, max_rows)
@@ -421,6 +448,29 @@ def _fast_tasks(
                 del task
 
     return n_tasks, gen()
+
+
+def _whole_window_task(
+    model: Any,
+    name: str,
+    chunks: _Chunks,
+    cutoff: pd.Timestamp,
+    bounds: tuple[pd.Timestamp | None, pd.Timestamp],
+    target_keys: np.ndarray,
+) -> Iterator[Any]:
+    """One task for a refit-free model on a small table: fit once, predict every target."""
+    X = chunks.build(-(2**62), chunks.end)
+    x_ns = _ns(X["time"])
+    lower, upper = bounds
+    fitted = _fit_once(
+        model, take_rows(X, np.flatnonzero(_time_mask(x_ns, lower, upper))), name, cutoff
+    )
+    pos = pd.Index(chunks.keys(X)).get_indexer(target_keys)
+    ok = np.flatnonzero(pos >= 0)
+    n_train = int(_time_mask(x_ns, lower, upper).sum())
+    yield joblib.delayed(_predict_features)(
+        fitted, take_rows(X, pos[ok]), n_train, name, cutoff, ok
+    )
 
 
 def _fit_once(model: Any, train: pd.DataFrame, name: str, cutoff: pd.Timestamp) -> Any:
@@ -538,12 +588,13 @@ def backtest(
     Models with the tabular fast path (``build_features``, ``fit_features``,
     ``predict_features``) get their features streamed: built once per row, chunk by chunk (one
     refit block, or a month of history, at a time) from the panel slice their ``lookback``
-    needs; the training rows are kept in a pool (a deterministic uniform sample of at most
-    ``max_train_rows`` rows when the model has that attribute), then one fit and one vectorised
-    prediction per block. Models declaring ``requires_refit = False`` (baselines that learn
-    nothing) are fitted once and predict block by block. Other models are cloned, fitted on the
-    panel rows available at each cutoff and asked to ``predict`` the block. Each model's
-    ``horizon`` and ``delay`` hyper-parameters are set to the backtest's.
+    needs (a small table is built once and sliced); the training rows are kept in a pool (a
+    deterministic uniform sample of at most ``max_train_rows`` rows when the model has that
+    attribute), then one fit and one vectorised prediction per block. Models declaring
+    ``requires_refit = False`` (baselines that learn nothing) are fitted once and predict block
+    by block. Other models are cloned, fitted on the panel rows available at each cutoff and
+    asked to ``predict`` the block. Each model's ``horizon`` and ``delay`` hyper-parameters are
+    set to the backtest's.
 
     Parameters
     ----------

@@ -30,6 +30,16 @@ def sample() -> pd.DataFrame:
     return load_sample()
 
 
+@pytest.fixture(autouse=True, params=["chunked", "whole"])
+def table_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run every test twice: features streamed chunk by chunk, and built once then sliced."""
+    from infotrafic.backtest import _engine
+
+    limit = 0 if request.param == "chunked" else 2**40
+    monkeypatch.setattr(_engine, "_WHOLE_TABLE_BYTES", limit)
+    return str(request.param)
+
+
 def whole_panel_backtest(panel: pd.DataFrame, model: Any, cfg: BacktestConfig) -> pd.Series:
     """The pre-streaming engine: one feature table of the whole panel, sliced per refit."""
     m = clone(model).set_params(horizon=cfg.horizon, delay=cfg.delay)
