@@ -460,14 +460,11 @@ def _whole_window_task(
 ) -> Iterator[Any]:
     """One task for a refit-free model on a small table: fit once, predict every target."""
     X = chunks.build(-(2**62), chunks.end)
-    x_ns = _ns(X["time"])
-    lower, upper = bounds
-    fitted = _fit_once(
-        model, take_rows(X, np.flatnonzero(_time_mask(x_ns, lower, upper))), name, cutoff
-    )
+    train = np.flatnonzero(_time_mask(_ns(X["time"]), *bounds))
+    fitted = _fit_once(model, take_rows(X, train), name, cutoff)
     pos = pd.Index(chunks.keys(X)).get_indexer(target_keys)
     ok = np.flatnonzero(pos >= 0)
-    n_train = int(_time_mask(x_ns, lower, upper).sum())
+    n_train = len(train)
     yield joblib.delayed(_predict_features)(
         fitted, take_rows(X, pos[ok]), n_train, name, cutoff, ok
     )
