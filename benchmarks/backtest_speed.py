@@ -224,6 +224,8 @@ def side_infotrafic_gbm(args: argparse.Namespace) -> pd.DataFrame:
         max_leaf_nodes=p["num_leaves"],
         min_samples_leaf=p["min_child_samples"],
         l2_regularization=p["reg_lambda"],
+        subsample=1.0,  # LightGBM's defaults, as on the other sides: no bagging,
+        colsample=1.0,  # every feature in every tree
         max_train_rows=None,
         random_state=p["random_state"],
         n_jobs=p["n_jobs"],

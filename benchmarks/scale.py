@@ -6,10 +6,12 @@ missingness); it measures time and memory only, never accuracy.
 
 For each size (default 100, 300, 1,000 and 3,000 arcs) a fresh subprocess builds the synthetic
 panel (history from ``--history-start``, default 2022-08-01, so the lag and rolling features
-exist), then times ``backtest(panel, {"gbm": GBMForecaster(...)}, start=2022-11-01,
+exist), then times ``backtest(panel, {"gbm": GBMForecaster(n_jobs=<cores>)}, start=2022-11-01,
 end=2023-11-01, horizon=1, refit="30D")`` — a full year scored every hour, refitted monthly
-(every 30 days), expanding window — with ``time.perf_counter``. Peak memory is the subprocess'
-peak RSS sampled every 20 ms (whole process: panel + features + model). Run::
+(every 30 days), expanding window — with ``time.perf_counter``. The machine's cores go to
+LightGBM's threads (``--threads``, default every core) in one backtest process: a second
+process (``--n-jobs 2``) would hold a second copy of the working set. Peak memory is the
+subprocess' peak RSS sampled every 20 ms (whole process: panel + features + model). Run::
 
     python benchmarks/scale.py                      # 100, 300, 1000, 3000 arcs
     python benchmarks/scale.py --sizes 100 300      # a subset
@@ -48,7 +50,7 @@ def run_size(args: argparse.Namespace) -> dict[str, object]:
         del real
         build_s = time.perf_counter() - t0
         base_rss = rss._proc.memory_info().rss
-        model = GBMForecaster(**json.loads(args.gbm_params))
+        model = GBMForecaster(**({"n_jobs": args.threads} | json.loads(args.gbm_params)))
         t0 = time.perf_counter()
         res = backtest(
             panel,
@@ -84,6 +86,12 @@ def main() -> int:
     ap.add_argument("--end", default="2023-11-01")
     ap.add_argument("--refit", default="30D")
     ap.add_argument("--n-jobs", type=int, default=1, help="backtest processes (joblib)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="LightGBM threads of the gbm (GBMForecaster n_jobs; default: every core)",
+    )
     ap.add_argument("--gbm-params", default="{}", help="JSON keyword arguments of GBMForecaster")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument(
@@ -94,9 +102,9 @@ def main() -> int:
         print(json.dumps(run_size(args)))
         return 0
     print(
-        f"{SYNTHETIC_LABEL}; gbm {args.gbm_params}; scoring [{args.start}, {args.end}) UTC, "
-        f"1 h ahead, refit every {args.refit}, expanding window; history from "
-        f"{args.history_start}"
+        f"{SYNTHETIC_LABEL}; gbm {args.gbm_params}, {args.threads} LightGBM threads; "
+        f"scoring [{args.start}, {args.end}) UTC, 1 h ahead, refit every {args.refit}, "
+        f"expanding window; history from {args.history_start}"
     )
     head = (
         f"{'arcs':>6}{'panel rows':>12}{'scored':>11}{'backtest s':>12}{'min':>7}"
@@ -121,6 +129,8 @@ def main() -> int:
             args.refit,
             "--n-jobs",
             str(args.n_jobs),
+            "--threads",
+            str(args.threads),
             "--gbm-params",
             args.gbm_params,
         ] + (["--progress"] if args.progress else [])

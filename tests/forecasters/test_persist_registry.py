@@ -133,3 +133,24 @@ def test_gbm_options(panel: pd.DataFrame) -> None:
     assert ok.n_train_rows_ > 0
     small = GBMForecaster(max_iter=5, max_train_rows=100, train_window=24 * 7).fit(panel)
     assert small.n_train_rows_ == 100
+
+
+def test_gbm_sampling_and_weighting_options(panel: pd.DataFrame) -> None:
+    for bad in ({"subsample": 0.0}, {"colsample": 1.5}):
+        with pytest.raises(ConfigurationError, match="must be in"):
+            GBMForecaster(max_iter=5, **bad).fit(panel)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="needs normalize=True"):
+        GBMForecaster(max_iter=5, normalize=False, weight_by_level=True).fit(panel)
+    targets = panel[panel.flow.notna()][["arc_id", "time"]].tail(48)
+
+    def pred(**kw: object) -> np.ndarray:
+        model = GBMForecaster(backend="lightgbm", max_iter=30, **kw)  # type: ignore[arg-type]
+        return model.fit(panel).predict(panel, targets)
+
+    base = pred()
+    assert np.array_equal(base, pred(), equal_nan=True)  # seeded bagging: reproducible
+    # the level weights and the row/feature sampling each change the fitted model
+    assert not np.allclose(base, pred(weight_by_level=True), equal_nan=True)
+    assert not np.allclose(base, pred(subsample=1.0, colsample=1.0), equal_nan=True)
+    sk = GBMForecaster(backend="sklearn", max_iter=5, colsample=0.5).fit(panel)
+    assert sk.model_.max_features == 0.5
