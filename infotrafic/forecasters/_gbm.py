@@ -339,7 +339,7 @@ class GBMForecaster(BaseForecaster):
         sub = X.iloc[rows]
         mat, scale = self._design(sub, names, spec.units())
         target = sub["y"].to_numpy(dtype=np.float64) / scale
-        weight = scale if self.normalize and self.weight_by_level else None
+        weight = scale if self.weight_by_level else None  # _check_params: normalized
         model = self._new_model(backend)
         with self._threads(backend):
             model.fit(mat, target, sample_weight=weight)
