@@ -17,13 +17,16 @@ IDENTICAL (checked to 1e-9).
 Benchmark 2 — the same LightGBM model on lags 1, 2, 3, 24, 168 h, global over the 3 arcs that
 cover the whole period (4264, 5672, 191), expanding window, refitted every 168 h (weekly) at the
 same cutoffs, identical LightGBM parameters on every side (objective l1, n_estimators,
-learning_rate, num_leaves, min_child_samples, reg_lambda, seed, deterministic, force_row_wise).
+learning_rate, num_leaves, min_child_samples, reg_lambda, seed, deterministic, force_row_wise)
+and the same training rows (Darts and mlforecast drop the rows with a missing lag, the first
+week of each arc; infotrafic's ``dropna=True`` does the same).
 Darts and LightGBM cannot train on missing targets, so missing hours of the history are
 filled beforehand, identically for every tool (value one week earlier, then linear
 interpolation); only really observed hours are scored.
 
 * ``infotrafic``: ``backtest(panel, {"gbm": GBMForecaster(features=FeatureSpec((Lags("flow",
-  lags=(1, 2, 3, 24, 168)),)), backend="lightgbm", normalize=False, ...)}, refit="7D")``;
+  lags=(1, 2, 3, 24, 168)),)), backend="lightgbm", normalize=False, dropna=True, ...)},
+  refit="7D")``;
 * ``darts``: ``LightGBMModel(lags=[-1, -2, -3, -24, -168]).historical_forecasts(series,
   forecast_horizon=1, stride=1, retrain=168, apply_globally=True)`` (``apply_globally`` makes the
   refit global over all arcs, like the others; without it Darts trains one model per series);
@@ -226,6 +229,7 @@ def side_infotrafic_gbm(args: argparse.Namespace) -> pd.DataFrame:
         l2_regularization=p["reg_lambda"],
         subsample=1.0,  # LightGBM's defaults, as on the other sides: no bagging,
         colsample=1.0,  # every feature in every tree
+        dropna=True,  # learn from complete rows only, as Darts and mlforecast do
         max_train_rows=None,
         random_state=p["random_state"],
         n_jobs=p["n_jobs"],

@@ -378,7 +378,10 @@ class SeasonalDiff(_Builder):
     With ``L`` the lag (default: the lead) and ``K`` the smallest multiple of ``season`` >= the
     lead, makes ``{column}_sdiff_lag{L}_season{s}`` = ``y(t-L) - y(t-L-s)`` (how the recent
     hour compares with the same hour one season earlier) and ``{column}_sadj_lag{K}_season{s}``
-    = ``y(t-K) + y(t-L) - y(t-L-s)`` (last season's value shifted by that change).
+    = ``y(t-K) + y(t-L) - y(t-L-s)`` (last season's value shifted by that change). With
+    ``multiplicative=True`` also ``{column}_smul_lag{K}_season{s}`` = ``y(t-K) * y(t-L) /
+    y(t-L-s)`` (scaled by the relative change instead, which suits quiet hours, where an
+    absolute change overshoots; NaN when ``y(t-L-s) <= 0``).
 
     Parameters
     ----------
@@ -388,24 +391,32 @@ class SeasonalDiff(_Builder):
         Season length in hours.
     lag : int, optional
         Defaults to the lead.
+    multiplicative : bool, default False
+        Also make the multiplicatively corrected seasonal value.
 
     Examples
     --------
     >>> SeasonalDiff().names(lead=1)
     ['flow_sdiff_lag1_season168', 'flow_sadj_lag168_season168']
+    >>> SeasonalDiff(season=24, multiplicative=True).names(lead=1)[-1]
+    'flow_smul_lag24_season24'
     """
 
     kind: ClassVar[str] = "seasonal_diff"
     season: int = 168
     lag: int | None = None
+    multiplicative: bool = False
 
     def _plan(self, lead: int) -> list[tuple[str, str | None]]:
         lag = _lag_or_lead(self.lag, lead)
         k = seasonal_lag(self.season, lead)
-        return [
+        out: list[tuple[str, str | None]] = [
             (f"{self.column}_sdiff_lag{lag}_season{self.season}", self.column),
             (f"{self.column}_sadj_lag{k}_season{self.season}", self.column),
         ]
+        if self.multiplicative:
+            out.append((f"{self.column}_smul_lag{k}_season{self.season}", self.column))
+        return out
 
     def lookback(self, lead: int) -> int | None:
         """``max(lag + season, K)``."""
@@ -416,9 +427,18 @@ class SeasonalDiff(_Builder):
         """Yield the seasonal difference and the adjusted seasonal value."""
         lag = _lag_or_lead(self.lag, view.lead)
         k = seasonal_lag(self.season, view.lead)
-        diff = view.lagged(self.column, lag) - view.lagged(self.column, lag + self.season)
+        recent = view.lagged(self.column, lag)
+        before = view.lagged(self.column, lag + self.season)
+        diff = recent - before
         yield f"{self.column}_sdiff_lag{lag}_season{self.season}", diff
         yield f"{self.column}_sadj_lag{k}_season{self.season}", view.lagged(self.column, k) + diff
+        if self.multiplicative:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = np.where(before > 0, recent / before, np.nan)
+            yield (
+                f"{self.column}_smul_lag{k}_season{self.season}",
+                view.lagged(self.column, k) * ratio,
+            )
 
 
 @dataclass(frozen=True)
@@ -542,7 +562,10 @@ class ProfileDeviation(_Builder):
       ``y(h) - profile(h)`` (how unusual the recent traffic is);
     * ``{column}_profadj_lag{K}_weeks{w}_hours{n}``: ``profile(t) + profdev`` (the usual level
       of the target hour shifted by the recent deviation);
-    * ``{column}_profratio_lag{L}_hours{n}``: ``sum y / sum profile`` over the same hours.
+    * ``{column}_profratio_lag{L}_hours{n}``: ``sum y / sum profile`` over the same hours;
+    * with ``multiplicative=True``, ``{column}_profmul_lag{K}_weeks{w}_hours{n}``:
+      ``profile(t) * profratio`` (the usual level scaled by the recent ratio rather than
+      shifted by the recent difference).
 
     Parameters
     ----------
@@ -552,6 +575,8 @@ class ProfileDeviation(_Builder):
         Weeks in the profile.
     hours : tuple of int, default (1, 3)
         Lengths of the recent window.
+    multiplicative : bool, default False
+        Also make the multiplicatively corrected profiles.
 
     Examples
     --------
@@ -562,6 +587,7 @@ class ProfileDeviation(_Builder):
     kind: ClassVar[str] = "profile_deviation"
     weeks: int = 4
     hours: tuple[int, ...] = (1, 3)
+    multiplicative: bool = False
 
     def _plan(self, lead: int) -> list[tuple[str, str | None]]:
         k = seasonal_lag(168, lead)
@@ -572,6 +598,10 @@ class ProfileDeviation(_Builder):
                 (f"{self.column}_profadj_lag{k}_weeks{self.weeks}_hours{int(n)}", self.column),
                 (f"{self.column}_profratio_lag{lead}_hours{int(n)}", None),
             ]
+            if self.multiplicative:
+                out.append(
+                    (f"{self.column}_profmul_lag{k}_weeks{self.weeks}_hours{int(n)}", self.column)
+                )
         return out
 
     def lookback(self, lead: int) -> int | None:
@@ -622,3 +652,8 @@ class ProfileDeviation(_Builder):
                     target_profile + dev,
                 )
                 yield f"{self.column}_profratio_lag{lead}_hours{n}", ratio
+                if self.multiplicative:
+                    yield (
+                        f"{self.column}_profmul_lag{k}_weeks{self.weeks}_hours{n}",
+                        target_profile * ratio,
+                    )

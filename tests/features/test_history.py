@@ -111,7 +111,7 @@ def test_same_hour_of_week_beyond_a_week_lead() -> None:
 
 def test_seasonal_diff_values(make_panel: Callable[..., pd.DataFrame]) -> None:
     panel = make_panel(n_hours=400, missing=0.0)
-    X = build_features(panel, [SeasonalDiff(season=168)], lead=1)
+    X = build_features(panel, [SeasonalDiff(season=168, multiplicative=True)], lead=1)
     s = _series(panel, 101)
     got = X[X.arc_id == 101].set_index("time")
     diff = s.shift(1) - s.shift(169)
@@ -119,6 +119,15 @@ def test_seasonal_diff_values(make_panel: Callable[..., pd.DataFrame]) -> None:
     np.testing.assert_allclose(
         got["flow_sadj_lag168_season168"], (s.shift(168) + diff).astype("float32"), rtol=1e-5
     )
+    before = s.shift(169).where(s.shift(169) > 0)
+    np.testing.assert_allclose(
+        got["flow_smul_lag168_season168"],
+        (s.shift(168) * s.shift(1) / before).astype("float32"),
+        rtol=1e-5,
+    )
+    assert got["flow_smul_lag168_season168"].iloc[169:].notna().any()
+    plain = build_features(panel, [SeasonalDiff(season=168)], lead=1)
+    assert "flow_smul_lag168_season168" not in plain.columns
 
 
 def test_ewm_matches_pandas_adjusted_with_missing(make_panel: Callable[..., pd.DataFrame]) -> None:
@@ -225,7 +234,9 @@ def test_targets_rows_in_order_and_beyond_the_panel(
 
 def test_profile_deviation_values(make_panel: Callable[..., pd.DataFrame]) -> None:
     panel = make_panel(n_hours=168 * 4, missing=0.0)
-    X = build_features(panel, [ProfileDeviation(weeks=2, hours=(1, 3))], lead=1)
+    X = build_features(
+        panel, [ProfileDeviation(weeks=2, hours=(1, 3), multiplicative=True)], lead=1
+    )
     s = _series(panel, 100)
     prof = (s.shift(168) + s.shift(336)) / 2  # profile aligned with each hour
     dev = s - prof
@@ -243,5 +254,12 @@ def test_profile_deviation_values(make_panel: Callable[..., pd.DataFrame]) -> No
     np.testing.assert_allclose(
         got["flow_profadj_lag168_weeks2_hours1"].iloc[400:],
         adj.iloc[400:].astype("float32"),
+        rtol=1e-4,
+    )
+    # multiplicative: the target hour's profile times sum(y) / sum(profile) of the last 3 h
+    ratio3 = s.shift(1).rolling(3).sum() / prof.shift(1).rolling(3).sum()
+    np.testing.assert_allclose(
+        got["flow_profmul_lag168_weeks2_hours3"].iloc[400:],
+        (prof * ratio3).iloc[400:].astype("float32"),
         rtol=1e-4,
     )

@@ -36,9 +36,9 @@ BUILDERS = [
     Rolling("occupancy", windows=(7,), lag=4),
     SameHourOfWeek(weeks=(1, 3)),
     SeasonalDiff(season=24),
-    SeasonalDiff(season=168, lag=2),
+    SeasonalDiff(season=168, lag=2, multiplicative=True),
     MissingIndicator(window=13),
-    ProfileDeviation(weeks=2, hours=(1, 3)),
+    ProfileDeviation(weeks=2, hours=(1, 3), multiplicative=True),
     Calendar(),
 ]
 

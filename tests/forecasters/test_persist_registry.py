@@ -15,7 +15,7 @@ from infotrafic.exceptions import (
     ModelCompatibilityError,
     NotFittedError,
 )
-from infotrafic.features import FeatureSpec
+from infotrafic.features import FeatureSpec, Lags
 from infotrafic.forecasters import (
     GBMForecaster,
     NaiveForecaster,
@@ -154,3 +154,42 @@ def test_gbm_sampling_and_weighting_options(panel: pd.DataFrame) -> None:
     assert not np.allclose(base, pred(subsample=1.0, colsample=1.0), equal_nan=True)
     sk = GBMForecaster(backend="sklearn", max_iter=5, colsample=0.5).fit(panel)
     assert sk.model_.max_features == 0.5
+
+
+def test_gbm_dropna_learns_from_complete_rows_only(panel: pd.DataFrame) -> None:
+    spec = FeatureSpec((Lags("flow", lags=(1, 2, 168)),))
+    model = GBMForecaster(features=spec, normalize=False, max_iter=5, max_train_rows=None)
+    X = model.build_features(panel)
+    labelled = X["y"].notna()
+    complete = labelled & X[spec.feature_names()].notna().all(axis=1)
+    assert complete.sum() < labelled.sum()  # the first week has no lag 168, gaps no lag 1
+    assert model.fit_features(X).n_train_rows_ == labelled.sum()
+    dropped = GBMForecaster(
+        features=spec, normalize=False, max_iter=5, max_train_rows=None, dropna=True
+    ).fit_features(X)
+    assert dropped.n_train_rows_ == complete.sum()
+    # rows with a missing feature are predicted by default, not with dropna (as Darts)
+    incomplete = X[labelled & ~complete]
+    assert np.isfinite(model.predict_features(incomplete)).all()
+    assert np.isnan(dropped.predict_features(incomplete)).all()
+    assert np.isfinite(dropped.predict_features(X[complete])).all()
+    with pytest.raises(ConfigurationError, match="dropna"):
+        dropped.fit_features(X[labelled & ~complete])
+
+
+def test_gbm_n_models_averages_seeded_boosters(panel: pd.DataFrame) -> None:
+    for bad in (0, 1.5, True):
+        with pytest.raises(ConfigurationError, match="n_models must be an integer"):
+            GBMForecaster(max_iter=5, n_models=bad).fit(panel)  # type: ignore[arg-type]
+    targets = panel[panel.flow.notna()][["arc_id", "time"]].tail(48)
+    one = GBMForecaster(backend="lightgbm", max_iter=20).fit(panel)
+    two = GBMForecaster(backend="lightgbm", max_iter=20, n_models=2).fit(panel)
+    assert len(one.models_) == 1 and len(two.models_) == 2
+    # the first booster is the single model's (same seed); the second differs by its seed only
+    X = two.build_features(panel, targets=targets)
+    mat, scale = two._design(X, two.feature_names_, two.units_)
+    p0, p1 = (m.predict(mat) for m in two.models_)
+    np.testing.assert_allclose(p0, one.model_.predict(mat))
+    assert not np.allclose(p0, p1)
+    want = np.maximum((p0 + p1) / 2 * scale, 0.0)
+    np.testing.assert_allclose(two.predict(panel, targets), want, rtol=1e-6)
