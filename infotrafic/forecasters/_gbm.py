@@ -91,6 +91,11 @@ def default_gbm_features(lead: int = 1) -> FeatureSpec:
     return FeatureSpec(builders, lead=lead)
 
 
+def _complete(X: pd.DataFrame, names: list[str]) -> NDArray[np.bool_]:
+    """Rows whose features ``names`` are all known (``dropna``)."""
+    return X[names].notna().all(axis=1).to_numpy()
+
+
 def _resolve_backend(backend: str) -> str:
     if backend == "auto":
         return "lightgbm" if importlib.util.find_spec("lightgbm") is not None else "sklearn"
@@ -287,8 +292,7 @@ class GBMForecaster(BaseForecaster):
             return contextlib.nullcontext()
         return threadpool_limits(limits=self.n_jobs, user_api="openmp")  # type: ignore[no-any-return]
 
-    def _new_model(self, backend: str, seed: int | None = None) -> Any:
-        seed = int(self.random_state) if seed is None else seed
+    def _new_model(self, backend: str, seed: int) -> Any:
         if backend == "lightgbm":
             import lightgbm
 
@@ -348,7 +352,7 @@ class GBMForecaster(BaseForecaster):
         if self.normalize:
             keep &= X[self._level_columns()[0]].notna().to_numpy()
         if self.dropna:
-            keep &= X[names].notna().all(axis=1).to_numpy()
+            keep &= _complete(X, names)
         rows = np.flatnonzero(keep)
         rng = np.random.default_rng(self.random_state)
         if self.max_train_rows is not None and len(rows) > int(self.max_train_rows):
@@ -408,7 +412,7 @@ class GBMForecaster(BaseForecaster):
             if last is not None:
                 ok |= ~np.isnan(last.to_numpy(dtype=np.float64))
         if getattr(self, "dropna", False):  # a model saved before dropna existed: False
-            ok &= X[self.feature_names_].notna().all(axis=1).to_numpy()
+            ok &= _complete(X, self.feature_names_)
         if ok.any():
             rows = mat[ok]
             with self._threads(self.backend_):
