@@ -6,6 +6,14 @@ flow-valued feature are divided by the arc's recent level (its mean flow over th
 error loss on that relative scale. Predictions are multiplied back. Calendar features,
 missing-value indicators and the (log) level itself are kept as they are.
 
+The target can be learned in several forms (``targets``), each relative to the arc: its ratio to
+the level, its change since the last observed value, or either of those on a log scale. Each
+form gets its own booster on the same features, and the predictions are averaged in
+vehicles/hour. The absolute error loss estimates the median of each form, and the median commutes
+with the monotone log and shift maps, so every booster estimates the same conditional median of
+the flow; they differ in how their trees approximate it, and the average of differently biased
+boosters is more accurate than one booster with as many rounds.
+
 With ``weight_by_level=True`` each row is weighted by its level, which makes the loss exactly
 the MAE in vehicles/hour: busy arcs count more. It is about three times slower per boosting
 round on LightGBM (a weighted median per leaf instead of a plain one), and on the real Paris
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal, Self
 
@@ -40,9 +49,12 @@ from infotrafic.features import (
 )
 from infotrafic.forecasters._base import BaseForecaster
 
-__all__ = ["GBMForecaster", "default_gbm_features"]
+__all__ = ["GBMForecaster", "TargetForm", "default_gbm_features"]
 
 _LEVEL_WINDOW = 168
+
+TargetForm = Literal["ratio", "change", "log", "log_change"]
+_TARGET_FORMS: tuple[str, ...] = ("ratio", "change", "log", "log_change")
 
 
 def default_gbm_features(lead: int = 1) -> FeatureSpec:
@@ -96,6 +108,32 @@ def _complete(X: pd.DataFrame, names: list[str]) -> NDArray[np.bool_]:
     return X[names].notna().all(axis=1).to_numpy()
 
 
+def _encode(
+    form: str, y: NDArray[np.float64], scale: NDArray[np.float64], anchor: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Flow -> the value a booster learns for target ``form`` (see ``GBMForecaster``)."""
+    if form == "ratio":
+        return y / scale
+    if form == "change":
+        return (y - anchor) / scale
+    if form == "log":
+        return np.log1p(np.maximum(y, 0.0)) - np.log1p(scale)
+    return np.log1p(np.maximum(y, 0.0)) - np.log1p(anchor)  # log_change
+
+
+def _decode(
+    form: str, p: NDArray[np.float64], scale: NDArray[np.float64], anchor: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Inverse of :func:`_encode`: a booster's output -> flow."""
+    if form == "ratio":
+        return p * scale
+    if form == "change":
+        return p * scale + anchor
+    if form == "log":
+        return np.expm1(p + np.log1p(scale))
+    return np.expm1(p + np.log1p(anchor))  # log_change
+
+
 def _resolve_backend(backend: str) -> str:
     if backend == "auto":
         return "lightgbm" if importlib.util.find_spec("lightgbm") is not None else "sklearn"
@@ -123,9 +161,25 @@ class GBMForecaster(BaseForecaster):
         ``HistGradientBoostingRegressor``.
     normalize : bool, default True
         Learn flows relative to each arc's level over the last week (see the module notes).
-    max_iter : int, default 400
-        Boosting rounds.
-    learning_rate : float, default 0.1
+    targets : "auto", str or sequence of str, default "auto"
+        The forms in which the flow ``y`` is learned, one booster each; their predictions
+        are averaged in vehicles/hour. With ``s`` the arc's level (1 without ``normalize``)
+        and ``a`` the last observed flow (feature ``flow_last_lag{lead}``, else
+        ``flow_lag{lead}``; the level, or 0 without ``normalize``, when it is missing):
+
+        * ``"ratio"``: ``y / s``;
+        * ``"change"``: ``(y - a) / s``;
+        * ``"log"``: ``log(1 + y) - log(1 + s)``;
+        * ``"log_change"``: ``log(1 + y) - log(1 + a)``.
+
+        The change forms need the last flow among the features
+        (:class:`~infotrafic.features.LastValue` or the lag ``lead`` of flow). ``"auto"``
+        is ``("log", "log_change")`` when it is there, else ``"log"``. Each booster runs
+        ``max_iter`` rounds, so the cost grows with the number of forms (LightGBM bins the
+        features once for all of them).
+    max_iter : int, default 200
+        Boosting rounds of each booster.
+    learning_rate : float, default 0.15
         Shrinkage.
     max_leaf_nodes : int, default 63
         Leaves per tree.
@@ -141,10 +195,10 @@ class GBMForecaster(BaseForecaster):
         Fraction of the features each tree may use (LightGBM ``colsample_bytree``; with
         scikit-learn, ``max_features``, drawn at each split).
     n_models : int, default 1
-        Average this many boosters that differ only in their seed, hence in the row and
-        feature sampling above (without sampling they would be identical). Each learns from
-        every training row, so fitting and predicting cost ``n_models`` times as much; the
-        average has less variance than one booster (see the benchmarks page for measured
+        Fit this many boosters per target form; they differ in their seed, hence in the row
+        and feature sampling above (without sampling they would be identical). Each learns
+        from every training row, so fitting and predicting cost ``n_models`` times as much;
+        the average has less variance than one booster (see the benchmarks page for measured
         gains).
     weight_by_level : bool, default False
         Weight each row by its arc's level, so that the loss is the MAE in vehicles/hour rather
@@ -161,7 +215,9 @@ class GBMForecaster(BaseForecaster):
         Subsample (seeded) training rows beyond this count, to bound time and memory (the
         backtest engine draws the same sample while streaming).
     random_state : int, default 0
-        Seed (subsampling and the booster).
+        Seed of the training-row subsample and of the first booster; the ``k``-th booster
+        (``models_[k]``, learning ``model_targets_[k]``) has seed ``random_state + k``, so
+        that boosters of different forms also sample different rows and features.
     n_jobs : int, optional, default 1
         Threads (OpenMP) for fitting and predicting; all cores when None. One thread is the
         default because the backtest engine parallelises over refits.
@@ -170,11 +226,32 @@ class GBMForecaster(BaseForecaster):
     delay : int, default 0
         Publication delay in hours.
 
+    Attributes
+    ----------
+    models_ : list
+        The fitted boosters (LightGBM ``Booster`` or scikit-learn estimators), ``n_models``
+        per target form.
+    model_targets_ : list of str
+        The target form each booster of ``models_`` learned.
+    model_ : object
+        The first booster (``models_[0]``).
+    backend_ : str
+        ``"lightgbm"`` or ``"sklearn"``.
+    feature_names_ : list of str
+        The features, in the order of the model matrix (the log level comes last when
+        ``normalize``).
+    n_train_rows_ : int
+        Rows learned from.
+
     Examples
     --------
     >>> from infotrafic.forecasters import GBMForecaster
     >>> GBMForecaster(backend="sklearn", max_iter=50).feature_spec().lead
     1
+    >>> from infotrafic.datasets import load_sample
+    >>> gbm = GBMForecaster(max_iter=20).fit(load_sample())
+    >>> gbm.model_targets_
+    ['log', 'log_change']
     """
 
     def __init__(
@@ -183,8 +260,9 @@ class GBMForecaster(BaseForecaster):
         features: FeatureSpec | None = None,
         backend: Literal["auto", "sklearn", "lightgbm"] = "auto",
         normalize: bool = True,
-        max_iter: int = 400,
-        learning_rate: float = 0.1,
+        targets: Literal["auto"] | TargetForm | Sequence[TargetForm] = "auto",
+        max_iter: int = 200,
+        learning_rate: float = 0.15,
         max_leaf_nodes: int = 63,
         min_samples_leaf: int = 50,
         l2_regularization: float = 0.0,
@@ -204,6 +282,7 @@ class GBMForecaster(BaseForecaster):
         self.features = features
         self.backend = backend
         self.normalize = normalize
+        self.targets = targets
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -278,11 +357,49 @@ class GBMForecaster(BaseForecaster):
                 "weight_by_level=True weights rows by the arc level, which needs normalize=True"
             )
 
+    def _last_column(self, names: list[str]) -> str | None:
+        """Name the feature giving each row's last observed flow (the change forms' anchor)."""
+        for name in (f"flow_last_lag{self.lead}", f"flow_lag{self.lead}"):
+            if name in names:
+                return name
+        return None
+
+    def _target_forms(self, names: list[str]) -> tuple[str, ...]:
+        """Return the validated target forms, in order, for the feature ``names``."""
+        raw = self.targets
+        if isinstance(raw, str) and raw == "auto":
+            return ("log", "log_change") if self._last_column(names) else ("log",)
+        forms = (raw,) if isinstance(raw, str) else tuple(raw)
+        unknown = [f for f in forms if f not in _TARGET_FORMS]
+        if not forms or unknown or len(set(forms)) != len(forms):
+            raise ConfigurationError(
+                f"targets must be one or more distinct forms among {list(_TARGET_FORMS)}, "
+                f"got {raw!r}"
+            )
+        return forms
+
+    def _anchor(
+        self, X: pd.DataFrame, names: list[str], scale: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """Return each row's last observed flow (the level, or 0 without it, when unknown)."""
+        last = self._last_column(names)
+        if last is None:  # no change form (checked at fit)
+            return np.full(len(X), np.nan)
+        anchor = X[last].to_numpy(dtype=np.float64)
+        return np.where(np.isnan(anchor), scale if self.normalize else 0.0, anchor)
+
     def _check_level_features(self, names: list[str]) -> None:
         if self.normalize and self._level_columns()[0] not in names:
             raise ConfigurationError(
                 f"normalize=True needs the feature {self._level_columns()[0]!r} "
                 f"(Rolling('flow', windows=({_LEVEL_WINDOW},))); add it or set normalize=False"
+            )
+        changes = [f for f in self._target_forms(names) if f in ("change", "log_change")]
+        if changes and self._last_column(names) is None:
+            raise ConfigurationError(
+                f"targets {changes} need the last flow among the features: "
+                f"'flow_last_lag{self.lead}' (LastValue('flow')) or 'flow_lag{self.lead}'; add "
+                "one or use the forms 'ratio' and 'log'"
             )
 
     # -- learning ---------------------------------------------------------------------------
@@ -292,39 +409,65 @@ class GBMForecaster(BaseForecaster):
             return contextlib.nullcontext()
         return threadpool_limits(limits=self.n_jobs, user_api="openmp")  # type: ignore[no-any-return]
 
-    def _new_model(self, backend: str, seed: int) -> Any:
+    def _lightgbm_params(self, seed: int) -> dict[str, Any]:
+        """LightGBM parameters (native names), as ``LGBMRegressor`` would pass them."""
+        return {
+            "objective": "l1",
+            "learning_rate": float(self.learning_rate),
+            "num_leaves": int(self.max_leaf_nodes),
+            "min_child_samples": int(self.min_samples_leaf),
+            "reg_lambda": float(self.l2_regularization),
+            "subsample": float(self.subsample),
+            "subsample_freq": 1 if float(self.subsample) < 1.0 else 0,
+            "colsample_bytree": float(self.colsample),
+            "seed": seed,
+            "num_threads": self.n_jobs if self.n_jobs is not None else -1,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
+
+    def _fit_boosters(
+        self,
+        backend: str,
+        mat: NDArray[np.float32],
+        labels: list[NDArray[np.float64]],
+        weight: NDArray[np.float64] | None,
+    ) -> list[Any]:
+        """Fit one booster per label, each with its own seed; LightGBM bins ``mat`` once."""
+        seeds = [int(self.random_state) + i for i in range(len(labels))]
         if backend == "lightgbm":
             import lightgbm
 
-            return lightgbm.LGBMRegressor(
-                objective="l1",
-                n_estimators=int(self.max_iter),
-                learning_rate=float(self.learning_rate),
-                num_leaves=int(self.max_leaf_nodes),
-                min_child_samples=int(self.min_samples_leaf),
-                reg_lambda=float(self.l2_regularization),
-                subsample=float(self.subsample),
-                subsample_freq=1 if float(self.subsample) < 1.0 else 0,
-                colsample_bytree=float(self.colsample),
-                random_state=seed,
-                n_jobs=self.n_jobs if self.n_jobs is not None else -1,
-                deterministic=True,
-                force_row_wise=True,
-                verbosity=-1,
+            data = lightgbm.Dataset(
+                mat, label=labels[0], weight=weight, params=self._lightgbm_params(seeds[0])
             )
+            boosters = []
+            for i, (label, seed) in enumerate(zip(labels, seeds, strict=True)):
+                if i:
+                    data.set_label(label)  # the binned features do not depend on the label
+                params = self._lightgbm_params(seed)
+                boosters.append(lightgbm.train(params, data, num_boost_round=int(self.max_iter)))
+            return boosters
         from sklearn.ensemble import HistGradientBoostingRegressor
 
-        return HistGradientBoostingRegressor(
-            loss="absolute_error",
-            max_iter=int(self.max_iter),
-            learning_rate=float(self.learning_rate),
-            max_leaf_nodes=int(self.max_leaf_nodes),
-            min_samples_leaf=int(self.min_samples_leaf),
-            l2_regularization=float(self.l2_regularization),
-            max_features=float(self.colsample),
-            early_stopping=False,
-            random_state=seed,
-        )
+        models = []
+        for label, seed in zip(labels, seeds, strict=True):
+            model = HistGradientBoostingRegressor(
+                loss="absolute_error",
+                max_iter=int(self.max_iter),
+                learning_rate=float(self.learning_rate),
+                max_leaf_nodes=int(self.max_leaf_nodes),
+                min_samples_leaf=int(self.min_samples_leaf),
+                l2_regularization=float(self.l2_regularization),
+                max_features=float(self.colsample),
+                early_stopping=False,
+                random_state=seed,
+            )
+            with threadpool_limits(limits=self.n_jobs, user_api="openmp"):
+                model.fit(mat, label, sample_weight=weight)
+            models.append(model)
+        return models
 
     def fit_features(self, X: pd.DataFrame) -> Self:
         """Learn from rows of :meth:`build_features` output with a known ``y``.
@@ -370,16 +513,16 @@ class GBMForecaster(BaseForecaster):
             )
         sub = X.iloc[rows]
         mat, scale = self._design(sub, names, spec.units())
-        target = sub["y"].to_numpy(dtype=np.float64) / scale
+        y = sub["y"].to_numpy(dtype=np.float64)
+        anchor = self._anchor(sub, names, scale)
+        forms = self._target_forms(names)
+        # n_models seeds of every form: booster k learns form k % len(forms), seed + k
+        model_targets = list(forms) * int(self.n_models)
+        labels = [_encode(form, y, scale, anchor) for form in model_targets]
         weight = scale if self.weight_by_level else None  # _check_params: normalized
-        models = []
-        for i in range(int(self.n_models)):
-            model = self._new_model(backend, seed=int(self.random_state) + i)
-            with self._threads(backend):
-                model.fit(mat, target, sample_weight=weight)
-            models.append(model)
-        self.models_ = models
-        self.model_ = models[0]
+        self.models_ = self._fit_boosters(backend, mat, labels, weight)
+        self.model_targets_ = model_targets
+        self.model_ = self.models_[0]
         self.backend_ = backend
         self.feature_names_ = names
         self.units_ = spec.units()
@@ -414,11 +557,17 @@ class GBMForecaster(BaseForecaster):
         if getattr(self, "dropna", False):  # a model saved before dropna existed: False
             ok &= _complete(X, self.feature_names_)
         if ok.any():
-            rows = mat[ok]
+            anchor = self._anchor(X, self.feature_names_, scale)[ok]
+            rows, scale = mat[ok], scale[ok]
+            models = getattr(self, "models_", [self.model_])  # saved before n_models
+            forms = getattr(self, "model_targets_", ["ratio"] * len(models))  # before targets
             with self._threads(self.backend_):
-                models = getattr(self, "models_", [self.model_])  # saved before n_models
                 pred = np.mean(
-                    [np.asarray(m.predict(rows), dtype=np.float64) for m in models], axis=0
+                    [
+                        _decode(form, np.asarray(m.predict(rows), dtype=np.float64), scale, anchor)
+                        for m, form in zip(models, forms, strict=True)
+                    ],
+                    axis=0,
                 )
-            out[ok] = np.maximum(pred * scale[ok], 0.0)
+            out[ok] = np.maximum(pred, 0.0)
         return out

@@ -15,7 +15,7 @@ from infotrafic.exceptions import (
     ModelCompatibilityError,
     NotFittedError,
 )
-from infotrafic.features import FeatureSpec, Lags
+from infotrafic.features import FeatureSpec, Lags, Rolling
 from infotrafic.forecasters import (
     GBMForecaster,
     NaiveForecaster,
@@ -182,8 +182,8 @@ def test_gbm_n_models_averages_seeded_boosters(panel: pd.DataFrame) -> None:
         with pytest.raises(ConfigurationError, match="n_models must be an integer"):
             GBMForecaster(max_iter=5, n_models=bad).fit(panel)  # type: ignore[arg-type]
     targets = panel[panel.flow.notna()][["arc_id", "time"]].tail(48)
-    one = GBMForecaster(backend="lightgbm", max_iter=20).fit(panel)
-    two = GBMForecaster(backend="lightgbm", max_iter=20, n_models=2).fit(panel)
+    one = GBMForecaster(backend="lightgbm", max_iter=20, targets="ratio").fit(panel)
+    two = GBMForecaster(backend="lightgbm", max_iter=20, targets="ratio", n_models=2).fit(panel)
     assert len(one.models_) == 1 and len(two.models_) == 2
     # the first booster is the single model's (same seed); the second differs by its seed only
     X = two.build_features(panel, targets=targets)
@@ -193,3 +193,46 @@ def test_gbm_n_models_averages_seeded_boosters(panel: pd.DataFrame) -> None:
     assert not np.allclose(p0, p1)
     want = np.maximum((p0 + p1) / 2 * scale, 0.0)
     np.testing.assert_allclose(two.predict(panel, targets), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "sklearn"])
+def test_gbm_targets_average_one_booster_per_form(panel: pd.DataFrame, backend: str) -> None:
+    for bad in ("levels", (), ("log", "log"), ("ratio", "cube")):
+        with pytest.raises(ConfigurationError, match="targets must be one or more distinct"):
+            GBMForecaster(max_iter=5, targets=bad).fit(panel)  # type: ignore[arg-type]
+    lags = FeatureSpec((Lags("flow", lags=(2, 168)), Rolling("flow", windows=(168,))))
+    with pytest.raises(ConfigurationError, match="need the last flow among the features"):
+        GBMForecaster(features=lags, max_iter=5, targets="change").fit(panel)
+    # "auto" uses both log forms when the last flow is a feature, else the log form only
+    assert GBMForecaster(features=lags, max_iter=5).fit(panel).model_targets_ == ["log"]
+    targets = panel[panel.flow.notna()][["arc_id", "time"]].tail(48)
+    kw = {"backend": backend, "max_iter": 20}
+    forms = ("ratio", "change", "log", "log_change")
+    every = GBMForecaster(targets=forms, n_models=2, **kw).fit(panel)  # type: ignore[arg-type]
+    assert every.model_targets_ == [*forms, *forms] and len(every.models_) == 8
+    X = every.build_features(panel, targets=targets)
+    mat, s = every._design(X, every.feature_names_, every.units_)
+    last = X["flow_last_lag1"].to_numpy()
+    a = np.where(np.isnan(last), s, last)
+    raw = [np.asarray(m.predict(mat), dtype=float) for m in every.models_]
+    # each booster's output maps back to vehicles/hour through its own form
+    inverse = {
+        "ratio": lambda p: p * s,
+        "change": lambda p: p * s + a,
+        "log": lambda p: np.expm1(p + np.log1p(s)),
+        "log_change": lambda p: np.expm1(p + np.log1p(a)),
+    }
+    flows = [inverse[form](p) for form, p in zip(every.model_targets_, raw, strict=True)]
+    want = np.maximum(np.mean(flows, axis=0), 0.0)
+    np.testing.assert_allclose(every.predict(panel, targets), want, rtol=1e-6)
+    # booster k has seed random_state + k and is the one fitted alone on its form and seed
+    # (the binning shared by the boosters changes nothing)
+    for k, form in enumerate(every.model_targets_):
+        alone = GBMForecaster(targets=form, random_state=k, **kw).fit(panel)  # type: ignore[arg-type]
+        np.testing.assert_allclose(alone.models_[0].predict(mat), raw[k], rtol=1e-9)
+    # the forms learn differently, and each is a sensible flow forecast
+    truth = X["y"].to_numpy()
+    errors = [np.nanmean(np.abs(f - truth)) for f in flows[:4]]
+    naive = np.nanmean(np.abs(a - truth))
+    assert len({round(e, 6) for e in errors}) == 4
+    assert max(errors) < naive
