@@ -465,7 +465,7 @@ class GBMForecaster(BaseForecaster):
                 early_stopping=False,
                 random_state=seed,
             )
-            with threadpool_limits(limits=self.n_jobs, user_api="openmp"):
+            with self._threads(backend):
                 model.fit(mat, label, sample_weight=weight)
             models.append(model)
         return models
