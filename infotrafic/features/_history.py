@@ -429,16 +429,14 @@ class SeasonalDiff(_Builder):
         k = seasonal_lag(self.season, view.lead)
         recent = view.lagged(self.column, lag)
         before = view.lagged(self.column, lag + self.season)
+        last_season = view.lagged(self.column, k)
         diff = recent - before
         yield f"{self.column}_sdiff_lag{lag}_season{self.season}", diff
-        yield f"{self.column}_sadj_lag{k}_season{self.season}", view.lagged(self.column, k) + diff
+        yield f"{self.column}_sadj_lag{k}_season{self.season}", last_season + diff
         if self.multiplicative:
             with np.errstate(invalid="ignore", divide="ignore"):
                 ratio = np.where(before > 0, recent / before, np.nan)
-            yield (
-                f"{self.column}_smul_lag{k}_season{self.season}",
-                view.lagged(self.column, k) * ratio,
-            )
+            yield f"{self.column}_smul_lag{k}_season{self.season}", last_season * ratio
 
 
 @dataclass(frozen=True)
