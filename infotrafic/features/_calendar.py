@@ -24,6 +24,7 @@ from typing import ClassVar
 import holidays
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from infotrafic.exceptions import ConfigurationError
 from infotrafic.features._grid import F64, HistoryView
@@ -32,6 +33,7 @@ __all__ = [
     "CALENDAR_FIELDS",
     "Calendar",
     "calendar_frame",
+    "day_types",
     "is_public_holiday",
     "is_school_holiday",
     "school_holidays",
@@ -222,6 +224,37 @@ def calendar_frame(times: pd.DatetimeIndex) -> pd.DataFrame:
         "day_off": off,
     }
     return pd.DataFrame(cols, index=times)
+
+
+def day_types(times: pd.DatetimeIndex) -> NDArray[np.int8]:
+    """Day type of hourly UTC end-of-hour ``times``, from the Paris date of each hour's start.
+
+    ``0``: working day (bridge days included), ``1``: Saturday, ``2``: Sunday or French public
+    holiday (a public holiday on a Saturday is type 2).
+
+    Parameters
+    ----------
+    times : pandas.DatetimeIndex
+        tz-aware end-of-hour times.
+
+    Returns
+    -------
+    numpy.ndarray
+        One int8 code per time.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DatetimeIndex(["2023-07-13 09:00Z", "2023-07-14 09:00Z", "2023-07-15 09:00Z"])
+    >>> day_types(t).tolist()  # Thursday, Bastille Day (Friday), Saturday
+    [0, 2, 1]
+    """
+    start = (pd.DatetimeIndex(times) - pd.Timedelta(hours=1)).tz_convert(PARIS)
+    weekday = start.dayofweek.to_numpy()
+    hol, _, _ = _day_flags(pd.DatetimeIndex(start.tz_localize(None).normalize()))
+    out = np.where(weekday == 5, 1, 0).astype(np.int8)
+    out[(weekday == 6) | (hol > 0)] = 2
+    return out
 
 
 @dataclass(frozen=True)

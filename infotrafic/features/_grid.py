@@ -382,6 +382,10 @@ class HistoryView:
             When ``lag`` is below the lead (the value would not be known in time) or the
             column was not scattered.
         """
+        return shift(self._series(column, lag), lag)
+
+    def _series(self, column: str, lag: int) -> F64:
+        """Return the unshifted matrix of ``column`` once ``lag`` is checked against the lead."""
         if lag < self.lead:
             raise ConfigurationError(
                 f"lag {lag} h of {column!r} is below the lead ({self.lead} h = horizon + delay): "
@@ -391,4 +395,41 @@ class HistoryView:
             raise ConfigurationError(
                 f"column {column!r} is not available; known: {sorted(self._grid.values)}"
             )
-        return shift(self._grid.values[column], lag)
+        return self._grid.values[column]
+
+    def lagged_at(self, column: str, lag: int, hours: NDArray[np.intp]) -> F64:
+        """Return the columns ``hours`` of :meth:`lagged` without shifting the whole matrix.
+
+        Parameters
+        ----------
+        column : str
+            A scattered panel column.
+        lag : int
+            Hours back from the target; must be >= the lead.
+        hours : numpy.ndarray
+            Grid column indices (target hours).
+
+        Returns
+        -------
+        numpy.ndarray
+            New ``(n_arcs, len(hours))`` float64 array equal to ``lagged(column, lag)[:, hours]``.
+
+        Raises
+        ------
+        ConfigurationError
+            As :meth:`lagged`.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> p = pd.DataFrame({"arc_id": [1, 1, 1], "flow": [1.0, 2.0, 3.0],
+        ...     "time": pd.date_range("2024-01-01 01:00", periods=3, freq="h", tz="UTC")})
+        >>> HistoryView(build_grid(p), lead=1).lagged_at("flow", 1, np.array([0, 2])).tolist()
+        [[nan, 2.0]]
+        """
+        values = self._series(column, lag)
+        src = np.asarray(hours, dtype=np.intp) - int(lag)
+        out = np.full((values.shape[0], len(src)), np.nan)
+        ok = src >= 0
+        out[:, ok] = values[:, src[ok]]
+        return out

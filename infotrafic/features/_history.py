@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from infotrafic.exceptions import ConfigurationError
+from infotrafic.features._calendar import day_types
 from infotrafic.features._grid import F64, HistoryView, shift
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "MissingIndicator",
     "ProfileDeviation",
     "Rolling",
+    "SameDayType",
     "SameHourOfWeek",
     "SeasonalDiff",
     "seasonal_lag",
@@ -437,6 +439,111 @@ class SeasonalDiff(_Builder):
             with np.errstate(invalid="ignore", divide="ignore"):
                 ratio = np.where(before > 0, recent / before, np.nan)
             yield f"{self.column}_smul_lag{k}_season{self.season}", last_season * ratio
+
+
+@dataclass(frozen=True)
+class SameDayType(_Builder):
+    """Same hour on the last days of the same type, and that profile scaled by the recent change.
+
+    Day types are those of :func:`~infotrafic.features.day_types`: working day, Saturday, and
+    Sunday or public holiday. For a target hour ``t``, the candidate days are ``K = 24 k`` hours
+    back (``K`` >= the lead, ``k <= max_days``); those whose day has the type of ``t``'s day are
+    the *same-type days*, most recent first: a Monday looks back to Friday, a Tuesday to Monday,
+    a Saturday to the previous Saturdays, a public holiday to the last Sunday or holiday. Unlike
+    ``flow_lag24``, which on a Monday reads a Sunday, and unlike the same hour of the last weeks
+    (one value a week), ``n`` working days are found within about ``n`` days.
+
+    For every ``n`` in ``days`` and with ``L`` the lag (default: the lead), makes
+
+    - ``{column}_daytype_days{n}_max{D}``: the mean of ``y(t-K)`` over the ``n`` most recent
+      same-type days (missing values skipped; NaN when none is known);
+    - ``{column}_daytype_mul_lag{L}_days{n}_max{D}``: ``a * y(t-L) / b``, where ``a`` and ``b``
+      are the means of ``y(t-K)`` and ``y(t-L-K)`` over those of the ``n`` days where both are
+      known (NaN when ``b <= 0``): the profile scaled by how the last known hour compares with
+      the same hour of those days.
+
+    Parameters
+    ----------
+    column : str, default "flow"
+        Panel column.
+    days : tuple of int, default (1, 5)
+        Numbers of same-type days averaged.
+    max_days : int, default 35
+        Look at most this many days back (five weeks: five Saturdays).
+    lag : int, optional
+        Defaults to the lead.
+
+    Examples
+    --------
+    >>> SameDayType(days=(1,), max_days=7).names(lead=1)
+    ['flow_daytype_days1_max7', 'flow_daytype_mul_lag1_days1_max7']
+    """
+
+    kind: ClassVar[str] = "same_day_type"
+    days: tuple[int, ...] = (1, 5)
+    max_days: int = 35
+    lag: int | None = None
+
+    def __post_init__(self) -> None:
+        if int(self.max_days) < 1 or not self.days or min(int(n) for n in self.days) < 1:
+            raise ConfigurationError(
+                f"days must be a non-empty tuple of integers >= 1 and max_days >= 1, "
+                f"got days={self.days}, max_days={self.max_days}"
+            )
+
+    def _plan(self, lead: int) -> list[tuple[str, str | None]]:
+        lag = _lag_or_lead(self.lag, lead)
+        d = int(self.max_days)
+        out: list[tuple[str, str | None]] = []
+        for n in (int(n) for n in self.days):
+            out.append((f"{self.column}_daytype_days{n}_max{d}", self.column))
+            out.append((f"{self.column}_daytype_mul_lag{lag}_days{n}_max{d}", self.column))
+        return out
+
+    def lookback(self, lead: int) -> int | None:
+        """``lag + 24 * max_days``."""
+        return _lag_or_lead(self.lag, lead) + 24 * int(self.max_days)
+
+    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
+        """Yield the same-type means and their multiplicatively corrected forms."""
+        lag = _lag_or_lead(self.lag, view.lead)
+        times = view.times
+        target = day_types(times)
+        counts = sorted({int(n) for n in self.days})
+        found = np.zeros(len(times), dtype=np.int64)  # same-type days met so far, per hour
+        # per n: sum and count of y(t-K); sum of y(t-K) and y(t-L-K) where both are known
+        acc = {n: [np.zeros(view.shape) for _ in range(5)] for n in counts}
+        for k in range(max(1, -(-view.lead // 24)), int(self.max_days) + 1):
+            same = day_types(times - pd.Timedelta(hours=24 * k)) == target
+            same &= found < counts[-1]
+            if not same.any():
+                continue
+            hours = np.flatnonzero(same)
+            value = view.lagged_at(self.column, 24 * k, hours)
+            before = view.lagged_at(self.column, lag + 24 * k, hours)
+            both = ~np.isnan(value) & ~np.isnan(before)
+            for n in counts:
+                pick = found[hours] < n
+                cols = hours[pick]
+                if len(cols) == 0:
+                    continue
+                v, b, ok = value[:, pick], before[:, pick], both[:, pick]
+                s_v, c_v, s_a, s_b, c_ab = acc[n]
+                s_v[:, cols] += np.nan_to_num(v)
+                c_v[:, cols] += ~np.isnan(v)
+                s_a[:, cols] += np.where(ok, v, 0.0)
+                s_b[:, cols] += np.where(ok, b, 0.0)
+                c_ab[:, cols] += ok
+            found += same
+        recent = view.lagged(self.column, lag)
+        d = int(self.max_days)
+        for n in (int(n) for n in self.days):
+            s_v, c_v, s_a, s_b, c_ab = acc[n]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.where(c_v > 0, s_v / c_v, np.nan)
+                ratio = np.where((c_ab > 0) & (s_b > 0), recent * s_a / s_b, np.nan)
+            yield f"{self.column}_daytype_days{n}_max{d}", mean
+            yield f"{self.column}_daytype_mul_lag{lag}_days{n}_max{d}", ratio
 
 
 @dataclass(frozen=True)

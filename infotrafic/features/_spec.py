@@ -21,6 +21,7 @@ from infotrafic.features._history import (
     MissingIndicator,
     ProfileDeviation,
     Rolling,
+    SameDayType,
     SameHourOfWeek,
     SeasonalDiff,
 )
@@ -70,6 +71,7 @@ BUILDERS: dict[str, type[Any]] = {
         EWM,
         MissingIndicator,
         ProfileDeviation,
+        SameDayType,
     )
 }
 BUILDERS[Calendar.kind] = Calendar

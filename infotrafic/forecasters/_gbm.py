@@ -44,6 +44,7 @@ from infotrafic.features import (
     MissingIndicator,
     ProfileDeviation,
     Rolling,
+    SameDayType,
     SameHourOfWeek,
     SeasonalDiff,
     seasonal_lag,
@@ -61,10 +62,13 @@ _TARGET_FORMS: tuple[str, ...] = ("ratio", "change", "log", "log_change")
 def default_gbm_features(lead: int = 1) -> FeatureSpec:
     """Return the default feature set of :class:`GBMForecaster` for a lead.
 
-    Recent flow and occupancy lags, the same hours one day and one and two weeks earlier (and
-    the hours around them), daily and weekly seasonal differences, rolling means and spreads,
-    the mean of the same hour over four weeks and the recent deviation from it, occupancy lags
-    and levels, missing-value indicators and the calendar.
+    Recent flow and occupancy lags; the same hours one and two days and one and two weeks
+    earlier (and the hours around them); daily and weekly seasonal differences, the weekly one
+    also as a ratio; the same hour on the last and the last five days of the same type (working
+    day, Saturday, Sunday or holiday) and those values scaled by the recent change; rolling
+    means and spreads; the mean of the same hour over four weeks, the recent deviation from it
+    and that profile scaled by it; occupancy lags and levels, missing-value indicators and the
+    calendar.
 
     Parameters
     ----------
@@ -80,22 +84,25 @@ def default_gbm_features(lead: int = 1) -> FeatureSpec:
     >>> spec = default_gbm_features(1)
     >>> "flow_lag168" in spec.feature_names() and "occupancy_lag1" in spec.feature_names()
     True
+    >>> "flow_daytype_mul_lag1_days5_max35" in spec.feature_names()
+    True
     """
     day = seasonal_lag(24, lead)
     week = seasonal_lag(168, lead)
-    seasonal = sorted({day, week - 1, week, week + 1, week + 168})
+    seasonal = sorted({day - 1, day, day + 1, 2 * day, week - 1, week, week + 1, week + 168})
     seasonal = [k for k in seasonal if k >= lead]
     recent = [lead, lead + 1, lead + 2]
     flow_lags = tuple(sorted(set(recent) | set(seasonal)))
     builders = (
         Lags("flow", lags=flow_lags),
         LastValue("flow", max_age=168),
-        SeasonalDiff("flow", season=168),
+        SeasonalDiff("flow", season=168, multiplicative=True),
         SeasonalDiff("flow", season=24),
+        SameDayType("flow", days=(1, 5)),
         Rolling("flow", windows=(3, 24), stats=("mean", "std")),
         Rolling("flow", windows=(_LEVEL_WINDOW,), stats=("mean",), min_periods=24),
         SameHourOfWeek("flow", weeks=(4,)),
-        ProfileDeviation("flow", weeks=4, hours=(1, 3)),
+        ProfileDeviation("flow", weeks=4, hours=(1, 3), multiplicative=True),
         Lags("occupancy", lags=(lead, lead + 1, week)),
         Rolling("occupancy", windows=(24, _LEVEL_WINDOW), stats=("mean",), min_periods=12),
         MissingIndicator("flow"),

@@ -16,9 +16,11 @@ from infotrafic.features import (
     MissingIndicator,
     ProfileDeviation,
     Rolling,
+    SameDayType,
     SameHourOfWeek,
     SeasonalDiff,
     build_features,
+    day_types,
     seasonal_lag,
 )
 
@@ -107,6 +109,72 @@ def test_same_hour_of_week_mean(make_panel: Callable[..., pd.DataFrame]) -> None
 def test_same_hour_of_week_beyond_a_week_lead() -> None:
     assert SameHourOfWeek(weeks=(2,)).names(lead=200) == ["flow_how_mean_lag336_weeks2"]
     assert seasonal_lag(168, 168) == 168 and seasonal_lag(168, 169) == 336
+
+
+@pytest.mark.parametrize(
+    ("lead", "days", "max_days"), [(1, (1, 5), 35), (2, (2,), 3), (30, (1, 3), 9)]
+)
+def test_same_day_type_values(
+    make_panel: Callable[..., pd.DataFrame], lead: int, days: tuple[int, ...], max_days: int
+) -> None:
+    # 2023-03-20 .. 2023-04-14: a DST change (26 March) and Easter Monday (10 April)
+    panel = make_panel(n_hours=600, missing=0.05)
+    X = build_features(panel, [SameDayType(days=days, max_days=max_days)], lead=lead)
+    s = _series(panel, 100)
+    got = X[X.arc_id == 100].set_index("time")
+    for n in days:
+        means, muls = [], []
+        for t in s.index:
+            kind = day_types(pd.DatetimeIndex([t]))[0]
+            ks = [
+                k
+                for k in range(max(1, -(-lead // 24)), max_days + 1)
+                if day_types(pd.DatetimeIndex([t - pd.Timedelta(hours=24 * k)]))[0] == kind
+            ][:n]
+            a = np.array([s.get(t - pd.Timedelta(hours=24 * k), np.nan) for k in ks])
+            b = np.array([s.get(t - pd.Timedelta(hours=lead + 24 * k), np.nan) for k in ks])
+            r = s.get(t - pd.Timedelta(hours=lead), np.nan)
+            known = ~np.isnan(a)
+            means.append(a[known].mean() if known.any() else np.nan)
+            pair = known & ~np.isnan(b)
+            ok = pair.any() and b[pair].sum() > 0
+            muls.append(r * a[pair].sum() / b[pair].sum() if ok else np.nan)
+        np.testing.assert_allclose(
+            got[f"flow_daytype_days{n}_max{max_days}"], np.asarray(means, np.float32), rtol=1e-5
+        )
+        np.testing.assert_allclose(
+            got[f"flow_daytype_mul_lag{lead}_days{n}_max{max_days}"],
+            np.asarray(muls, np.float32),
+            rtol=1e-5,
+        )
+        assert got[f"flow_daytype_days{n}_max{max_days}"].notna().mean() > 0.5
+
+
+def test_same_day_type_reads_a_comparable_day(make_panel: Callable[..., pd.DataFrame]) -> None:
+    panel = make_panel(n_hours=600, missing=0.0)
+    X = build_features(panel, [SameDayType(days=(1,))], lead=1).set_index(["arc_id", "time"])
+    got = X["flow_daytype_days1_max35"]
+    s = _series(panel, 101)
+
+    def utc(local: str) -> pd.Timestamp:
+        return pd.Timestamp(local, tz="Europe/Paris").tz_convert("UTC")
+
+    pairs = [
+        ("2023-04-03 10:00", "2023-03-31 10:00"),  # Monday reads Friday, not Sunday
+        ("2023-04-04 10:00", "2023-04-03 10:00"),  # Tuesday reads Monday
+        ("2023-04-08 10:00", "2023-04-01 10:00"),  # Saturday reads last Saturday
+        ("2023-04-10 10:00", "2023-04-09 10:00"),  # Easter Monday (holiday) reads Sunday
+        ("2023-04-11 10:00", "2023-04-07 10:00"),  # the Tuesday after it reads Friday
+    ]
+    for target, source in pairs:
+        assert got[(101, utc(target))] == pytest.approx(s[utc(source)], rel=1e-6), target
+
+
+def test_same_day_type_rejects_max_days() -> None:
+    with pytest.raises(ConfigurationError, match="max_days"):
+        SameDayType(max_days=0)
+    with pytest.raises(ConfigurationError, match="days"):
+        SameDayType(days=(0,))
 
 
 def test_seasonal_diff_values(make_panel: Callable[..., pd.DataFrame]) -> None:

@@ -18,6 +18,7 @@ from infotrafic.features import (
     MissingIndicator,
     ProfileDeviation,
     Rolling,
+    SameDayType,
     SameHourOfWeek,
     SeasonalDiff,
     build_features,
@@ -35,6 +36,7 @@ BUILDERS = [
     Rolling(windows=(3, 24, 168), stats=("mean", "std", "min", "max"), min_periods=2),
     Rolling("occupancy", windows=(7,), lag=4),
     SameHourOfWeek(weeks=(1, 3)),
+    SameDayType(days=(1, 3), max_days=4, lag=2),
     SeasonalDiff(season=24),
     SeasonalDiff(season=168, lag=2, multiplicative=True),
     MissingIndicator(window=13),
@@ -95,6 +97,7 @@ def test_lookback_values() -> None:
     assert SeasonalDiff(season=24).lookback(30) == 54
     assert MissingIndicator(window=24).lookback(1) == 24
     assert ProfileDeviation(weeks=4, hours=(1, 3)).lookback(1) == 1 + 2 + 168 * 4
+    assert SameDayType(days=(1, 5)).lookback(1) == 1 + 24 * 35
     assert Calendar().lookback(1) == 0
     assert EWM().lookback(1) is None
     assert FeatureSpec((Lags(lags=(1,)), EWM())).lookback() is None
