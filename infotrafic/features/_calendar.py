@@ -178,6 +178,12 @@ def _day_flags(days: pd.DatetimeIndex) -> tuple[F64, F64, F64]:
     )
 
 
+def _hour_starts(times: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
+    """Paris wall-clock start of each end-of-hour UTC time, and its naive local midnight date."""
+    start = (pd.DatetimeIndex(times) - pd.Timedelta(hours=1)).tz_convert(PARIS)
+    return start, pd.DatetimeIndex(start.tz_localize(None).normalize())
+
+
 def calendar_frame(times: pd.DatetimeIndex) -> pd.DataFrame:
     """Every calendar field for hourly UTC end-of-hour ``times``.
 
@@ -198,13 +204,12 @@ def calendar_frame(times: pd.DatetimeIndex) -> pd.DataFrame:
     >>> calendar_frame(t)[["hour", "weekday", "public_holiday"]].iloc[0].tolist()
     [10.0, 4.0, 1.0]
     """
-    start = (pd.DatetimeIndex(times) - pd.Timedelta(hours=1)).tz_convert(PARIS)
+    start, days = _hour_starts(times)
     hour = start.hour.to_numpy().astype(np.float64)
     weekday = start.dayofweek.to_numpy().astype(np.float64)
     doy = start.dayofyear.to_numpy().astype(np.float64)
     how = weekday * 24 + hour
-    days = start.tz_localize(None).normalize()
-    hol, bridge, off = _day_flags(pd.DatetimeIndex(days))
+    hol, bridge, off = _day_flags(days)
     two_pi = 2 * np.pi
     cols: dict[str, F64] = {
         "hour": hour,
@@ -219,7 +224,7 @@ def calendar_frame(times: pd.DatetimeIndex) -> pd.DataFrame:
         "day_of_year_sin": np.sin(two_pi * doy / 365.25),
         "day_of_year_cos": np.cos(two_pi * doy / 365.25),
         "public_holiday": hol,
-        "school_holiday": _school_days(pd.DatetimeIndex(days)),
+        "school_holiday": _school_days(days),
         "bridge_day": bridge,
         "day_off": off,
     }
@@ -249,9 +254,9 @@ def day_types(times: pd.DatetimeIndex) -> NDArray[np.int8]:
     >>> day_types(t).tolist()  # Thursday, Bastille Day (Friday), Saturday
     [0, 2, 1]
     """
-    start = (pd.DatetimeIndex(times) - pd.Timedelta(hours=1)).tz_convert(PARIS)
+    start, days = _hour_starts(times)
     weekday = start.dayofweek.to_numpy()
-    hol, _, _ = _day_flags(pd.DatetimeIndex(start.tz_localize(None).normalize()))
+    hol, _, _ = _day_flags(days)
     out = np.where(weekday == 5, 1, 0).astype(np.int8)
     out[(weekday == 6) | (hol > 0)] = 2
     return out
