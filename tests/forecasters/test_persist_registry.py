@@ -203,8 +203,11 @@ def test_gbm_targets_average_one_booster_per_form(panel: pd.DataFrame, backend: 
     lags = FeatureSpec((Lags("flow", lags=(2, 168)), Rolling("flow", windows=(168,))))
     with pytest.raises(ConfigurationError, match="need the last flow among the features"):
         GBMForecaster(features=lags, max_iter=5, targets="change").fit(panel)
-    # "auto" uses both log forms when the last flow is a feature, else the log form only
-    assert GBMForecaster(features=lags, max_iter=5).fit(panel).model_targets_ == ["log"]
+    # "auto": the log, log-change and change forms when the last flow is a feature, else the
+    # two forms that need no last flow
+    assert GBMForecaster(features=lags, max_iter=5).fit(panel).model_targets_ == ["log", "ratio"]
+    auto = GBMForecaster(max_iter=5).fit(panel)
+    assert auto.model_targets_ == ["log", "log_change", "change"] and len(auto.models_) == 3
     targets = panel[panel.flow.notna()][["arc_id", "time"]].tail(48)
     kw = {"backend": backend, "max_iter": 20}
     forms = ("ratio", "change", "log", "log_change")
