@@ -55,18 +55,36 @@ def etl_command(
     """Read FILE... (any mix of formats; directories are walked) into the store --out DIR.
 
     Files already ingested (same content hash) are skipped; overlapping files are merged with the
-    library's dedupe policy. Prints what changed in the store.
+    library's dedupe policy. Prints what changed in the store. A file that loads nothing
+    (unreadable, truncated, no usable row) is named on stderr and not recorded as ingested; the
+    other files are ingested and the command then exits with status 1.
     """
     from infotrafic.etl._store import ParquetStore
+    from infotrafic.exceptions import IngestError
 
     store = ParquetStore(out)
     for arc_file in arc_files:  # first, so that the metadata of the data files wins
         store.ingest_arcs(arc_file)
-    summary = store.ingest_files(paths, progress=progress, keep_raw=keep_raw)
+    try:
+        summary = store.ingest_files(paths, progress=progress, keep_raw=keep_raw)
+    except IngestError as exc:
+        summary, failed = exc.result, exc.errors
+    else:
+        failed = ()
     click.echo(f"store: {store.path}")
     click.echo(summary.to_text())
     if arc_files:
         click.echo(f"{'arcs in table':<18} {len(store.arcs()):>10}")
+    for line in failed:
+        click.echo(f"error: {line}", err=True)
+    if failed:
+        loaded = summary.files_ingested + summary.files_skipped
+        click.echo(
+            f"error: {len(failed)} file(s) loaded nothing; "
+            + (f"{loaded} other(s) are in the store" if loaded else "nothing was loaded"),
+            err=True,
+        )
+        click.get_current_context().exit(1)
 
 
 @click.command("quality")

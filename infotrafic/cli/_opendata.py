@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,21 @@ def _store(out: Path) -> Any:
     from infotrafic.etl import ParquetStore
 
     return ParquetStore(out)
+
+
+def _report(store: Any, verb: str, run: Callable[[], Any]) -> None:
+    """Run a fetch or sync and print its summary, also when slices were left unverified."""
+    from infotrafic.exceptions import IncompleteFetchError
+
+    error: IncompleteFetchError | None = None
+    try:
+        summary = run()
+    except IncompleteFetchError as exc:
+        summary, error = exc.result, exc
+    click.echo(f"store: {store.path}")
+    click.echo(f"{verb}: {summary}")
+    if error is not None:
+        raise error  # the group prints the one-line error naming the slices
 
 
 _base_url = click.option("--base-url", default=None, metavar="URL", help=_BASE_URL_HELP)
@@ -86,21 +102,25 @@ def fetch_command(
     """Download arcs over [--start, --end) from the portal into the store --out DIR.
 
     The range is cut in slices (a month by default), each exported, streamed to disk, verified
-    and ingested; an interrupted run started again resumes after the completed slices.
+    and ingested; an interrupted run started again resumes after the completed slices. A slice
+    that cannot be proven complete (see the docs) keeps its rows but is not recorded as done:
+    the command then exits with status 1 naming it, and the next run downloads it again.
     """
     store = _store(out)
     with _client(base_url) as client:
-        summary = client.fetch(
-            list(arcs),
-            start,
-            end,
-            store=store,
-            slice_freq=slice_freq,
-            export_format=export_format,
-            progress=progress,
+        _report(
+            store,
+            "fetched",
+            lambda: client.fetch(
+                list(arcs),
+                start,
+                end,
+                store=store,
+                slice_freq=slice_freq,
+                export_format=export_format,
+                progress=progress,
+            ),
         )
-    click.echo(f"store: {store.path}")
-    click.echo(f"fetched: {summary}")
 
 
 @click.command("sync")
@@ -118,13 +138,12 @@ def sync_command(base_url: str | None, arcs: tuple[int, ...], out: Path, progres
     """Bring the store --out DIR up to date: fetch only hours after the newest stored per arc.
 
     Running it again adds nothing; a run interrupted half-way and started again ends with the
-    same store as one uninterrupted run.
+    same store as one uninterrupted run. Slices left unverified by earlier runs are downloaded
+    again first.
     """
     store = _store(out)
     with _client(base_url) as client:
-        summary = client.sync(store, list(arcs) or None, progress=progress)
-    click.echo(f"store: {store.path}")
-    click.echo(f"synced: {summary}")
+        _report(store, "synced", lambda: client.sync(store, list(arcs) or None, progress=progress))
 
 
 @click.group("archive")

@@ -479,6 +479,14 @@ def quality_of_files(paths: Iterable[PathLike], *, progress: bool = False) -> Qu
     -------
     QualityReport
         The per-arc table of the merged panel.
+
+    Raises
+    ------
+    FileFormatError
+        When a file cannot be read (unreadable, truncated gzip, no known regime); the message
+        names it.
+    ConfigurationError
+        When a directory holds no data file.
     """
     from tqdm.auto import tqdm
 
@@ -486,7 +494,7 @@ def quality_of_files(paths: Iterable[PathLike], *, progress: bool = False) -> Qu
     from infotrafic.etl._read import read_file
     from infotrafic.etl._store import expand_paths
 
-    files = expand_paths(paths)
+    files = expand_paths(paths, empty_ok=False)
     results = [read_file(p) for p in tqdm(files, desc="read", unit="file", disable=not progress)]
     if not results:
         return quality_report(empty_panel())

@@ -6,10 +6,13 @@ transparently, then a ZIP archive, Parquet, JSON, JSON Lines or delimited text i
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import io
 import json
 import os
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -42,11 +45,49 @@ def _head(path: str) -> tuple[bytes, bool]:
         raw = fh.read(4)
     gz = raw[:2] == b"\x1f\x8b"
     with open_maybe_gzip(path) as fh:
-        try:
-            head = fh.read(_HEAD)
-        except (OSError, EOFError) as exc:
-            raise FileFormatError(f"corrupt gzip stream ({exc})", file=path) from exc
+        head = fh.read(_HEAD)
     return head, gz
+
+
+@contextlib.contextmanager
+def _named_errors(path: str, name: str) -> Iterator[None]:
+    """Turn what reading a damaged or unreadable file raises into a :class:`FileFormatError`.
+
+    Without it a truncated gzip ends in a bare ``EOFError`` (which click even reports as a mere
+    ``Aborted!``) and an unreadable file in a traceback, neither naming the file.
+    """
+    try:
+        yield
+    except FileFormatError:
+        raise
+    except EOFError as exc:
+        what = "truncated gzip" if _is_gzip(path) else "truncated compressed data"
+        raise FileFormatError(
+            f"{what}: the file ends before the end of its compressed data ({exc}); copy or "
+            "download it again",
+            file=name,
+        ) from exc
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise FileFormatError(
+            f"corrupt gzip data ({exc}); copy or download the file again", file=name
+        ) from exc
+    except zipfile.BadZipFile as exc:
+        raise FileFormatError(
+            f"corrupt ZIP data ({exc}); copy or download the file again", file=name
+        ) from exc
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise FileFormatError(
+            f"cannot read the file ({reason}); check that it exists and is readable", file=name
+        ) from exc
+
+
+def _is_gzip(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == b"\x1f\x8b"
+    except OSError:
+        return False
 
 
 def detect_kind(path: PathLike) -> str:
@@ -338,14 +379,15 @@ def read_file(path: PathLike, *, source_name: str | None = None) -> ReadResult:
     name = source_name if source_name is not None else real
     if not os.path.isfile(real):
         raise FileFormatError("no such file", file=name)
-    kind = detect_kind(real)
-    if kind == "zip":
-        return _read_zip(real, name)
-    if kind == "parquet":
-        return _read_parquet(real, name)
-    if kind in ("json", "jsonl"):
-        return _read_json(real, name, lines=kind == "jsonl")
-    return _read_csv(real, name)
+    with _named_errors(real, name):
+        kind = detect_kind(real)
+        if kind == "zip":
+            return _read_zip(real, name)
+        if kind == "parquet":
+            return _read_parquet(real, name)
+        if kind in ("json", "jsonl"):
+            return _read_json(real, name, lines=kind == "jsonl")
+        return _read_csv(real, name)
 
 
 def iter_read(path: PathLike, *, source_name: str | None = None) -> Iterator[ReadResult]:
@@ -368,9 +410,11 @@ def iter_read(path: PathLike, *, source_name: str | None = None) -> Iterator[Rea
     """
     real = os.fspath(path)
     name = source_name if source_name is not None else real
-    if os.path.isfile(real) and detect_kind(real) == "zip":
-        yield from _iter_zip(real, name)
-    else:
+    with _named_errors(real, name):
+        zipped = os.path.isfile(real) and detect_kind(real) == "zip"
+        if zipped:
+            yield from _iter_zip(real, name)
+    if not zipped:
         yield read_file(real, source_name=name)
 
 
@@ -440,17 +484,20 @@ def read_arcs(path: PathLike) -> pd.DataFrame:
     real = os.fspath(path)
     if not os.path.isfile(real):
         raise FileFormatError("no such file", file=real)
-    kind = detect_kind(real)
     frames: list[pd.DataFrame] = []
-    if kind in ("json", "jsonl"):
-        raw, _, _ = json_to_raw(_read_text(real), real, lines=kind == "jsonl", require_time=False)
-        frames.append(raw)
-    elif kind == "csv":
-        head, _ = _head(real)
-        layout = sniff_csv(head, real, require_time=False)
-        frames.extend(f for f, _, _ in iter_csv_chunks(lambda: open_maybe_gzip(real), layout, real))
-    else:
-        return read_file(real).arcs
+    with _named_errors(real, real):
+        kind = detect_kind(real)
+        if kind in ("json", "jsonl"):
+            text = _read_text(real)
+            raw, _, _ = json_to_raw(text, real, lines=kind == "jsonl", require_time=False)
+            frames.append(raw)
+        elif kind == "csv":
+            head, _ = _head(real)
+            layout = sniff_csv(head, real, require_time=False)
+            chunks = iter_csv_chunks(lambda: open_maybe_gzip(real), layout, real)
+            frames.extend(f for f, _, _ in chunks)
+        else:
+            return read_file(real).arcs
     arcs_parts = []
     for raw in frames:
         ids = pd.to_numeric(raw["iu_ac"], errors="coerce")

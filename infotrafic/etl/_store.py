@@ -14,8 +14,10 @@ ignores, so ``pandas.read_parquet(<store>)`` returns exactly the canonical panel
 
 Every file is written to a temporary name in its final directory and then moved into place with
 :func:`os.replace`, so a reader sees either the old or the new file, never half of one. Writers
-hold ``_lock`` for the whole read-merge-write cycle. An ingest interrupted between two partitions
-leaves every partition valid; running it again completes it, because merging is idempotent.
+hold ``_lock`` for the whole read-merge-write cycle; on taking it, a writer deletes the temporary
+files (``.<name>.<random>.tmp``) that a writer killed before its rename left behind. An ingest
+interrupted between two partitions leaves every partition valid; running it again completes it,
+because merging is idempotent.
 """
 
 from __future__ import annotations
@@ -54,12 +56,13 @@ from infotrafic.etl._store_util import (
     expand_paths,
     file_sha256,
     month_of,
+    remove_stale_temps,
     same_values,
     sort_panel,
     to_utc_bound,
     write_parquet,
 )
-from infotrafic.exceptions import StoreError
+from infotrafic.exceptions import FileFormatError, IngestError, StoreError
 
 __all__ = ["IngestSummary", "ParquetStore", "expand_paths"]
 
@@ -195,6 +198,7 @@ class ParquetStore:
                 f"{self.lock_timeout:g} s; wait for it to finish or raise lock_timeout"
             ) from exc
         try:
+            remove_stale_temps(self.path)  # left by a writer killed before its rename
             yield
         finally:
             lock.release()
@@ -568,25 +572,40 @@ class ParquetStore:
         ------
         StoreError
             When the store cannot be locked, read or written.
-        FileFormatError
-            When a file cannot be read as any known regime.
+        ConfigurationError
+            When a directory holds no data file.
+        IngestError
+            After ingesting the other files, when some loaded nothing: unreadable, truncated or
+            of no known regime, or without a single usable row (such a file is not recorded as
+            ingested). ``errors`` names each file and its problem, ``result`` holds the summary.
         """
         from tqdm.auto import tqdm
 
         from infotrafic.etl import read_file
 
-        files = expand_paths(paths)
+        files = expand_paths(paths, empty_ok=False)
         known = set(self.manifest()["files"])
         total = IngestSummary()
+        errors: list[str] = []
         pending: list[tuple[Path, str, Any]] = []
         pending_rows = 0
         bar = tqdm(files, desc="ingest", unit="file", disable=not progress)
         for path in bar:
-            digest = file_sha256(path)
-            if digest in known or any(d == digest for _, d, _ in pending):
-                total = total + IngestSummary(files_skipped=1)
+            try:
+                digest = file_sha256(path)
+                if digest in known or any(d == digest for _, d, _ in pending):
+                    total = total + IngestSummary(files_skipped=1)
+                    continue
+                result = read_file(path)
+            except OSError as exc:
+                errors.append(f"{path}: cannot read the file ({exc.strerror or exc})")
                 continue
-            result = read_file(path)
+            except FileFormatError as exc:
+                errors.append(str(exc))
+                continue
+            if not len(result.panel):
+                errors.append(_nothing_loaded(path, result))
+                continue
             pending.append((path, digest, result))
             pending_rows += len(result.panel)
             if pending_rows >= batch_rows:
@@ -594,6 +613,15 @@ class ParquetStore:
                 pending, pending_rows = [], 0
         if pending:
             total = total + self._ingest_batch(pending, keep_raw=keep_raw)
+        if errors:
+            total = total + IngestSummary(files_failed=len(errors))
+            loaded = "none was ingested" if not total.files_ingested else "the others were"
+            raise IngestError(
+                f"{len(errors)} of {len(files)} file(s) loaded nothing ({loaded}): {errors[0]}"
+                + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+                errors=errors,
+                result=total,
+            )
         return total
 
     def _ingest_batch(
@@ -660,6 +688,24 @@ class _CombinedResult:
     panel: pd.DataFrame
     arcs: pd.DataFrame
     quarantine: pd.DataFrame
+
+
+def _nothing_loaded(path: Path, result: Any) -> str:
+    """One line naming a file that loaded no row, with the reasons its rows were rejected."""
+    report = result.report
+    if not report.rows_read:
+        return f"{path}: no data row (only a header, or empty); nothing to load"
+    reasons = ", ".join(f"{r}: {n}" for r, n in sorted(report.quarantined.items()))
+    first = ""
+    if len(result.quarantine):
+        row = result.quarantine.iloc[0]
+        value = f" = {str(row['raw'])[:60]!r}" if str(row["raw"] or "") else ""
+        first = f"; first rejected: line {row['line']}, {row['field']}{value} ({row['reason']})"
+    return (
+        f"{path}: no row could be loaded ({report.rows_read} read, {report.n_quarantined} "
+        f"rejected{' - ' + reasons if reasons else ''}{first}); fix the file or leave it out, "
+        "it is not recorded as ingested"
+    )
 
 
 def _record_merge(

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -16,10 +14,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from infotrafic._io import TMP_SUFFIX, atomic_write, file_sha256
 from infotrafic._types import PathLike, TimeLike
-from infotrafic.exceptions import StoreError
+from infotrafic.exceptions import ConfigurationError, StoreError
 
-__all__ = ["IngestSummary", "expand_paths", "file_sha256"]
+__all__ = ["IngestSummary", "atomic_write", "expand_paths", "file_sha256"]
 
 QUARANTINE_COLUMNS: tuple[str, ...] = ("file", "line", "field", "reason", "raw")
 
@@ -37,6 +36,9 @@ class IngestSummary:
         Source files read and merged (0 when a panel was given directly).
     files_skipped : int
         Source files skipped because the manifest already holds their content hash.
+    files_failed : int
+        Source files that loaded nothing (unreadable, truncated, no usable row): not recorded
+        as ingested, named by the :class:`~infotrafic.exceptions.IngestError` raised at the end.
     rows_new : int
         Rows whose ``(arc_id, time)`` was not in the store before.
     rows_updated : int
@@ -63,6 +65,7 @@ class IngestSummary:
 
     files_ingested: int = 0
     files_skipped: int = 0
+    files_failed: int = 0
     rows_new: int = 0
     rows_updated: int = 0
     rows_unchanged: int = 0
@@ -93,7 +96,7 @@ class IngestSummary:
 
         Examples
         --------
-        >>> print(IngestSummary(rows_new=2).to_text().splitlines()[2])
+        >>> print(IngestSummary(rows_new=2).to_text().splitlines()[3])
         rows new                    2
         """
         lines = []
@@ -104,7 +107,7 @@ class IngestSummary:
         return "\n".join(lines)
 
 
-def expand_paths(paths: Iterable[PathLike]) -> list[Path]:
+def expand_paths(paths: Iterable[PathLike], *, empty_ok: bool = True) -> list[Path]:
     """Turn files and directories into a sorted list of data files.
 
     Directories are walked recursively; inside them only files with a known data suffix
@@ -116,6 +119,9 @@ def expand_paths(paths: Iterable[PathLike]) -> list[Path]:
     ----------
     paths : iterable of path-like
         Files and/or directories.
+    empty_ok : bool, default True
+        When False, a directory without any data file is an error (what was given to be read
+        must hold something to read).
 
     Returns
     -------
@@ -126,6 +132,8 @@ def expand_paths(paths: Iterable[PathLike]) -> list[Path]:
     ------
     StoreError
         When a path does not exist.
+    ConfigurationError
+        With ``empty_ok=False``, when a directory holds no data file.
 
     Examples
     --------
@@ -143,13 +151,13 @@ def expand_paths(paths: Iterable[PathLike]) -> list[Path]:
         if not path.exists():
             raise StoreError(f"{path}: no such file or directory; check the path")
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
-                and _is_data_file(p)
-            )
+            found = _walk(path)
+            if not found and not empty_ok:
+                raise ConfigurationError(
+                    f"no data files in {path} (looked for {', '.join(_DATA_SUFFIXES)}, optionally "
+                    "gzipped, skipping names that start with '.' or '_'); give files or another "
+                    "folder"
+                )
         else:
             found = [path]
         for p in found:
@@ -160,20 +168,37 @@ def expand_paths(paths: Iterable[PathLike]) -> list[Path]:
     return out
 
 
+def _walk(root: Path) -> list[Path]:
+    """Return the data files below ``root`` (sorted), skipping names starting with . or _.
+
+    A folder that cannot be listed or a file that cannot be looked at is an error naming it,
+    never a silent gap (``Path.rglob`` skips unreadable folders without a word).
+    """
+
+    def fail(exc: OSError) -> None:
+        raise exc
+
+    found = []
+    try:
+        for folder, dirs, names in os.walk(root, onerror=fail):
+            dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+            for name in names:
+                p = Path(folder) / name
+                if not name.startswith((".", "_")) and _is_data_file(p) and p.is_file():
+                    found.append(p)
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else root
+        raise StoreError(
+            f"{where}: cannot read ({exc.strerror or exc}); check its permissions"
+        ) from exc
+    return sorted(found)
+
+
 def _is_data_file(path: Path) -> bool:
     name = path.name.lower()
     if name.endswith(".gz"):
         name = name[:-3]
     return name.endswith(_DATA_SUFFIXES)
-
-
-def file_sha256(path: PathLike) -> str:
-    """Return the SHA-256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def same_values(a: pd.Series, b: pd.Series) -> np.ndarray:
@@ -182,27 +207,19 @@ def same_values(a: pd.Series, b: pd.Series) -> np.ndarray:
     return np.asarray(eq | (a.isna().to_numpy() & b.isna().to_numpy()), dtype=bool)
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through ``write(tmp)`` to a hidden temp file beside ``path``, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; store files are meant to be shared
-        with open(tmp, "rb") as fh:  # the bytes reach the disk before the name points at them
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    with contextlib.suppress(OSError):  # persist the rename itself (POSIX)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+def remove_stale_temps(root: Path) -> int:
+    """Delete the temp files :func:`atomic_write` left in ``root`` and its sub-folders.
+
+    Only a process killed between writing and renaming leaves one. Call it while holding the
+    store's lock (no writer is running then). Returns how many were removed.
+    """
+    removed = 0
+    for pattern in (f".*{TMP_SUFFIX}", f"*/.*{TMP_SUFFIX}"):
+        for tmp in root.glob(pattern):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed += 1
+    return removed
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:

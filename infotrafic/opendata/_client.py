@@ -377,8 +377,9 @@ class OpenDataClient(HttpCore):
         """Fetch arcs over ``[start, end)`` through ``/exports``, slice by slice, resumable.
 
         Each slice (a month by default) streams to a temporary file, is checked (bytes announced,
-        parse, row count against the portal's count), renamed atomically, parsed and, with a
-        ``store``, ingested at once; a slice that fails is retried alone. Completed slices are
+        strict parse, row count against the portal's count or, when the portal cannot count,
+        every arc reaching the slice's last hour), renamed atomically, parsed and, with a
+        ``store``, ingested at once; a slice that fails is retried alone. Verified slices are
         recorded in ``out_dir/manifest.json`` so that a killed run resumes where it stopped.
 
         Parameters
@@ -408,6 +409,13 @@ class OpenDataClient(HttpCore):
         -------
         pandas.DataFrame or FetchSummary
             The canonical panel without a store; the summary with one.
+
+        Raises
+        ------
+        IncompleteFetchError
+            At the end of the run, when slices could not be proven complete: their well-formed
+            rows were kept (in the store, or in the error's ``result``) but they are not
+            recorded as done, so the next run downloads them again.
         """
         from infotrafic.opendata._fetch import fetch_range
 
@@ -455,6 +463,12 @@ class OpenDataClient(HttpCore):
         -------
         FetchSummary
             What was downloaded and ingested.
+
+        Raises
+        ------
+        IncompleteFetchError
+            When slices could not be proven complete (see :meth:`fetch`); slices left so by
+            earlier runs in the same folder are downloaded again first.
         """
         from infotrafic.opendata._fetch import sync_store
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -15,11 +14,13 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import pandas as pd
 
+from infotrafic._io import atomic_write_text
 from infotrafic._schema import empty_panel
 from infotrafic._types import PathLike
-from infotrafic.exceptions import ConfigurationError, OpenDataError
+from infotrafic.exceptions import ConfigurationError, IncompleteFetchError, OpenDataError
 from infotrafic.opendata._parse import EXPORT_FORMATS, ParsedSlice, canonical, parse_export
 from infotrafic.opendata._query import Slice, make_slices
+from infotrafic.opendata._verify import check_slice, tail_problem
 
 if TYPE_CHECKING:
     from infotrafic.opendata._client import OpenDataClient
@@ -64,6 +65,9 @@ class FetchSummary:
         file written next to the slice.
     duplicates : int
         Repeated ``(arc, hour)`` rows dropped inside slices.
+    unverified : list of str
+        Slices downloaded but not proven complete (label and reason): their well-formed rows
+        were kept, they are not recorded as done, and the next run downloads them again.
     bytes : int
         Bytes written to disk.
     files : list of pathlib.Path
@@ -81,6 +85,7 @@ class FetchSummary:
     rows: int = 0
     quarantined: int = 0
     duplicates: int = 0
+    unverified: list[str] = field(default_factory=list)
     bytes: int = 0
     files: list[Path] = field(default_factory=list)
     ingested: list[Any] = field(default_factory=list)
@@ -96,6 +101,7 @@ class FetchSummary:
             rows=self.rows + other.rows,
             quarantined=self.quarantined + other.quarantined,
             duplicates=self.duplicates + other.duplicates,
+            unverified=[*self.unverified, *other.unverified],
             bytes=self.bytes + other.bytes,
             files=[*self.files, *other.files],
             ingested=[*self.ingested, *other.ingested],
@@ -106,13 +112,39 @@ class FetchSummary:
         return (
             f"{self.slices} slices ({self.downloaded} downloaded, {self.resumed} resumed, "
             f"{self.empty} empty), {self.rows} rows, {self.quarantined} quarantined, "
-            f"{self.duplicates} duplicates dropped, {self.bytes / 1e6:.1f} MB "
-            f"in {self.seconds:.1f} s"
+            f"{self.duplicates} duplicates dropped, "
+            + (f"{len(self.unverified)} NOT VERIFIED, " if self.unverified else "")
+            + f"{self.bytes / 1e6:.1f} MB in {self.seconds:.1f} s"
+        )
+
+    def raise_unverified(self, result: Any = None) -> None:
+        """Raise :class:`~infotrafic.exceptions.IncompleteFetchError` if a slice is unverified.
+
+        Parameters
+        ----------
+        result : object, optional
+            What the fetch returns (default: this summary), carried by the error.
+        """
+        if not self.unverified:
+            return
+        listed = "; ".join(self.unverified)
+        raise IncompleteFetchError(
+            f"{len(self.unverified)} slice(s) could not be verified complete, so they are not "
+            f"recorded as done (their well-formed rows were kept): {listed}. Run the same "
+            "command again to download them again (a portal that counts records verifies them)",
+            slices=self.unverified,
+            result=self if result is None else result,
         )
 
 
 class _Manifest:
-    """Completed slices, persisted atomically after each one."""
+    """Slices downloaded so far, persisted atomically after each one.
+
+    An entry with a ``check`` (``"count"`` or ``"hours"``) or ``empty`` is done; one with
+    ``"verified": false`` is pending (its rows were kept, it is downloaded again). Entries of
+    version 1 manifests, written before every slice was verified, have neither: they are
+    counted again before being trusted.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / _MANIFEST
@@ -125,65 +157,35 @@ class _Manifest:
 
     def record(self, key: str, info: dict[str, Any]) -> None:
         self.done[key] = info
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"version": 1, "slices": self.done}, indent=1), "utf-8")
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, json.dumps({"version": 2, "slices": self.done}, indent=1))
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Entries of unverified slices (with their bounds, arcs, fields and format)."""
+        return [e for e in self.done.values() if e.get("verified") is False and "start" in e]
 
 
 def _count(client: OpenDataClient, where: str) -> int | None:
     """Ask the portal's count of a slice; ``None`` when it cannot count (e.g. no ``/records``).
 
-    The count is a check of the export, not a need: a portal that refuses it (404, unexpected
-    answer) only loses that check. Quota, server, transport and query errors still propagate.
+    Without a count a slice must prove itself complete by its hours (see
+    :mod:`infotrafic.opendata._verify`). Quota, server, transport and query errors propagate.
     """
     try:
         return client.count_where(where)
     except OpenDataError as exc:
         if type(exc) is not OpenDataError:
             raise
-        logger.warning("cannot count records (%s); row counts of exports are not checked", exc)
+        logger.warning(
+            "cannot count records (%s); each slice must then reach its last hour for every arc "
+            "to be recorded as done",
+            exc,
+        )
         return None
 
 
 def _default_dir(store: StoreLike | None) -> Path | None:
     raw = getattr(store, "raw_dir", None)
     return Path(raw) / "opendata" if raw is not None else None
-
-
-def _check_slice(parsed: ParsedSlice, sl: Slice, expected: int | None, path: Path) -> ParsedSlice:
-    """Verify a parsed slice: row count, no rows outside the query, no cut last line."""
-    if expected is not None:
-        final = sl.end <= pd.Timestamp.now(tz="UTC")
-        short = parsed.rows < expected if not final else parsed.rows != expected
-        if short:
-            raise ValueError(f"{path.name}: {parsed.rows} rows, the portal counted {expected}")
-    if len(parsed.quarantine) and path.suffix in (".csv", ".jsonl"):
-        with path.open("rb") as fh:
-            fh.seek(max(0, path.stat().st_size - 1))
-            if fh.read(1) != b"\n":
-                raise ValueError(f"{path.name}: last line cut short")
-    panel = parsed.panel
-    inside = (panel["time"] >= sl.start) & (panel["time"] < sl.end)
-    if sl.arcs is not None:
-        inside &= panel["arc_id"].isin(list(sl.arcs))
-    if inside.all():
-        return parsed
-    outside = panel[~inside]
-    extra = pd.DataFrame(
-        {
-            "file": path.name,
-            "line": pd.NA,
-            "field": "iu_ac/t_1h",
-            "reason": "outside the query (arc or time not asked for)",
-            "raw": outside["arc_id"].astype(str) + ";" + outside["time"].astype(str),
-        }
-    )
-    return ParsedSlice(
-        panel[inside].reset_index(drop=True),
-        parsed.rows,
-        pd.concat([parsed.quarantine, extra], ignore_index=True),
-        parsed.duplicates,
-    )
 
 
 def fetch_range(
@@ -198,13 +200,16 @@ def fetch_range(
     slice_freq: str,
     export_format: str,
     progress: bool,
+    slices: list[Slice] | None = None,
+    raise_unverified: bool = True,
 ) -> pd.DataFrame | FetchSummary:
-    """Implement :meth:`OpenDataClient.fetch` (see there)."""
+    """Implement :meth:`OpenDataClient.fetch` (see there); ``slices`` overrides the cutting."""
     if export_format not in EXPORT_FORMATS:
         raise ConfigurationError(
             f"export_format {export_format!r} cannot be read back; use one of {EXPORT_FORMATS}"
         )
-    slices = make_slices(arcs, start, end, slice_freq)
+    if slices is None:
+        slices = make_slices(arcs, start, end, slice_freq)
     select = ", ".join(dict.fromkeys(["iu_ac", "t_1h", *(fields or DEFAULT_FIELDS)]))
     directory = Path(out_dir) if out_dir is not None else _default_dir(store)
     tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -212,28 +217,58 @@ def fetch_range(
         tmp = tempfile.TemporaryDirectory(prefix="infotrafic-fetch-")
         directory = Path(tmp.name)
     panels: list[pd.DataFrame] = []
+    count = _Counter(client)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         whole = Slice(slices[0].arcs, start, end)
-        if len(slices) > 1 and _count(client, whole.where) == 0:
+        if len(slices) > 1 and count(whole.where) == 0:
             summary = FetchSummary(slices=len(slices), empty=len(slices))
         else:
             summary, panels = _run_slices(
-                client, slices, directory, select, export_format, store, progress
+                client, count, slices, directory, select, export_format, store, progress
             )
     finally:
         if tmp is not None:
             tmp.cleanup()
     if store is not None:
-        return summary
-    if not panels:
-        return empty_panel()
-    merged = pd.concat(panels, ignore_index=True)
-    return canonical(merged.drop_duplicates(["arc_id", "time"], keep="last"))
+        result: pd.DataFrame | FetchSummary = summary
+    elif not panels:
+        result = empty_panel()
+    else:
+        merged = pd.concat(panels, ignore_index=True)
+        result = canonical(merged.drop_duplicates(["arc_id", "time"], keep="last"))
+    if raise_unverified:
+        summary.raise_unverified(result)
+    return result
+
+
+class _Counter:
+    """The portal's counts of slices; after one refusal it is not asked again in the run."""
+
+    def __init__(self, client: OpenDataClient) -> None:
+        self.client = client
+        self.able = True
+
+    def __call__(self, where: str) -> int | None:
+        expected = _count(self.client, where) if self.able else None
+        self.able = expected is not None
+        return expected
+
+
+def _resumable(done: dict[str, Any] | None, path: Path, count: _Counter, sl: Slice) -> bool:
+    """Whether a manifest entry proves the slice done (version 1 entries are counted again)."""
+    if done is None or not done.get("final") or not (done.get("empty") or path.exists()):
+        return False
+    if done.get("empty") or done.get("check") in ("count", "hours"):
+        return True
+    if "verified" in done:
+        return False
+    return count(sl.where) == done.get("rows")
 
 
 def _run_slices(
     client: OpenDataClient,
+    count: _Counter,
     slices: list[Slice],
     directory: Path,
     select: str,
@@ -254,30 +289,22 @@ def _run_slices(
         key = f"{sl.key}_{flavour}"
         path = directory / f"{key}.{export_format}"
         done = manifest.done.get(key)
-        if done is not None and done.get("final") and (done.get("empty") or path.exists()):
+        if _resumable(done, path, count, sl):
+            assert done is not None
             summary.resumed += 1
             if store is None and not done.get("empty"):
-                panels.append(_check_slice(parse_export(path, export_format), sl, None, path).panel)
+                parsed = parse_export(path, export_format, strict=True)
+                panels.append(check_slice(parsed, sl, None, path).panel)
             if not done.get("empty"):
                 summary.files.append(path)
             continue
         final = sl.end <= pd.Timestamp.now(tz="UTC")
-        expected = _count(client, sl.where)
+        expected = count(sl.where)
         if expected == 0:
             summary.empty += 1
-            manifest.record(key, {"empty": True, "final": final, "rows": 0})
+            manifest.record(key, {"empty": True, "final": final, "rows": 0, "check": "count"})
             continue
-
-        def verify(part: Path, sl: Slice = sl, expected: int | None = expected) -> ParsedSlice:
-            return _check_slice(parse_export(part, export_format), sl, expected, part)
-
-        parsed: ParsedSlice = client.download(
-            client.export_url(export_format),
-            path,
-            {"select": select, "where": sl.where, "order_by": "t_1h", "timezone": "UTC"},
-            what=f"export {sl.label}",
-            verify=verify,
-        )
+        parsed, problem = _download_slice(client, sl, path, select, export_format, expected)
         if len(parsed.quarantine):
             parsed.quarantine.to_csv(path.with_name(path.name + ".quarantine.csv"), index=False)
         if store is not None:
@@ -290,14 +317,56 @@ def _run_slices(
         summary.duplicates += parsed.duplicates
         summary.bytes += path.stat().st_size
         summary.files.append(path)
-        manifest.record(key, {"file": path.name, "rows": parsed.rows, "final": final})
+        info: dict[str, Any] = {"file": path.name, "rows": parsed.rows, "final": final}
+        if problem is None:
+            info["check"] = "hours" if expected is None else "count"
+        else:
+            summary.unverified.append(f"{sl.label} ({problem})")
+            info.update(
+                verified=False,
+                reason=problem,
+                start=sl.start.isoformat(),
+                end=sl.end.isoformat(),
+                arcs=None if sl.arcs is None else list(sl.arcs),
+                select=select,
+                format=export_format,
+            )
+        manifest.record(key, info)
     summary.seconds = time.monotonic() - began
     return summary, panels
 
 
-def _fetch_into_store(client: OpenDataClient, *args: Any, **kwargs: Any) -> FetchSummary:
-    result = fetch_range(client, *args, **kwargs)
-    assert isinstance(result, FetchSummary)
+def _download_slice(
+    client: OpenDataClient,
+    sl: Slice,
+    path: Path,
+    select: str,
+    export_format: str,
+    expected: int | None,
+) -> tuple[ParsedSlice, str | None]:
+    """Download, strictly parse and verify one slice; return it and why it is unverified.
+
+    A slice that is well formed but cannot prove itself complete (no count, an arc that stops
+    before the slice's last hour) is downloaded once more, in case the first body was cut.
+    """
+    attempts = 0
+
+    def verify(part: Path) -> tuple[ParsedSlice, str | None]:
+        nonlocal attempts
+        attempts += 1
+        parsed = check_slice(parse_export(part, export_format, strict=True), sl, expected, part)
+        problem = None if expected is not None else tail_problem(parsed, sl)
+        if problem is not None and attempts == 1 and client.retry.max_retries > 0:
+            raise ValueError(f"{part.name}: {problem}; downloading it again in case it was cut")
+        return parsed, problem
+
+    result: tuple[ParsedSlice, str | None] = client.download(
+        client.export_url(export_format),
+        path,
+        {"select": select, "where": sl.where, "order_by": "t_1h", "timezone": "UTC"},
+        what=f"export {sl.label}",
+        verify=verify,
+    )
     return result
 
 
@@ -311,6 +380,10 @@ def sync_store(
     progress: bool,
 ) -> FetchSummary:
     """Implement :meth:`OpenDataClient.sync` (see there)."""
+    directory = Path(out_dir) if out_dir is not None else _default_dir(store)
+    total = FetchSummary()
+    if directory is not None:
+        total = _retry_pending(client, store, arcs, directory, progress)
     latest = store.latest_time(arcs)
     wanted = arcs if arcs is not None else sorted(latest)
     if not wanted:
@@ -321,7 +394,6 @@ def sync_store(
     for arc in wanted:
         last = latest.get(arc)
         groups.setdefault(None if last is None else pd.Timestamp(last), []).append(arc)
-    total = FetchSummary()
     for last, group in sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0])):
         bounds = client.time_bounds(group)
         if bounds is None:
@@ -342,6 +414,52 @@ def sync_store(
             slice_freq=slice_freq,
             export_format="csv",
             progress=progress,
+        )
+        total = total.merge(summary)
+    total.raise_unverified()
+    return total
+
+
+def _fetch_into_store(client: OpenDataClient, *args: Any, **kwargs: Any) -> FetchSummary:
+    result = fetch_range(client, *args, raise_unverified=False, **kwargs)
+    assert isinstance(result, FetchSummary)
+    return result
+
+
+def _retry_pending(
+    client: OpenDataClient,
+    store: StoreLike,
+    arcs: list[int] | None,
+    directory: Path,
+    progress: bool,
+) -> FetchSummary:
+    """Download again the unverified slices of earlier runs.
+
+    A sync starts after the newest stored hour, so it would never come back to them otherwise.
+    """
+    total = FetchSummary()
+    for entry in _Manifest(directory).pending():
+        group = entry.get("arcs")
+        if arcs is not None and group is not None and not set(group) & set(arcs):
+            continue
+        sl = Slice(
+            None if group is None else tuple(group),
+            pd.Timestamp(entry["start"]),
+            pd.Timestamp(entry["end"]),
+        )
+        fields = [f.strip() for f in str(entry.get("select", "")).split(",") if f.strip()]
+        summary = _fetch_into_store(
+            client,
+            group,
+            sl.start,
+            sl.end,
+            store=store,
+            out_dir=directory,
+            fields=fields or None,
+            slice_freq="MS",
+            export_format=entry.get("format", "csv"),
+            progress=progress,
+            slices=[sl],
         )
         total = total.merge(summary)
     return total

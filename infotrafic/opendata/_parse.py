@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import pyarrow.parquet as pq
 from pandas.api.types import is_numeric_dtype
 
 from infotrafic._schema import CLOSURE_STATES, TRAFFIC_STATES, empty_panel, validate_panel
+from infotrafic.opendata._strict import check_csv_body, check_no_nul, check_values, opener_of
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -72,6 +72,7 @@ class ParsedSlice:
     quarantine: pd.DataFrame
     duplicates: int
     arcs: pd.DataFrame | None = None
+    ordered: bool = False  # records came in non-decreasing t_1h order
 
 
 def _by_unique(values: pd.Series, convert: Callable[[Any], Any], dtype: str) -> pd.Series:
@@ -141,18 +142,24 @@ def _fixed_width_times(text: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | Non
     return utc
 
 
-def _parse_times(values: pd.Series) -> pd.Series:
-    """Parse ISO times with offsets to UTC (fast path for the API's fixed-width rendering)."""
+def _parse_times(values: pd.Series) -> tuple[pd.Series, bool]:
+    """Parse ISO times with offsets to UTC; also tell whether the shape was already checked.
+
+    The fast path (the API's fixed-width rendering) checks every character; aware datetimes need
+    no check.
+    """
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         converted: pd.Series = values.dt.tz_convert("UTC")
-        return converted
+        return converted, True
     fast = _fixed_width_times(values.to_numpy(dtype=object))
     if fast is not None:
-        return pd.Series(pd.DatetimeIndex(fast).tz_localize("UTC"), index=values.index)
-    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+        return pd.Series(pd.DatetimeIndex(fast).tz_localize("UTC"), index=values.index), True
+    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601"), False
 
 
-def api_frame_to_panel(frame: pd.DataFrame, *, source: str = "api") -> ParsedSlice:
+def api_frame_to_panel(
+    frame: pd.DataFrame, *, source: str = "api", strict: bool = False
+) -> ParsedSlice:
     """Convert a frame of raw API fields (``iu_ac``, ``t_1h``, ``q``, ``k``, ...) to a panel.
 
     Rows without a usable ``iu_ac`` or ``t_1h`` (or with a negative flow) are quarantined with
@@ -164,6 +171,11 @@ def api_frame_to_panel(frame: pd.DataFrame, *, source: str = "api") -> ParsedSli
         Raw API fields; ``t_1h`` as ISO text with an offset or aware datetimes.
     source : str, default "api"
         Name used in the quarantine's ``file`` column.
+    strict : bool, default False
+        Raise :class:`ValueError` on a value that does not convert (an id that is not an
+        integer, a time that is not ISO 8601 with an offset, text in ``q`` or ``k``, an unknown
+        state) instead of quarantining the row or keeping a missing value: what the portal
+        writes always converts, so such a value means a damaged body.
 
     Returns
     -------
@@ -191,13 +203,22 @@ def api_frame_to_panel(frame: pd.DataFrame, *, source: str = "api") -> ParsedSli
         arc = ids.astype("float64")
     else:
         arc = _by_unique(ids, _integer, "Float64").astype("float64")
-    time = _parse_times(frame["t_1h"])
+    time, shaped = _parse_times(frame["t_1h"])
     flow = (
         pd.to_numeric(frame["q"], errors="coerce") if "q" in frame else pd.Series(np.nan, range(n))
     )
     occ = (
         pd.to_numeric(frame["k"], errors="coerce") if "k" in frame else pd.Series(np.nan, range(n))
     )
+    states = {
+        field: _by_unique(frame[field].reset_index(drop=True), _state(table), "Int8")
+        for field, table in (("etat_trafic", _TRAFFIC), ("etat_barre", _CLOSURE))
+        if field in frame
+    }
+    if strict:
+        parsed = {"iu_ac": arc, **({} if shaped else {"t_1h": time}), **states}
+        parsed.update({f: s for f, s in (("q", flow), ("k", occ)) if f in frame})
+        check_values(frame, {f: v.reset_index(drop=True) for f, v in parsed.items()}, source)
     reasons = pd.Series(pd.NA, index=frame.index, dtype="string")
     reasons[(flow < 0) | (occ < 0)] = "negative q or k"
     reasons[time.isna() | (time.dt.floor("h") != time)] = "t_1h is not a time on the hour"
@@ -221,19 +242,16 @@ def api_frame_to_panel(frame: pd.DataFrame, *, source: str = "api") -> ParsedSli
             "occupancy": occ[good].astype("float64").to_numpy(),
         }
     )
-    for col, field, table in (
-        ("traffic_state", "etat_trafic", _TRAFFIC),
-        ("closure_state", "etat_barre", _CLOSURE),
-    ):
-        if field in frame:
-            codes = _by_unique(frame.loc[good, field].reset_index(drop=True), _state(table), "Int8")
-            panel[col] = codes
+    for col, field in (("traffic_state", "etat_trafic"), ("closure_state", "etat_barre")):
+        if field in states:
+            panel[col] = states[field][good].reset_index(drop=True)
+    ordered = bool(time[good].is_monotonic_increasing)
     before = len(panel)
     panel = panel.drop_duplicates(["arc_id", "time"], keep="last")
-    return ParsedSlice(canonical(panel), n, quarantine, before - len(panel))
+    return ParsedSlice(canonical(panel), n, quarantine, before - len(panel), ordered=ordered)
 
 
-def parse_export(path: Path, fmt: str) -> ParsedSlice:
+def parse_export(path: Path, fmt: str, *, strict: bool = False) -> ParsedSlice:
     """Read an export file of the API (as the client asked for it) into a panel.
 
     Parameters
@@ -242,6 +260,10 @@ def parse_export(path: Path, fmt: str) -> ParsedSlice:
         The downloaded file.
     fmt : {"csv", "json", "jsonl", "parquet"}
         Its format.
+    strict : bool, default False
+        Refuse what the portal never writes: NUL bytes, a CSV record without the header's number
+        of fields, broken quoting, values that do not convert (see :func:`api_frame_to_panel`).
+        :meth:`~infotrafic.opendata.OpenDataClient.fetch` reads every slice this way.
 
     Returns
     -------
@@ -253,14 +275,18 @@ def parse_export(path: Path, fmt: str) -> ParsedSlice:
     ValueError
         The file does not parse (cut or broken body): the caller retries the slice.
     """
+    opener = opener_of(path)
+    if strict and fmt in ("json", "jsonl"):
+        check_no_nul(opener, path.name)
     if fmt == "csv":
-        opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rb") as fh:
+        with opener() as fh:
             header = fh.readline().lstrip(b"\xef\xbb\xbf")
         if not header.strip():
             raise ValueError(f"{path.name}: empty CSV body (not even a header)")
         # the portal's default is ";"; accept a "," export (delimiter=, asked by someone else)
         sep = "," if b";" not in header and b"," in header else ";"
+        if strict:
+            check_csv_body(opener, path.name, sep)
         frame = pd.read_csv(
             path,
             sep=sep,
@@ -293,4 +319,4 @@ def parse_export(path: Path, fmt: str) -> ParsedSlice:
         raise ValueError(f"unknown export format {fmt!r}; use one of {EXPORT_FORMATS}")
     if frame.empty and not len(frame.columns):
         frame = pd.DataFrame(columns=list(_NEEDED))
-    return api_frame_to_panel(frame, source=path.name)
+    return api_frame_to_panel(frame, source=path.name, strict=strict)

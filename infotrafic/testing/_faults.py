@@ -9,7 +9,8 @@ from typing import Literal
 
 __all__ = ["Fault", "FaultQueue"]
 
-FaultKind = Literal["quota", "error", "slow", "drop", "truncate", "corrupt"]
+FaultKind = Literal["quota", "error", "slow", "drop", "truncate", "corrupt", "unavailable"]
+TruncateMode = Literal["length", "chunked", "clean", "close"]
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class Fault:
     """One injected misbehaviour, applied to the next ``times`` matching requests.
 
     Build them with the class methods (:meth:`quota`, :meth:`server_error`, :meth:`slow`,
-    :meth:`drop`, :meth:`truncate`, :meth:`corrupt`) and push them on
+    :meth:`drop`, :meth:`truncate`, :meth:`corrupt`, :meth:`unavailable`) and push them on
     :attr:`OpenDataServer.faults <infotrafic.testing.OpenDataServer.faults>`.
 
     Parameters
@@ -29,15 +30,17 @@ class Fault:
     path : str, optional
         A regular expression searched in the request path; ``None`` matches every request.
     status : int
-        HTTP status of ``error`` faults.
+        HTTP status of ``error`` and ``unavailable`` faults.
     delay : float
         Seconds of a ``slow`` fault.
     fraction : float
         Share of the body sent by ``truncate`` faults.
     mode : str
         ``truncate`` mode: ``"length"`` (full ``Content-Length`` announced, part sent, connection
-        closed), ``"chunked"`` (chunks cut without the final chunk) or ``"clean"`` (a shorter
-        body with a matching ``Content-Length``: only a row count reveals it).
+        closed), ``"chunked"`` (chunks cut without the final chunk), ``"clean"`` (a shorter
+        body with a matching ``Content-Length``: only a row count reveals it) or ``"close"``
+        (no ``Content-Length`` nor chunks: the body ends when the connection closes, cut at a
+        line boundary, so nothing on the wire reveals it).
     reset_in : float
         Seconds until the quota "resets" (``quota`` faults, ``reset_time`` in the body).
     retry_after : int, optional
@@ -55,7 +58,7 @@ class Fault:
     status: int = 503
     delay: float = 0.0
     fraction: float = 0.5
-    mode: Literal["length", "chunked", "clean"] = "length"
+    mode: TruncateMode = "length"
     reset_in: float = 0.05
     retry_after: int | None = None
 
@@ -92,7 +95,7 @@ class Fault:
         fraction: float = 0.5,
         times: int = 1,
         *,
-        mode: Literal["length", "chunked", "clean"] = "length",
+        mode: TruncateMode = "length",
         path: str | None = None,
     ) -> Fault:
         """Send only ``fraction`` of the body (see ``mode``)."""
@@ -102,6 +105,17 @@ class Fault:
     def corrupt(cls, times: int = 1, *, path: str | None = None) -> Fault:
         """Send a complete body whose middle is garbage (broken CSV/JSON/parquet)."""
         return cls("corrupt", times, path)
+
+    @classmethod
+    def unavailable(
+        cls, times: int = 1, *, path: str | None = r"/records$", status: int = 404
+    ) -> Fault:
+        """Answer ``status`` (404) with the portal's error body, as for a dataset without records.
+
+        By default it hits ``/records``, the endpoint that counts records: the count of a slice
+        then cannot be obtained. Use a large ``times`` for an endpoint that never answers.
+        """
+        return cls("unavailable", times, path, status=status)
 
     def matches(self, path: str) -> bool:
         """Tell whether this fault applies to a request path."""

@@ -112,6 +112,9 @@ class Handler(BaseHTTPRequestHandler):
                 fault.status, {"error": "injected server error", "status": fault.status}
             )
             return
+        if fault is not None and fault.kind == "unavailable":
+            message = f"{path} is not available for this dataset"
+            raise ApiError(fault.status, {"message": message, "error_code": "NotFound"})
         self._route(path, params, fault)
 
     def _quota(self, fault: Fault) -> None:
@@ -180,10 +183,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         cut = max(1, int(len(body) * fault.fraction))
         self.close_connection = True
-        if fault.mode == "clean":
+        if fault.mode in ("clean", "close"):
             newline = body.rfind(b"\n", 0, cut)
             part = body[: newline + 1] if newline >= 0 else body[:cut]
-            head["Content-Length"] = str(len(part))
+            if fault.mode == "clean":
+                head["Content-Length"] = str(len(part))
+            else:  # delimited by the end of the connection (HTTP/1.1 allows it for answers)
+                head["Connection"] = "close"
             self._head(status, head)
             self.wfile.write(part)
         elif fault.mode == "chunked":

@@ -189,6 +189,25 @@ def test_clean_truncation_and_corruption_look_fine_on_the_wire(server: OpenDataS
         broken.json()
 
 
+def test_close_delimited_cut_has_no_length_and_ends_at_a_line(server: OpenDataServer) -> None:
+    full = _get(server, DS + "/exports/csv", where=ONE_MONTH).content
+    server.faults.push(Fault.truncate(0.5, mode="close"))
+    cut = _get(server, DS + "/exports/csv", where=ONE_MONTH)  # httpx sees nothing wrong
+    assert "content-length" not in cut.headers and "transfer-encoding" not in cut.headers
+    assert cut.headers["connection"] == "close"
+    assert full.startswith(cut.content) and cut.content.endswith(b"\r\n")
+    assert len(full) // 3 < len(cut.content) < len(full)
+
+
+def test_unavailable_endpoint_answers_404_until_used_up(server: OpenDataServer) -> None:
+    server.faults.push(Fault.unavailable(times=2))
+    for _ in range(2):
+        answer = _get(server, DS + "/records", limit=1)
+        assert answer.status_code == 404 and answer.json()["error_code"] == "NotFound"
+        assert _get(server, DS + "/exports/csv", where=ONE_MONTH).status_code == 200
+    assert _get(server, DS + "/records", limit=1).status_code == 200
+
+
 def test_request_log_records_headers(server: OpenDataServer) -> None:
     httpx.get(server.url + DS, headers={"Authorization": "Apikey K"})
     entry = server.requests[-1]
