@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from infotrafic.backtest import BacktestConfig, backtest, format_table
-from infotrafic.cli._backtest import parse_params
+from infotrafic.cli._options import parse_params
 from infotrafic.etl import read_files
 from infotrafic.forecasters import make_forecaster
 

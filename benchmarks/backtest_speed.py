@@ -25,7 +25,7 @@ filled beforehand, identically for every tool (value one week earlier, then line
 interpolation); only really observed hours are scored.
 
 * ``infotrafic``: ``backtest(panel, {"gbm": GBMForecaster(features=FeatureSpec((Lags("flow",
-  lags=(1, 2, 3, 24, 168)),)), backend="lightgbm", normalize=False, targets="ratio",
+  lags=(1, 2, 3, 24, 168)),)), backend="lightgbm", normalize=False, target_forms="ratio",
   dropna=True, ...)},
   refit="7D")``;
 * ``darts``: ``LightGBMModel(lags=[-1, -2, -3, -24, -168]).historical_forecasts(series,
@@ -223,7 +223,7 @@ def side_infotrafic_gbm(args: argparse.Namespace) -> pd.DataFrame:
         features=FeatureSpec((Lags("flow", lags=LAGS),)),
         backend="lightgbm",
         normalize=False,
-        targets="ratio",  # learn the flow itself, as the other sides do
+        target_forms="ratio",  # learn the flow itself, as the other sides do
         max_iter=p["n_estimators"],
         learning_rate=p["learning_rate"],
         max_leaf_nodes=p["num_leaves"],

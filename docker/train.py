@@ -1,13 +1,19 @@
-"""Training service of the docker stack: fit a forecaster with the API's own training code.
+"""Training service of the docker stack: one training with ``infotrafic.forecasting.train``.
 
-Runs ``Service.run_training`` of ``examples/api`` (fit, short backtest, atomic save into
-``<data_dir>/models``, MLflow run when ``INFOTRAFIC_MLFLOW_URI`` is set) once and exits; the
-container's entry point (``docker/run_periodic.sh``) repeats it every ``INFOTRAFIC_INTERVAL``
-seconds. The API serves the newest model of the shared ``models`` volume.
+A thin call to the examples' training sequence (``examples/common/training.py``): read the data,
+:func:`infotrafic.forecasting.train` with a validation backtest over the last days, save the
+model directory into ``<data_dir>/models``, register it in MLflow
+(:func:`infotrafic.forecasting.log_model`: the alias ``champion`` moves only when the new model
+is not worse on the same validation window) and crown it in the model store by the same
+decision. The container's entry point (``docker/run_periodic.sh``) repeats it every
+``INFOTRAFIC_INTERVAL`` seconds; the API and the dashboard serve the champion.
 
-Environment: the API's ``INFOTRAFIC_*`` settings, plus ``INFOTRAFIC_TRAIN_MODEL`` (default: the
-API's default model), ``INFOTRAFIC_TRAIN_DATA`` (``store``, ``sample`` or ``auto`` = the store when
-it holds data, else the bundled sample) and ``INFOTRAFIC_TRAIN_BACKTEST_DAYS``.
+Environment: the examples' ``INFOTRAFIC_*`` settings (``INFOTRAFIC_DATA_DIR``,
+``INFOTRAFIC_MLFLOW_URI``, ...), plus ``INFOTRAFIC_TRAIN_MODEL`` (default: the settings' default
+model, ``gbm``), ``INFOTRAFIC_TRAIN_PARAMS`` (JSON hyper-parameters), ``INFOTRAFIC_TRAIN_DATA``
+(``store``, ``sample`` or ``auto`` = the store when it holds data, else the bundled sample),
+``INFOTRAFIC_TRAIN_HORIZONS`` (e.g. ``"1 6 24"``; default every hour from 1 to 24) and
+``INFOTRAFIC_TRAIN_BACKTEST_DAYS`` (validation days, default the settings' 7).
 """
 
 from __future__ import annotations
@@ -17,16 +23,13 @@ import os
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-EXAMPLES = HERE.parent / "examples"
-for path in (EXAMPLES / "api", EXAMPLES):
-    sys.path.insert(0, str(path))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 
-from _schemas import TrainingRequest  # noqa: E402
-from _service import Service  # noqa: E402
-from common.settings import ExampleSettings  # noqa: E402
+from common.modelstore import ModelStore
+from common.settings import ExampleSettings
+from common.training import TrainingOptions, run_training
 
-from infotrafic import InfotraficError  # noqa: E402
+from infotrafic import InfotraficError
 
 
 def _progress(fraction: float, message: str) -> None:
@@ -34,23 +37,24 @@ def _progress(fraction: float, message: str) -> None:
 
 
 def main() -> int:
-    """Train once; print the model record as JSON. Exit status 1 on a library error."""
+    """Train once; print the model's record as JSON. Exit status 1 on a library error."""
     settings = ExampleSettings()
-    service = Service(settings)
-    data = os.environ.get("INFOTRAFIC_TRAIN_DATA", "auto")
-    if data == "auto":
-        processed = settings.data_dir / "processed"
-        has_store = processed.exists() and any(processed.iterdir())
-        data = "store" if has_store else "sample"
-    fields: dict[str, object] = {
-        "model": os.environ.get("INFOTRAFIC_TRAIN_MODEL", settings.default_model),
-        "data": data,
-    }
-    if os.environ.get("INFOTRAFIC_TRAIN_BACKTEST_DAYS"):
-        fields["backtest_days"] = int(os.environ["INFOTRAFIC_TRAIN_BACKTEST_DAYS"])
-    request = TrainingRequest.model_validate(fields)
+    model = os.environ.get("INFOTRAFIC_TRAIN_MODEL") or settings.default_model
+    params = json.loads(os.environ.get("INFOTRAFIC_TRAIN_PARAMS") or "null")
+    if params is None:
+        params = settings.default_params if model == settings.default_model else {}
+    horizons = [int(h) for h in os.environ.get("INFOTRAFIC_TRAIN_HORIZONS", "").split()]
+    days = os.environ.get("INFOTRAFIC_TRAIN_BACKTEST_DAYS")
+    options = TrainingOptions(
+        model=model,
+        params=params,
+        data=os.environ.get("INFOTRAFIC_TRAIN_DATA", "auto"),
+        horizons=horizons or None,
+        backtest_days=int(days) if days else settings.backtest_days,
+    )
+    store = ModelStore(settings.data_dir / "models", keep=settings.keep_models)
     try:
-        result = service.run_training(request, _progress)
+        result = run_training(settings, store, options, _progress)
     except InfotraficError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

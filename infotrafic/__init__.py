@@ -1,4 +1,4 @@
-"""infotrafic: one-hour-ahead road traffic forecasting for Paris from the City's open data.
+"""infotrafic: road traffic forecasts for Paris, 1 to 24 hours ahead, from the City's open data.
 
 The most used names of every layer are available here; heavier layers (the HTTP client, the
 forecasters, the backtest engine) are imported lazily on first use, so ``import infotrafic`` stays
@@ -17,8 +17,10 @@ from infotrafic._schema import (
     CLOSURE_STATES,
     PANEL_COLUMNS,
     PANEL_DTYPES,
+    STATE_THRESHOLDS,
     TRAFFIC_STATES,
     empty_panel,
+    occupancy_state,
     to_hourly_grid,
     validate_panel,
 )
@@ -29,7 +31,9 @@ from infotrafic.exceptions import (
     ConfigurationError,
     DataValidationError,
     FileFormatError,
+    IncompleteFetchError,
     InfotraficError,
+    IngestError,
     ModelCompatibilityError,
     NotFittedError,
     OpenDataError,
@@ -42,7 +46,7 @@ from infotrafic.exceptions import (
 
 if TYPE_CHECKING:
     from infotrafic.backtest import BacktestConfig, BacktestReport, BacktestResult, backtest
-    from infotrafic.datasets import load_sample, load_sample_arcs
+    from infotrafic.datasets import load_network, load_sample, load_sample_arcs
     from infotrafic.etl import ParquetStore, quality_report, read_arcs, read_file, read_files
     from infotrafic.features import FeatureSpec
     from infotrafic.forecasters import (
@@ -52,6 +56,8 @@ if TYPE_CHECKING:
         make_forecaster,
         save_forecaster,
     )
+    from infotrafic.forecasting import ForecastModel, forecast, load_model, train
+    from infotrafic.intervals import ConformalIntervals
     from infotrafic.opendata import OpenDataClient, RetryPolicy
 
 _LAZY: dict[str, str] = {
@@ -59,14 +65,19 @@ _LAZY: dict[str, str] = {
     "BacktestReport": "infotrafic.backtest",
     "BacktestResult": "infotrafic.backtest",
     "BaseForecaster": "infotrafic.forecasters",
+    "ConformalIntervals": "infotrafic.intervals",
     "FeatureSpec": "infotrafic.features",
+    "ForecastModel": "infotrafic.forecasting",
     "Forecaster": "infotrafic.forecasters",
     "OpenDataClient": "infotrafic.opendata",
     "ParquetStore": "infotrafic.etl",
     "RetryPolicy": "infotrafic.opendata",
     "backtest": "infotrafic.backtest",
+    "forecast": "infotrafic.forecasting",
     "load_forecaster": "infotrafic.forecasters",
+    "load_model": "infotrafic.forecasting",
     "load_sample": "infotrafic.datasets",
+    "load_network": "infotrafic.datasets",
     "load_sample_arcs": "infotrafic.datasets",
     "make_forecaster": "infotrafic.forecasters",
     "quality_report": "infotrafic.etl",
@@ -74,6 +85,7 @@ _LAZY: dict[str, str] = {
     "read_file": "infotrafic.etl",
     "read_files": "infotrafic.etl",
     "save_forecaster": "infotrafic.forecasters",
+    "train": "infotrafic.forecasting",
 }
 
 
@@ -95,6 +107,7 @@ __all__ = [
     "CLOSURE_STATES",
     "PANEL_COLUMNS",
     "PANEL_DTYPES",
+    "STATE_THRESHOLDS",
     "TRAFFIC_STATES",
     "BacktestConfig",
     "BacktestError",
@@ -102,11 +115,15 @@ __all__ = [
     "BacktestResult",
     "BaseForecaster",
     "ConfigurationError",
+    "ConformalIntervals",
     "DataValidationError",
     "FeatureSpec",
     "FileFormatError",
+    "ForecastModel",
     "Forecaster",
+    "IncompleteFetchError",
     "InfotraficError",
+    "IngestError",
     "ModelCompatibilityError",
     "NotFittedError",
     "OpenDataClient",
@@ -122,15 +139,20 @@ __all__ = [
     "__version__",
     "backtest",
     "empty_panel",
+    "forecast",
     "load_forecaster",
+    "load_model",
+    "load_network",
     "load_sample",
     "load_sample_arcs",
     "make_forecaster",
+    "occupancy_state",
     "quality_report",
     "read_arcs",
     "read_file",
     "read_files",
     "save_forecaster",
     "to_hourly_grid",
+    "train",
     "validate_panel",
 ]

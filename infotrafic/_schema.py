@@ -24,6 +24,7 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 
 from infotrafic.exceptions import DataValidationError
 
@@ -32,8 +33,10 @@ __all__ = [
     "CLOSURE_STATES",
     "PANEL_COLUMNS",
     "PANEL_DTYPES",
+    "STATE_THRESHOLDS",
     "TRAFFIC_STATES",
     "empty_panel",
+    "occupancy_state",
     "to_hourly_grid",
     "validate_panel",
 ]
@@ -82,6 +85,12 @@ TRAFFIC_STATES: dict[int, str] = {
     4: "Bloqué",
 }
 
+#: Occupancy bounds (%) between the states 1-2, 2-3 and 3-4 of :data:`TRAFFIC_STATES`: the
+#: portal's ``etat_trafic`` is ``Fluide`` below 15 %, ``Pré-saturé`` from 15 % to below 30 %,
+#: ``Saturé`` from 30 % to below 50 % and ``Bloqué`` from 50 % (measured on the real files: the
+#: rule reproduces 380,947 of 380,948 published states; see the data guide).
+STATE_THRESHOLDS: tuple[float, float, float] = (15.0, 30.0, 50.0)
+
 #: ``etat_barre`` codes and their labels. Not a validity flag: most valid rows say ``Invalide``.
 CLOSURE_STATES: dict[int, str] = {
     0: "Inconnu",
@@ -108,6 +117,33 @@ def empty_panel() -> pd.DataFrame:
     datetime64[ns, UTC]
     """
     return pd.DataFrame({c: pd.Series(dtype=PANEL_DTYPES[c]) for c in PANEL_COLUMNS})
+
+
+def occupancy_state(occupancy: ArrayLike) -> NDArray[np.int8]:
+    """Derive the traffic state code (1-4 of :data:`TRAFFIC_STATES`) from occupancy rates.
+
+    The rule the portal applies to publish ``etat_trafic`` (see :data:`STATE_THRESHOLDS`); a
+    missing occupancy gives 0 (``Inconnu``).
+
+    Parameters
+    ----------
+    occupancy : array-like of float
+        Occupancy rates ``k`` in %.
+
+    Returns
+    -------
+    numpy.ndarray
+        int8 state codes.
+
+    Examples
+    --------
+    >>> from infotrafic import occupancy_state
+    >>> occupancy_state([3.2, 15.0, 29.9, 30.0, 72.5, float("nan")]).tolist()
+    [1, 2, 2, 3, 4, 0]
+    """
+    k = np.asarray(occupancy, dtype="float64")
+    codes = np.digitize(k, STATE_THRESHOLDS) + 1
+    return np.where(np.isnan(k), 0, codes).astype(np.int8)
 
 
 def _fail(message: str, field: str | None, name: str) -> DataValidationError:

@@ -9,26 +9,34 @@ translated once, at the layer that calls them, with ``raise ... from exc``.
     InfotraficError
     ├── ConfigurationError            bad settings or arguments (also ValueError)
     ├── DataValidationError           data breaks the canonical contract (also ValueError)
-    │   └── FileFormatError           a file cannot be read at all (names file, line, field)
+    │   ├── FileFormatError           a file cannot be read at all (names file, line, field)
+    │   └── IngestError               some files loaded nothing; the others were ingested
     ├── StoreError                    the local parquet store is unusable or locked
     ├── OpenDataError                 anything that goes wrong talking to the portal
     │   ├── TransportError            connection failures, timeouts, cut bodies (after retries)
     │   ├── QueryError                400: the portal rejected the query (carries its message)
     │   ├── QuotaExceededError        429: quota exhausted beyond the allowed wait
-    │   └── ServerError               5xx after the retry budget
+    │   ├── ServerError               5xx after the retry budget
+    │   └── IncompleteFetchError      slices not proven complete, so not recorded as done
     ├── NotFittedError                predict() before fit() (also AttributeError, ValueError)
     ├── ModelCompatibilityError       a saved forecaster from an incompatible version
+    ├── TrackingError                 the MLflow tracking store or model registry failed
     └── BacktestError                 an impossible backtest schedule or empty scoring window
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "BacktestError",
     "ConfigurationError",
     "DataValidationError",
     "FileFormatError",
+    "IncompleteFetchError",
     "InfotraficError",
+    "IngestError",
     "ModelCompatibilityError",
     "NotFittedError",
     "OpenDataError",
@@ -36,6 +44,7 @@ __all__ = [
     "QuotaExceededError",
     "ServerError",
     "StoreError",
+    "TrackingError",
     "TransportError",
 ]
 
@@ -87,6 +96,27 @@ class DataValidationError(InfotraficError, ValueError):
 
 class FileFormatError(DataValidationError):
     """A file cannot be read as any known regime of the dataset."""
+
+
+class IngestError(DataValidationError):
+    """Some input files loaded nothing (unreadable, truncated, no usable row).
+
+    Raised after the other files were ingested, so that a run never ends as if all went well.
+
+    Parameters
+    ----------
+    message : str
+        One line: how many files failed, and the first failure.
+    errors : sequence of str
+        One line per failed file, naming it and the problem.
+    result : object, optional
+        What was done anyway (the store's ``IngestSummary`` or a report).
+    """
+
+    def __init__(self, message: str, *, errors: Sequence[str], result: Any = None) -> None:
+        self.errors = tuple(errors)
+        self.result = result
+        super().__init__(message)
 
 
 class StoreError(InfotraficError):
@@ -147,12 +177,37 @@ class ServerError(OpenDataError):
     """The portal kept answering 5xx until the retry budget was spent."""
 
 
+class IncompleteFetchError(OpenDataError):
+    """Slices were downloaded but could not be proven complete, so they are not recorded as done.
+
+    Their well-formed rows were kept; running the same fetch again downloads them again.
+
+    Parameters
+    ----------
+    message : str
+        Human-readable description naming the slices.
+    slices : sequence of str
+        One line per slice: its label and why it could not be verified.
+    result : object, optional
+        What the fetch returned anyway (its ``FetchSummary``, or the panel without a store).
+    """
+
+    def __init__(self, message: str, *, slices: Sequence[str], result: Any = None) -> None:
+        self.slices = tuple(slices)
+        self.result = result
+        super().__init__(message)
+
+
 class NotFittedError(InfotraficError, AttributeError, ValueError):
     """A forecaster was used before :meth:`fit` was called."""
 
 
 class ModelCompatibilityError(InfotraficError):
     """A saved forecaster was written by an incompatible version of infotrafic."""
+
+
+class TrackingError(InfotraficError):
+    """The MLflow tracking store or model registry failed (names the store and the cause)."""
 
 
 class BacktestError(InfotraficError, ValueError):

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from infotrafic.cli import main
-from infotrafic.cli._backtest import parse_params
+from infotrafic.cli._options import parse_params
 from infotrafic.exceptions import ConfigurationError
 
 sys.path.insert(0, str(Path(__file__).parent / "backtest"))

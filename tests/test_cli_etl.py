@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 
 from infotrafic import PANEL_COLUMNS
 from infotrafic.cli import main
-from infotrafic.etl import read_files
+from infotrafic.etl import ParquetStore, read_files
 
 
 @pytest.fixture
@@ -129,3 +130,78 @@ def test_console_script_subprocess(shared_data: Path, tmp_path: Path) -> None:
         [*cmd, "quality", str(tmp_path / "x.csv")], capture_output=True, text=True, timeout=120
     )
     assert bad.returncode == 2
+
+
+def _cut_gzip(shared_data: Path, path: Path) -> Path:
+    data = (shared_data / "exports" / "arc4264_2022.csv.gz").read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def test_truncated_gzip_is_named_by_etl_and_quality(shared_data: Path, tmp_path: Path) -> None:
+    cut = _cut_gzip(shared_data, tmp_path / "in" / "cut.csv.gz")
+    runner = CliRunner()
+    res = runner.invoke(main, ["etl", str(cut), "--out", str(tmp_path / "s"), "--no-progress"])
+    assert res.exit_code == 1 and "Aborted!" not in res.output
+    assert res.stderr.splitlines() == [
+        f"error: {cut}: truncated gzip: the file ends before the end of its compressed data "
+        "(Compressed file ended before the end-of-stream marker was reached); copy or download "
+        "it again",
+        "error: 1 file(s) loaded nothing; nothing was loaded",
+    ]
+    assert "files failed                1" in res.stdout
+    res = runner.invoke(main, ["quality", str(tmp_path / "in")])
+    assert res.exit_code == 1 and res.stderr.startswith(f"error: {cut}: truncated gzip")
+    assert len(res.stderr.splitlines()) == 1
+
+
+def test_etl_with_a_file_that_loads_nothing(shared_data: Path, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "dates.csv").write_text("iu_ac;t_1h;q\n191;not a date;5\n191;never;6\n")
+    out = tmp_path / "store"
+    runner = CliRunner()
+    res = runner.invoke(main, ["etl", str(src / "dates.csv"), "--out", str(out), "--no-progress"])
+    assert res.exit_code == 1
+    assert f"error: {src / 'dates.csv'}: no row could be loaded (2 read, 2 rejected" in res.stderr
+    assert ParquetStore(out).file_records() == []  # not recorded as ingested
+    shutil.copy(shared_data / "exports" / "arc191_2022-11_2023-12.csv.gz", src)
+    res = runner.invoke(main, ["etl", str(src), "--out", str(out), "--no-progress"])
+    assert res.exit_code == 1 and "files ingested              1" in res.stdout
+    last = res.stderr.splitlines()[-1]
+    assert last == "error: 1 file(s) loaded nothing; 1 other(s) are in the store"
+    names = [f["name"] for f in json.loads((out / "_manifest.json").read_text())["files"].values()]
+    assert names == ["arc191_2022-11_2023-12.csv.gz"]
+
+
+def test_an_empty_folder_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    runner = CliRunner()
+    for args in (["etl", "--out", str(tmp_path / "s")], ["quality"]):
+        res = runner.invoke(main, [*args, str(tmp_path / "empty")])
+        assert res.exit_code == 1
+        assert res.stderr.startswith(f"error: no data files in {tmp_path / 'empty'} (looked for")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc/self/mem")
+def test_an_unreadable_file_gives_one_line_not_a_traceback(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(shared_data / "exports" / "arc191_2022-11_2023-12.csv.gz", src)
+    os.symlink("/proc/self/mem", src / "unreadable.csv")  # reading fails with EIO, even as root
+    runner = CliRunner()
+    res = runner.invoke(main, ["etl", str(src), "--out", str(tmp_path / "s"), "--no-progress"])
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit)  # no traceback
+    assert res.stderr.splitlines()[0] == (
+        f"error: {src / 'unreadable.csv'}: cannot read the file (Input/output error)"
+    )
+    assert "files ingested              1" in res.stdout
+    res = runner.invoke(main, ["quality", str(src)])
+    assert res.exit_code == 1 and isinstance(res.exception, SystemExit)
+    assert res.stderr == (
+        f"error: {src / 'unreadable.csv'}: cannot read the file (Input/output error); check "
+        "that it exists and is readable\n"
+    )

@@ -108,7 +108,9 @@ class JobManager:
                 job.finished_at = dt.datetime.now(dt.UTC)
 
     def _fail(self, job: _Job, exc: BaseException) -> None:
+        partial = getattr(exc, "result", None)  # what a job did before failing, if it says
         with self._lock:
+            job.result = partial if isinstance(partial, dict) else None
             job.error = {"type": type(exc).__name__, "message": str(exc)}
             job.status = JobState.failed
             job.message = "failed"

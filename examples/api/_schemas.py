@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from common.settings import MODEL_NAME_PATTERN
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
@@ -18,6 +18,7 @@ __all__ = [
     "JobKind",
     "JobState",
     "JobStatus",
+    "ForecastRow",
     "ModelInfo",
     "PredictResponse",
     "TrainingRequest",
@@ -73,8 +74,23 @@ class EtlRequest(_Strict):
     )
 
 
+Horizon = Annotated[int, Field(ge=1, le=24)]
+Level = Annotated[float, Field(gt=0, lt=100)]
+TimeText = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        description="ISO 8601 date or time on the hour; naive values are Europe/Paris "
+        "wall-clock time (a time that does not exist or is ambiguous there is refused: give "
+        "an offset).",
+        examples=["2023-11-01", "2023-10-29T02:00:00+01:00"],
+    ),
+]
+
+
 class TrainingRequest(_Strict):
-    """Fit a forecaster; an empty body ``{}`` fits ``gbm`` on the bundled sample."""
+    """Train a forecast model with ``infotrafic.forecasting.train``; ``{}`` uses the defaults."""
 
     model: str | None = Field(
         default=None,
@@ -88,34 +104,49 @@ class TrainingRequest(_Strict):
         description="Hyper-parameters of the forecaster (default: INFOTRAFIC_DEFAULT_PARAMS for "
         "the default model, else the library defaults).",
     )
-    data: Literal["sample", "store"] = Field(
-        default="sample",
-        description="'sample': the bundled real sample (arcs 4264, 5672, 191); 'store': the "
-        "parquet store in <data_dir>/processed.",
+    data: Literal["auto", "sample", "store"] = Field(
+        default="auto",
+        description="'store': the parquet store in <data_dir>/processed; 'sample': the bundled "
+        "real sample (arcs 4264, 5672, 191); 'auto': the store when it holds data, else the "
+        "sample.",
     )
     arcs: list[ArcId] | None = Field(
         default=None, max_length=5000, description="Restrict to these arcs (default: all)."
     )
-    start: dt.datetime | None = Field(default=None, description="First training hour.")
-    end: dt.datetime | None = Field(default=None, description="End of training data (exclusive).")
+    start: TimeText | None = Field(default=None, description="First training hour (Paris time).")
+    end: TimeText | None = Field(
+        default=None,
+        description="Train on the data before this time (Paris time; default: all the data).",
+    )
+    horizons: list[Horizon] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=24,
+        description="Hours ahead, each from 1 to 24 (default: every hour from 1 to 24).",
+        examples=[[1, 6, 24]],
+    )
+    levels: list[Level] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=5,
+        description="Prediction interval levels in percent (default: 80 and 95).",
+    )
     backtest_days: int | None = Field(
         default=None,
         ge=0,
         le=90,
-        description="Days scored by the short backtest run after fitting (0: skip; default "
-        "INFOTRAFIC_BACKTEST_DAYS, 7).",
+        description="Days before the end of the data scored by the validation backtest, which "
+        "decides whether the model becomes champion (0: no validation, so it cannot replace a "
+        "champion; default INFOTRAFIC_BACKTEST_DAYS, 7).",
+    )
+    validate_start: TimeText | None = Field(
+        default=None, description="Start of the validation window instead of backtest_days."
     )
 
     @model_validator(mode="after")
     def _check(self) -> TrainingRequest:
         if self.model is not None and self.model.strip(".") == "":
             raise ValueError("model must name a forecaster")
-        if (
-            self.start is not None
-            and self.end is not None
-            and _aware(self.end) <= _aware(self.start)
-        ):
-            raise ValueError("end must be after start")
         return self
 
 
@@ -164,49 +195,79 @@ class JobStatus(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    """A trained forecaster of the model store."""
+    """A trained forecast model of the model store (``<data_dir>/models/<version>``)."""
 
     version: str
-    name: str
+    name: str = Field(description="Forecaster registry name.")
     params: dict[str, Any]
-    source: str
-    arcs: list[int]
-    data_start: str | None
-    data_end: str | None
-    n_rows: int
-    created_at: str
-    horizon: int
+    horizons: list[int]
+    levels: list[float]
+    targets: list[str] = Field(description="Series forecast: flow, and occupancy for the state.")
     delay: int
-    fit_seconds: float | None = None
-    metrics: dict[str, float]
-    has_backtest: bool
-    mlflow_run_id: str | None = None
-    mlflow_error: str | None = None
+    created_at: str
+    infotrafic_version: str
+    training: dict[str, Any] = Field(description="Training window, rows, arcs, data fingerprint.")
+    metrics: dict[str, Any] | None = Field(
+        default=None, description="Validation metrics (MAE per horizon, coverage, state F1)."
+    )
+    source: str | None = None
+    arcs: list[int] | None = None
+    mlflow: dict[str, Any] | None = None
+    champion: bool = Field(default=False, description="The model store's champion.")
+
+
+class ForecastRow(BaseModel):
+    """One arc at one horizon (the columns of ``infotrafic.forecasting.forecast``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    arc_id: int
+    time: dt.datetime = Field(description="End of the forecast counting hour (UTC).")
+    horizon: int = Field(description="Hours after issued_at.")
+    flow: float | None = Field(description="Forecast flow, vehicles/hour (null when stale).")
+    lo_80: float | None = Field(default=None, description="80 % prediction interval, low end.")
+    hi_80: float | None = Field(default=None, description="80 % prediction interval, high end.")
+    lo_95: float | None = Field(default=None, description="95 % prediction interval, low end.")
+    hi_95: float | None = Field(default=None, description="95 % prediction interval, high end.")
+    occupancy: float | None = Field(default=None, description="Forecast occupancy (%).")
+    state: str | None = Field(
+        default=None, description="Most probable traffic state: Fluide, Pré-saturé, Saturé, Bloqué."
+    )
+    state_probability: float | None = Field(default=None, ge=0, le=1)
+    stale: bool = Field(description="The arc's data stopped too long before: no numbers.")
 
 
 class PredictResponse(BaseModel):
-    """One-hour-ahead flow forecast of one arc."""
+    """Forecasts of many arcs at every horizon of the served model, in one answer."""
 
-    arc_id: int
-    target_time: dt.datetime = Field(
-        description="End of the forecast counting hour (UTC), like the data's t_1h."
+    model: str = Field(description="Forecaster registry name.")
+    model_version: str = Field(
+        description="Model store version, or '<registered name>/<version>' from MLflow."
     )
-    data_time: dt.datetime = Field(
-        description="Newest hour of data the forecast rests on (UTC, end of hour)."
+    registry: Literal["store", "mlflow"] = Field(description="Where the served model comes from.")
+    champion: bool = Field(description="The served model is the champion.")
+    source: Literal["sample", "store"] = Field(description="Data the forecasts start from.")
+    issued_at: dt.datetime | None = Field(
+        description="Issue time (UTC): forecasts cover issued_at + horizon hours."
     )
-    value: float = Field(description="Forecast flow, vehicles/hour.")
+    data_time: dt.datetime | None = Field(
+        description="Newest hour of data used (issued_at minus the model's publication delay)."
+    )
+    levels: list[float] = Field(description="Interval levels: lo_<L>/hi_<L> in each row.")
+    horizons: list[int] = Field(description="Horizons answered.")
     unit: str = "vehicles/hour"
-    model: str
-    model_version: str
-    lead_hours: int
+    warnings: list[str] = Field(
+        default_factory=list, description="E.g. an arc not in the data (it has no row)."
+    )
+    forecasts: list[ForecastRow]
 
 
 class BacktestResponse(BaseModel):
-    """The short backtest report saved with a trained model."""
+    """The validation backtest report saved with a trained model."""
 
     model: str
     model_version: str
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     report: dict[str, Any]
 
 
@@ -215,7 +276,9 @@ class HealthResponse(BaseModel):
 
     status: Literal["ok"]
     version: str
-    latest_model: str | None
+    latest_model: str | None = Field(description="Newest version of the model store.")
+    champion: str | None = Field(description="Champion version of the model store.")
+    mlflow: bool = Field(description="Trainings are registered in MLflow and its champion served.")
     jobs: dict[str, int]
 
 

@@ -1,7 +1,10 @@
 """What the endpoints do, on top of infotrafic's public API (no HTTP here).
 
 Every function takes the settings and stores explicitly; the FastAPI layer (``app.py``) only
-validates requests, starts jobs and maps errors to status codes.
+validates requests, starts jobs and maps errors to status codes. Training and forecasting are
+the library's (:func:`infotrafic.forecasting.train` through ``common/training.py``, and
+:func:`infotrafic.forecasting.forecast`); the service picks the model to serve, the data to
+start from, and caches answers.
 """
 
 from __future__ import annotations
@@ -9,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import math
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -20,55 +23,39 @@ import numpy as np
 import pandas as pd
 from _jobs import Progress
 from _schemas import EtlRequest, IngestRequest, PredictResponse, TrainingRequest
-from common.modelstore import ModelRecord, ModelStore, safe_child
+from common.data import load_panel, resolve_source
+from common.modelstore import ModelStore, safe_child
 from common.settings import ExampleSettings
-from common.tracking import feature_spec_of, log_backtest_run
+from common.tracking import ChampionCache
+from common.training import TrainingOptions, run_training
 
 from infotrafic import ConfigurationError, InfotraficError
-from infotrafic.backtest import backtest
-from infotrafic.datasets import load_sample
+from infotrafic.backtest import parse_time
 from infotrafic.etl import ParquetStore
+from infotrafic.exceptions import IngestError
 from infotrafic.forecasters import make_forecaster
+from infotrafic.forecasting import ForecastModel, forecast
 
 __all__ = [
-    "ArcNotFoundError",
     "ForecastUnavailableError",
     "NoModelError",
+    "Served",
     "Service",
 ]
 
 _HOUR = pd.Timedelta(hours=1)
-_METRICS = ("mae", "rmse", "bias", "mase", "wmape")
-_CACHED_ARCS = 512  # per-arc histories kept in memory
+_CACHED_ANSWERS = 256  # forecast frames kept in memory
 _STORE_CHECK_SECONDS = 5.0  # how often to look for store changes made by other processes
+# warnings.catch_warnings is process-wide: one forecast at a time records its own warnings.
+_FORECAST_LOCK = threading.Lock()
 
 
 class NoModelError(Exception):
     """No model trained yet (HTTP 409)."""
 
 
-class ArcNotFoundError(Exception):
-    """The arc is not in the model's data (HTTP 404)."""
-
-
 class ForecastUnavailableError(Exception):
-    """A forecast cannot be made for that arc and time (HTTP 422)."""
-
-
-def _utc(value: dt.datetime | None) -> pd.Timestamp | None:
-    """Naive values are Europe/Paris wall-clock time, as everywhere in infotrafic."""
-    if value is None:
-        return None
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is None:
-        try:
-            ts = ts.tz_localize("Europe/Paris", ambiguous="raise", nonexistent="raise")
-        except (ValueError, OverflowError) as exc:  # DST gap/overlap, out of range
-            raise ConfigurationError(
-                f"{value.isoformat()} is not a unique Europe/Paris time ({exc}); give a UTC "
-                "offset, e.g. 2023-10-29T02:00:00+01:00"
-            ) from exc
-    return ts.tz_convert("UTC")
+    """A forecast cannot be made as asked (HTTP 422)."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -89,23 +76,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def report_metrics(report: Any, model_name: str) -> dict[str, float]:
-    """Overall metrics (and coverage, n_predicted) of ``model_name`` in a ``BacktestReport``."""
-    overall: pd.DataFrame = report.overall
-    if model_name not in overall.index:
-        return {}
-    row = overall.loc[model_name]
-    out = {}
-    for key in (*_METRICS, "coverage", "n_predicted"):
-        if key in row.index:
-            value = float(np.asarray(row[key], dtype="float64"))
-            if math.isfinite(value):
-                out[key] = value
-    return out
+@dataclasses.dataclass(frozen=True)
+class Served:
+    """The model answering a forecast: the champion, or the newest of a forecaster name."""
+
+    model: ForecastModel
+    version: str
+    registry: str  # "store" or "mlflow"
+    champion: bool
 
 
 class Service:
-    """State shared by the endpoints: settings, model store, caches."""
+    """State shared by the endpoints: settings, model store, champion, caches."""
 
     def __init__(self, settings: ExampleSettings) -> None:
         self.settings = settings
@@ -113,11 +95,11 @@ class Service:
         for sub in ("raw", "processed", "models"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
         self.models = ModelStore(self.data_dir / "models", keep=settings.keep_models)
+        self.champions = ChampionCache(settings.model_copy(update={"data_dir": self.data_dir}))
         self._generation = 0  # bumped when this process changes the store (ingest / etl jobs)
         self._stamp: tuple[float, int] = (0.0, 0)  # (checked at, newest store file mtime)
         self._lock = threading.Lock()
-        self._panels: OrderedDict[tuple[str, int, int, int], pd.DataFrame] = OrderedDict()
-        self._answers: OrderedDict[tuple[Any, ...], PredictResponse] = OrderedDict()
+        self._answers: OrderedDict[tuple[Any, ...], tuple[pd.DataFrame, list[str]]] = OrderedDict()
         self._inflight: dict[tuple[Any, ...], threading.Lock] = {}
 
     # -- data ----------------------------------------------------------------------------------
@@ -131,33 +113,10 @@ class Service:
         return ParquetStore(self.data_dir / "processed")
 
     def data_changed(self) -> None:
-        """Forget cached panels and answers (after an ingest or ETL job)."""
+        """Forget cached answers (after an ingest or ETL job)."""
         with self._lock:
             self._generation += 1
-            self._panels.clear()
             self._answers.clear()
-
-    def load_panel(
-        self,
-        source: str,
-        arcs: list[int] | None = None,
-        start: pd.Timestamp | None = None,
-        end: pd.Timestamp | None = None,
-    ) -> pd.DataFrame:
-        """The sample or the store, restricted to arcs and ``[start, end)``."""
-        if source == "sample":
-            panel = load_sample()
-            mask = pd.Series(True, index=panel.index)
-            if arcs is not None:
-                mask &= panel["arc_id"].isin(arcs)
-            if start is not None:
-                mask &= panel["time"] >= start
-            if end is not None:
-                mask &= panel["time"] < end
-            return panel.loc[mask].reset_index(drop=True)
-        if source == "store":
-            return self.store().read(arcs=arcs, start=start, end=end)
-        raise ConfigurationError(f"unknown data source {source!r}; use 'sample' or 'store'")
 
     def data_version(self, source: str) -> tuple[int, int]:
         """A key that changes when the data of ``source`` changes.
@@ -177,22 +136,6 @@ class Service:
             with self._lock:
                 self._stamp = (now, stamp)
         return (self._generation, stamp)
-
-    def arc_history(self, source: str, arc_id: int) -> pd.DataFrame:
-        """Every row of one arc in ``source`` (cached until the data changes)."""
-        key = (source, *self.data_version(source), arc_id)
-        with self._lock:
-            cached = self._panels.get(key)
-            if cached is not None:
-                self._panels.move_to_end(key)
-                return cached
-        frame = self.load_panel(source, arcs=[arc_id])
-        frame = frame.sort_values("time").reset_index(drop=True)
-        with self._lock:
-            self._panels[key] = frame
-            while len(self._panels) > _CACHED_ARCS:
-                self._panels.popitem(last=False)
-        return frame
 
     # -- jobs ----------------------------------------------------------------------------------
     def run_ingest(self, request: IngestRequest, progress: Progress) -> dict[str, Any]:
@@ -255,19 +198,54 @@ class Service:
         return out
 
     def run_etl(self, files: list[Path], progress: Progress) -> dict[str, Any]:
-        """Ingest files of raw/ into the store, one file at a time (for progress)."""
+        """Ingest files of raw/ into the store, one file at a time (for progress).
+
+        A file that loads nothing (truncated, unreadable, without a usable row) does not stop
+        the others. The job then fails with an ``IngestError`` naming each such file, and its
+        ``result`` still reports what was ingested (``ingested``, ``failed``, ``summary``).
+        """
         store = self.store()
         totals: dict[str, Any] = {}
+        ingested: list[str] = []
+        failed: list[str] = []
+        errors: list[str] = []
+        prefix = str(self.raw_dir) + "/"
         for i, path in enumerate(files):
-            progress(i / max(1, len(files)), f"ingesting {path.name}")
-            summary = _jsonable(store.ingest_files([path], keep_raw=False))
-            for key, value in summary.items():
+            name = path.relative_to(self.raw_dir).as_posix()
+            progress(i / max(1, len(files)), f"ingesting {name}")
+            try:
+                summary = store.ingest_files([path], keep_raw=False)
+            except IngestError as exc:
+                summary = exc.result
+                failed.append(name)
+                errors.extend(line.replace(prefix, "") for line in exc.errors)
+            else:
+                ingested.append(name)
+            for key, value in _jsonable(summary).items():
                 if isinstance(value, int | float):
                     totals[key] = totals.get(key, 0) + value
-        return {"files": [p.relative_to(self.raw_dir).as_posix() for p in files], "summary": totals}
+        result = {
+            "files": [p.relative_to(self.raw_dir).as_posix() for p in files],
+            "ingested": ingested,
+            "failed": failed,
+            "errors": errors,
+            "summary": totals,
+        }
+        if errors:
+            if ingested:
+                self.data_changed()  # the job fails, yet the store changed
+            raise IngestError(
+                f"{len(failed)} of {len(files)} file(s) loaded nothing ("
+                + (f"{len(ingested)} ingested" if ingested else "none ingested")
+                + f"): {errors[0]}"
+                + (f" (and {len(errors) - 1} more, see result.errors)" if len(errors) > 1 else ""),
+                errors=errors,
+                result=result,
+            )
+        return result
 
     def resolve_training(self, request: TrainingRequest) -> TrainingRequest:
-        """Fill in the default model and parameters; fail fast on a bad model or parameters.
+        """Fill in the defaults; fail fast on a bad model, parameters or time.
 
         Raises ``ConfigurationError`` (HTTP 422) before anything is queued.
         """
@@ -279,125 +257,125 @@ class Service:
             make_forecaster(model, **params)
         except (InfotraficError, TypeError, ValueError, KeyError) as exc:
             raise ConfigurationError(f"model {model!r}: {exc}") from exc
-        return request.model_copy(update={"model": model, "params": dict(params)})
+        times = {
+            name: parse_time(value, name=name)
+            for name in ("start", "end", "validate_start")
+            if (value := getattr(request, name)) is not None
+        }
+        if "start" in times and "end" in times and times["end"] <= times["start"]:
+            raise ConfigurationError(f"end {request.end} must be after start {request.start}")
+        days = self.settings.backtest_days if request.backtest_days is None else None
+        update: dict[str, Any] = {"model": model, "params": dict(params)}
+        if days is not None:
+            update["backtest_days"] = days
+        return request.model_copy(update=update)
 
     def run_training(self, request: TrainingRequest, progress: Progress) -> dict[str, Any]:
-        """Fit, run a short backtest, save atomically, log to MLflow."""
+        """Train with the library, save into the model store, register, decide the champion."""
         request = self.resolve_training(request)
-        name, params = str(request.model), dict(request.params or {})
-        progress(0.02, f"loading data ({request.data})")
-        panel = self.load_panel(request.data, request.arcs, _utc(request.start), _utc(request.end))
-        if panel.empty or panel["flow"].notna().sum() == 0:
-            raise ConfigurationError(
-                f"no flow data in {request.data!r} for the requested arcs/time range; "
-                + ("POST /ingest or /etl first" if request.data == "store" else "widen the range")
-            )
-        model = make_forecaster(name, **params)
-        progress(0.1, f"fitting {name} on {len(panel)} rows")
-        t0 = time.perf_counter()
-        model.fit(panel)
-        fit_seconds = time.perf_counter() - t0
-
-        days = request.backtest_days
-        if days is None:
-            days = self.settings.backtest_days
-        report_json = None
-        metrics: dict[str, float] = {}
-        backtest_error = None
-        if days > 0:
-            progress(0.5, f"backtesting the last {days} day(s)")
-            last = panel.loc[panel["flow"].notna(), "time"].max()
-            end = last + _HOUR
-            start = end - pd.Timedelta(days=days)
-            try:
-                result = backtest(
-                    panel,
-                    {name: make_forecaster(name, **params)},
-                    start=start,
-                    end=end,
-                    horizon=int(getattr(model, "horizon", 1)),
-                    delay=int(getattr(model, "delay", 0)),
-                    refit=f"{days}D",
-                )
-                report_json = result.report.to_json()
-                metrics = report_metrics(result.report, name)
-            except InfotraficError as exc:  # e.g. a window with nothing to score
-                backtest_error = f"{type(exc).__name__}: {exc}"
-
-        progress(0.85, "saving")
-        times = panel["time"]
-        record = ModelRecord(
-            version=self.models.new_version(),
-            name=name,
-            params=params,
-            source=request.data,
-            arcs=sorted(int(a) for a in panel["arc_id"].unique()),
-            data_start=times.min().isoformat(),
-            data_end=times.max().isoformat(),
-            n_rows=len(panel),
-            created_at=dt.datetime.now(dt.UTC).isoformat(),
-            horizon=int(getattr(model, "horizon", 1)),
-            delay=int(getattr(model, "delay", 0)),
-            fit_seconds=round(fit_seconds, 3),
-            metrics=metrics,
-            has_backtest=report_json is not None,
+        options = TrainingOptions(
+            model=str(request.model),
+            params=dict(request.params or {}),
+            data=request.data,
+            arcs=request.arcs,
+            start=request.start,
+            end=request.end,
+            horizons=request.horizons,
+            levels=request.levels,
+            backtest_days=int(request.backtest_days or 0),
+            validate_start=request.validate_start,
         )
-        spec = feature_spec_of(model)
-
-        def track(model_path: Path) -> ModelRecord:
-            progress(0.9, "logging to MLflow")
-            tracked = log_backtest_run(
-                self.settings,
-                run_name=f"training-{name}-{record.version}",
-                params={
-                    "model": name,
-                    "params": params,
-                    "data": request.data,
-                    "arcs": ",".join(map(str, record.arcs)),
-                    "data_start": record.data_start,
-                    "data_end": record.data_end,
-                    "n_rows": record.n_rows,
-                    "horizon": record.horizon,
-                    "delay": record.delay,
-                    "backtest_days": days,
-                },
-                metrics={**metrics, "fit_seconds": fit_seconds},
-                feature_spec=spec,
-                report_json=report_json,
-                model_path=model_path,
-                tags={"infotrafic.kind": "training", "infotrafic.model_version": record.version},
-            )
-            return dataclasses.replace(
-                record, mlflow_run_id=tracked.run_id, mlflow_error=tracked.error
-            )
-
-        saved = self.models.save(model, record, backtest_json=report_json, before_publish=track)
+        settings = self.settings.model_copy(update={"data_dir": self.data_dir})
+        result = run_training(settings, self.models, options, progress)
+        self.champions.forget()
         with self._lock:
             self._answers.clear()
-        out = saved.to_dict()
-        if backtest_error:
-            out["backtest_error"] = backtest_error
-        return out
+        return result
 
-    # -- predict -------------------------------------------------------------------------------
-    def predict(
-        self, arc_id: int, at: dt.datetime | None, model_name: str | None
-    ) -> PredictResponse:
-        """The next-hour forecast of ``arc_id`` (for target time ``at`` when given)."""
-        record = self.models.latest(model_name)
-        if record is None:
-            which = f"of model {model_name!r} " if model_name else ""
+    # -- serving -------------------------------------------------------------------------------
+    def mlflow_serving(self) -> bool:
+        """Whether the champion is MLflow's (tracking on and its store exists)."""
+        return self.settings.mlflow_enabled and self.champions.enabled()
+
+    def served(self, name: str | None = None) -> Served:
+        """The model to answer with: the champion, or the newest model of forecaster ``name``.
+
+        The champion is MLflow's (alias ``champion``) when tracking is on and there is one,
+        else the model store's.
+        """
+        champion = self.models.champion()
+        if name is not None:
+            record = self.models.latest(name)
+            if record is None:
+                raise NoModelError(
+                    f"no trained model of {name!r} yet: POST /training with "
+                    f'{{"model": "{name}"}} first, then poll /jobs/{{id}}'
+                )
+            is_champion = champion is not None and champion.version == record.version
+            return Served(self.models.load(record), record.version, "store", is_champion)
+        if self.mlflow_serving():
+            found = self.champions.get()
+            if found is not None:
+                version, model = found
+                label = f"{self.settings.mlflow_model_name}/{version}"
+                return Served(model, label, "mlflow", True)
+        if champion is None:
             raise NoModelError(
-                f"no trained model {which}yet: POST /training first (an empty body {{}} fits "
-                f"'{self.settings.default_model}' on the bundled sample), then poll /jobs/{{id}}"
+                "no trained model yet: POST /training first (an empty body {} trains "
+                f"'{self.settings.default_model}' on the data), then poll /jobs/{{id}}"
             )
-        target = _utc(at)
-        if target is not None and target != target.floor("h"):
-            raise ForecastUnavailableError(
-                f"at={at.isoformat() if at else at} is not on the hour; forecasts are for whole "
-                "counting hours (give the END of the hour, e.g. 2023-11-30T18:00:00Z)"
-            )
-        key = (record.version, *self.data_version(record.source), arc_id, target)
+        return Served(self.models.load(champion), champion.version, "store", True)
+
+    def predict(
+        self,
+        arcs: list[int] | None,
+        horizons: list[int] | None,
+        at: str | None,
+        model_name: str | None,
+        data: str,
+    ) -> PredictResponse:
+        """Forecasts of ``arcs`` (default: all) at ``horizons`` (default: all) issued at ``at``.
+
+        ``at`` goes through :func:`infotrafic.backtest.parse_time` (naive = Paris time; a time
+        that does not exist or is ambiguous there, or is not on the hour, is refused with a
+        ``ConfigurationError``, HTTP 422). An arc not in the data gives a warning and no row.
+        """
+        served = self.served(model_name)
+        model = served.model
+        if horizons:
+            unknown = sorted(set(horizons) - set(model.horizons))
+            if unknown:
+                raise ForecastUnavailableError(
+                    f"horizon {unknown} not forecast by model {model.model} {served.version} "
+                    f"(it forecasts {list(model.horizons)} h)"
+                )
+        issued = parse_time(at, name="at") if at is not None else None
+        source = resolve_source(data, self.data_dir)
+        wanted = tuple(sorted(set(arcs))) if arcs else None
+        key = (served.registry, served.version, source, *self.data_version(source), wanted, issued)
+        frame, notes = self._cached(key, lambda: self._forecast(model, source, wanted, issued, at))
+        if horizons:
+            frame = frame.loc[frame["horizon"].isin(horizons)]
+        rows = json.loads(frame.to_json(orient="records", date_format="iso"))
+        if rows:
+            issued = pd.Timestamp(frame["issued_at"].iloc[0])
+        for row in rows:
+            row.pop("issued_at", None)
+        return PredictResponse(
+            model=model.model,
+            model_version=served.version,
+            registry=served.registry,  # type: ignore[arg-type]
+            champion=served.champion,
+            source=source,
+            issued_at=None if issued is None else issued.to_pydatetime(),
+            data_time=None if issued is None else (issued - model.delay * _HOUR).to_pydatetime(),
+            levels=list(model.levels),
+            horizons=sorted(set(horizons or model.horizons)),
+            warnings=notes,
+            forecasts=rows,
+        )
+
+    def _cached(self, key: tuple[Any, ...], compute: Any) -> tuple[pd.DataFrame, list[str]]:
         with self._lock:
             hit = self._answers.get(key)
             if hit is not None:
@@ -411,61 +389,46 @@ class Service:
             if hit is not None:
                 return hit
             try:
-                answer = self._predict(record, arc_id, target)
-            except BaseException:
+                answer: tuple[pd.DataFrame, list[str]] = compute()
+            finally:
                 with self._lock:
                     self._inflight.pop(key, None)
-                raise
             with self._lock:
                 self._answers[key] = answer
-                self._inflight.pop(key, None)
-                while len(self._answers) > 4096:
+                while len(self._answers) > _CACHED_ANSWERS:
                     self._answers.popitem(last=False)
         return answer
 
-    def _predict(
-        self, record: ModelRecord, arc_id: int, target: pd.Timestamp | None
-    ) -> PredictResponse:
-        history = self.arc_history(record.source, arc_id)
-        observed = history.loc[history["flow"].notna(), "time"]
-        if observed.empty:
-            where = "the bundled sample" if record.source == "sample" else "the store"
-            raise ArcNotFoundError(
-                f"arc {arc_id} has no flow data in {where} used by model {record.name} "
-                f"{record.version} (arcs there include {record.arcs[:10]})"
-            )
-        model = self.models.load(record)
-        lead = record.horizon + record.delay
-        if target is None:
-            data_time = observed.max()
-            target = data_time + lead * _HOUR
-        cutoff = target - lead * _HOUR
-        usable = observed[observed <= cutoff]
-        if usable.empty:
-            raise ForecastUnavailableError(
-                f"no data for arc {arc_id} at or before {cutoff.isoformat()} (first hour with "
-                f"data: {observed.min().isoformat()})"
-            )
-        data_time = usable.max()
-        targets = pd.DataFrame({"arc_id": [arc_id], "time": [target]})
-        targets["arc_id"] = targets["arc_id"].astype("int64")
-        past = history[history["time"] <= cutoff]
-        window = past[past["time"] > cutoff - pd.Timedelta(days=self.settings.history_days)]
-        value = float(np.asarray(model.predict(window, targets), dtype="float64")[0])
-        if not math.isfinite(value) and len(window) < len(past):
-            value = float(np.asarray(model.predict(past, targets), dtype="float64")[0])
-        if not math.isfinite(value):
-            raise ForecastUnavailableError(
-                f"model {record.name} cannot forecast arc {arc_id} for {target.isoformat()}: "
-                f"the inputs it needs are missing (newest data for the arc at that time: "
-                f"{data_time.isoformat()}, {lead} h before the target at most)"
-            )
-        return PredictResponse(
-            arc_id=arc_id,
-            target_time=target.to_pydatetime(),
-            data_time=data_time.to_pydatetime(),
-            value=round(value, 3),
-            model=record.name,
-            model_version=record.version,
-            lead_hours=lead,
-        )
+    def _forecast(
+        self,
+        model: ForecastModel,
+        source: str,
+        arcs: tuple[int, ...] | None,
+        issued: pd.Timestamp | None,
+        at: str | None,
+    ) -> tuple[pd.DataFrame, list[str]]:
+        """Read the weeks the model needs from ``source`` and forecast with the library."""
+        start = end = None
+        try:
+            if source == "store" and model.history_hours is not None:
+                reference = issued
+                if reference is None:
+                    latest = self.store().latest_time(arcs)
+                    if latest:
+                        reference = max(latest.values()) + model.delay * _HOUR
+                if reference is not None:
+                    start = reference - (model.delay + model.history_hours) * _HOUR
+                    end = reference + _HOUR
+            panel = load_panel(source, self.data_dir, arcs, start, end)  # type: ignore[arg-type]
+        except (OverflowError, pd.errors.OutOfBoundsDatetime):  # a far-away at: read it all
+            panel = load_panel(source, self.data_dir, arcs)  # type: ignore[arg-type]
+        try:
+            with _FORECAST_LOCK, warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", UserWarning)
+                frame = forecast(model, panel, at=issued, arcs=arcs)
+        except (OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
+            raise ConfigurationError(
+                f"at: {at!r} is outside the range of times infotrafic handles ({exc})"
+            ) from exc
+        notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        return frame, list(dict.fromkeys(notes))

@@ -1,4 +1,4 @@
-"""infotrafic API: ingest, ETL, training jobs and one-hour-ahead forecasts over HTTP.
+"""infotrafic API: ingest, ETL, training jobs and forecasts 1-24 h ahead over HTTP.
 
 Start it from the repository root::
 
@@ -7,18 +7,20 @@ Start it from the repository root::
 Configuration comes from ``INFOTRAFIC_*`` environment variables (see ``common/settings.py``):
 ``INFOTRAFIC_DATA_DIR`` (default ``data``: ``raw/``, ``processed/``, ``models/`` inside),
 ``INFOTRAFIC_BASE_URL``, ``INFOTRAFIC_MLFLOW_URI``, ``INFOTRAFIC_MLFLOW_ENABLED`` ... Run a single
-worker: jobs are tracked in the process memory.
+worker: jobs are tracked in the process memory. Training and forecasting are the library's
+(:func:`infotrafic.forecasting.train` and :func:`infotrafic.forecasting.forecast`); the API
+serves the champion model (MLflow's alias ``champion`` when tracking is on, else the model
+store's).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 _HERE = Path(__file__).resolve().parent
 for _p in (_HERE, _HERE.parent):  # examples/api (this app) and examples/ (``common``)
@@ -39,7 +41,6 @@ from _schemas import (  # noqa: E402
     TrainingRequest,
 )
 from _service import (  # noqa: E402
-    ArcNotFoundError,
     ForecastUnavailableError,
     NoModelError,
     Service,
@@ -49,18 +50,23 @@ from fastapi import Body, FastAPI, HTTPException, Query, Request  # noqa: E402
 from fastapi import Path as PathParam  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
+from pydantic import Field  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
 import infotrafic  # noqa: E402
 from infotrafic import InfotraficError  # noqa: E402
+from infotrafic.exceptions import TrackingError  # noqa: E402
 
 log = logging.getLogger("infotrafic.api")
+
+ArcQuery = Annotated[int, Field(ge=1, le=2**31 - 1)]
+HorizonQuery = Annotated[int, Field(ge=1, le=24)]
 
 _NO_MODEL: dict[int | str, dict[str, Any]] = {
     409: {"description": "No model trained yet: POST /training first."}
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"description": "Unknown arc, job or report."},
+    404: {"description": "Unknown job or report."},
     422: {"description": "Invalid input; 'message' says what and how to fix it."},
 }
 
@@ -78,10 +84,15 @@ def create_app(settings: ExampleSettings | None = None) -> FastAPI:
         title="infotrafic API",
         version=infotrafic.__version__,
         description=(
-            "One-hour-ahead road traffic forecasts for Paris (flow, vehicles/hour) from the City "
-            "of Paris open data. Data: Ville de Paris — comptages routiers permanents "
-            "(opendata.paris.fr), ODbL.\n\nQuick start: `POST /training` with `{}` (fits `gbm` "
-            "on the bundled sample), poll `GET /jobs/{id}`, then `GET /predict?arc_id=4264`."
+            "Road traffic forecasts for Paris, 1 to 24 hours ahead, from the City of Paris open "
+            "data: flow (vehicles/hour) with 80/95 % prediction intervals, occupancy and the "
+            "traffic state (Fluide, Pré-saturé, Saturé, Bloqué) with its probability, made by "
+            "`infotrafic.forecasting`. Data: Ville de Paris — comptages routiers permanents "
+            "(opendata.paris.fr), ODbL.\n\nQuick start: `POST /training` with `{}` (trains "
+            "`gbm` on the store, or the bundled sample when the store is empty), poll "
+            "`GET /jobs/{id}`, then `GET /predict?arc_id=4264&arc_id=5672`. The API serves the "
+            "champion: a new model replaces it only when it is not worse on the same "
+            "validation window."
         ),
         lifespan=lifespan,
     )
@@ -113,10 +124,6 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def _no_model(request: Request, exc: NoModelError) -> JSONResponse:
         return _message(409, str(exc))
 
-    @app.exception_handler(ArcNotFoundError)
-    async def _no_arc(request: Request, exc: ArcNotFoundError) -> JSONResponse:
-        return _message(404, str(exc))
-
     @app.exception_handler(ForecastUnavailableError)
     async def _no_forecast(request: Request, exc: ForecastUnavailableError) -> JSONResponse:
         return _message(422, str(exc))
@@ -127,6 +134,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InfotraficError)
     async def _library(request: Request, exc: InfotraficError) -> JSONResponse:
+        if isinstance(exc, TrackingError):
+            return _message(503, f"{type(exc).__name__}: {exc}")
         status = 422 if isinstance(exc, ValueError) else 500
         return _message(status, f"{type(exc).__name__}: {exc}")
 
@@ -146,12 +155,15 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.get("/health", response_model=HealthResponse, tags=["status"])
     def health() -> HealthResponse:
-        """Liveness, library version, latest model version and job counts."""
+        """Liveness, library version, newest and champion models, job counts."""
         latest = service.models.latest()
+        champion = service.models.champion()
         return HealthResponse(
             status="ok",
             version=infotrafic.__version__,
             latest_model=None if latest is None else latest.version,
+            champion=None if champion is None else champion.version,
+            mlflow=service.mlflow_serving(),
             jobs=jobs.counts(),
         )
 
@@ -216,11 +228,16 @@ def _add_routes(app: FastAPI) -> None:
         tags=["jobs"],
     )
     def training(request: Annotated[TrainingRequest | None, Body()] = None) -> JSONResponse:
-        """Fit a forecaster, run a short backtest, save it to ``<data_dir>/models`` (job).
+        """Train a forecast model with ``infotrafic.forecasting.train`` (background job).
 
-        An empty body ``{}`` fits ``gbm`` on the bundled sample. When MLflow tracking is on
-        (default: a local store in the data dir), the run logs parameters, metrics, the feature
-        spec and the model.
+        One forecaster per horizon (1-24 h by default) for the flow, and for the occupancy
+        (traffic state) when the data has it, with calibrated 80/95 % intervals; validated by
+        a backtest over the last ``backtest_days`` days; saved as a model directory in
+        ``<data_dir>/models``. When MLflow tracking is on (default: a local store in the data
+        dir) the model is registered and the alias ``champion`` moves to it only when it is
+        not worse than the champion on the same validation window; the model store's champion
+        follows the same rule. An empty body ``{}`` trains the default model on ``auto`` data
+        (the store, or the bundled sample when the store is empty).
         """
         request = service.resolve_training(request or TrainingRequest())
         job = jobs.submit(
@@ -246,29 +263,60 @@ def _add_routes(app: FastAPI) -> None:
     @app.get(
         "/predict",
         response_model=PredictResponse,
+        response_model_exclude_none=False,
         responses={**_ERRORS, **_NO_MODEL},
         tags=["forecasts"],
     )
     def predict(
-        arc_id: Annotated[int, Query(ge=1, le=2**31, description="Arc id (iu_ac), e.g. 4264.")],
-        at: Annotated[
-            dt.datetime | None,
+        arc_id: Annotated[
+            list[ArcQuery] | None,
             Query(
-                description="Target hour (END of the counting hour, ISO 8601; naive = "
-                "Europe/Paris). Default: the hour after the newest data of the arc."
+                max_length=5000,
+                description="Arc id (iu_ac), repeatable: ?arc_id=4264&arc_id=5672. Default: "
+                "every arc in the data. An arc not in the data gives a warning and no row.",
+            ),
+        ] = None,
+        horizon: Annotated[
+            list[HorizonQuery] | None,
+            Query(
+                max_length=24,
+                description="Hours ahead, repeatable (default: every horizon of the model).",
+            ),
+        ] = None,
+        at: Annotated[
+            str | None,
+            Query(
+                max_length=64,
+                description="Issue time, on the hour (ISO 8601; naive = Europe/Paris "
+                "wall-clock time; a time that does not exist or is ambiguous there is "
+                "refused: give an offset). Forecasts use the data up to this time and cover "
+                "at + horizon. Default: the newest hour in the data.",
+                examples=["2023-11-30T08:00:00", "2023-10-29T02:00:00+01:00"],
             ),
         ] = None,
         model: Annotated[
             str | None,
-            Query(pattern=MODEL_NAME_PATTERN, description="Forecaster name (default: latest)."),
+            Query(
+                pattern=MODEL_NAME_PATTERN,
+                description="Forecaster name: its newest model instead of the champion.",
+            ),
         ] = None,
+        data: Annotated[
+            Literal["auto", "sample", "store"],
+            Query(description="Data to forecast from ('auto': the store when it has data)."),
+        ] = "auto",
     ) -> PredictResponse:
-        """Next-hour flow forecast of one arc from the latest trained model.
+        """Forecasts of many arcs at every horizon, by ``infotrafic.forecasting.forecast``.
 
-        Answers 409 until a model is trained (``POST /training``); 404 when the arc is not in
-        the model's data; 422 when the inputs the model needs are missing at that time.
+        One row per arc and horizon: flow (vehicles/hour) with its ``lo_80``/``hi_80`` and
+        ``lo_95``/``hi_95`` interval, occupancy, the traffic state and its probability, and
+        ``stale`` (the arc's data stopped too long before: no numbers). The model is the
+        champion (MLflow's when tracking is on, else the model store's). Answers 409 until a
+        model is trained (``POST /training``); 422 for an invalid ``at`` (not on the hour,
+        missing or ambiguous in Paris, after the newest data) or a horizon the model does not
+        forecast.
         """
-        return service.predict(arc_id, at, model)
+        return service.predict(arc_id, horizon, at, model, data)
 
     @app.get(
         "/backtest",
@@ -279,24 +327,32 @@ def _add_routes(app: FastAPI) -> None:
     def latest_backtest(
         model: Annotated[
             str | None,
-            Query(pattern=MODEL_NAME_PATTERN, description="Forecaster name (default: latest)."),
+            Query(
+                pattern=MODEL_NAME_PATTERN,
+                description="Forecaster name: its newest model instead of the champion.",
+            ),
         ] = None,
     ) -> BacktestResponse:
-        """The short backtest report (JSON) run after the latest training."""
-        record = service.models.latest(model)
-        if record is None:
-            raise NoModelError("no trained model yet: POST /training first")
-        report = service.models.backtest_report(record)
-        if report is None:
-            raise HTTPException(404, f"model {record.version} was trained without a backtest")
+        """The validation backtest report of the served model (per horizon, intervals, state)."""
+        served = service.served(model)
+        if served.model.validation is None:
+            raise HTTPException(
+                404, f"model {served.version} was trained without validation (backtest_days 0)"
+            )
         return BacktestResponse(
-            model=record.name, model_version=record.version, metrics=record.metrics, report=report
+            model=served.model.model,
+            model_version=served.version,
+            metrics=served.model.metrics or {},
+            report=served.model.validation,
         )
 
     @app.get("/models", response_model=list[ModelInfo], tags=["forecasts"])
     def models() -> list[ModelInfo]:
-        """Trained models on disk, newest first."""
-        return [ModelInfo(**r.to_dict()) for r in service.models.records()]
+        """Trained models of the model store, newest first (``champion``: the store's)."""
+        champion = service.models.champion()
+        best = None if champion is None else champion.version
+        records = service.models.records()
+        return [ModelInfo(**r.to_dict(), champion=r.version == best) for r in records]
 
 
 app = create_app()

@@ -28,6 +28,12 @@ class ExampleSettings(Settings):
         "sqlite store in the data dir when unset).",
     )
     mlflow_experiment: str = Field(default="infotrafic", min_length=1, max_length=200)
+    mlflow_model_name: str = Field(
+        default="infotrafic",
+        pattern=MODEL_NAME_PATTERN,
+        description="Registered MLflow model the trainings compete in; its alias 'champion' "
+        "is the model served.",
+    )
     default_model: str = Field(
         default="gbm",
         pattern=MODEL_NAME_PATTERN,
@@ -39,10 +45,11 @@ class ExampleSettings(Settings):
         '\'{"max_iter": 100, "n_jobs": 1}\' for a quick fit on a busy machine.',
     )
     backtest_days: int = Field(
-        default=7, ge=0, le=90, description="Length of the short backtest run after a training."
-    )
-    history_days: int = Field(
-        default=28, ge=1, description="Days of history handed to a forecaster to predict one hour."
+        default=7,
+        ge=0,
+        le=90,
+        description="Days before the end of the training data scored by the validation backtest "
+        "of a training (0: no validation).",
     )
     allow_any_base_url: bool = Field(
         default=False,
@@ -50,4 +57,6 @@ class ExampleSettings(Settings):
         "or a loopback server only).",
     )
     job_workers: int = Field(default=2, ge=1, le=16, description="Background job threads.")
-    keep_models: int = Field(default=20, ge=1, description="Model versions kept on disk.")
+    keep_models: int = Field(
+        default=20, ge=1, description="Model versions kept on disk (the champion is always kept)."
+    )

@@ -1,6 +1,12 @@
-"""MLflow tracking for the examples: one run per training or backtest.
+"""MLflow for the examples: model registration and the champion, and one run per backtest.
 
-A run holds the parameters (model name and hyper-parameters, data window, arcs, horizon), the
+Trainings are registered by the library (:func:`register`, a thin call to
+:func:`infotrafic.forecasting.log_model`, which also moves the alias ``champion``), and the
+served model is that champion (:class:`ChampionCache` around
+:func:`infotrafic.forecasting.load_champion`, downloading it again only when the alias moves).
+
+Backtests (``examples/tracking.py``) log one run per model with :func:`log_backtest_run`: a run
+holds the parameters (model name and hyper-parameters, data window, arcs, horizon), the
 metrics of the backtest (MAE, RMSE, bias, MASE, wMAPE — overall), the feature spec as a JSON
 artifact, the backtest report (JSON) and the fitted model file. The tracking URI is
 ``INFOTRAFIC_MLFLOW_URI`` or, when unset, a local sqlite store ``<data_dir>/mlflow.db``. Experiments
@@ -15,6 +21,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -24,7 +32,14 @@ from typing import Any
 
 from common.settings import ExampleSettings
 
-__all__ = ["TrackingResult", "feature_spec_of", "log_backtest_run", "tracking_uri"]
+__all__ = [
+    "ChampionCache",
+    "TrackingResult",
+    "feature_spec_of",
+    "log_backtest_run",
+    "register",
+    "tracking_uri",
+]
 
 # One logging at a time per process: concurrent first uses of a fresh sqlite store race on
 # its schema creation.
@@ -199,3 +214,107 @@ def _log(
     finally:
         client.set_terminated(run_id, status=status)
     return TrackingResult(run_id)
+
+
+def register(
+    settings: ExampleSettings, model: Any, model_dir: Path, panel: Any
+) -> tuple[Any, str | None]:
+    """Register a trained model in MLflow (alias ``champion`` moved when it is not worse).
+
+    Returns ``(registration, None)``, or ``(None, why)`` when tracking is off or fails: a failed
+    registration never fails the training (the model is in the local store either way).
+    """
+    uri = tracking_uri(settings)
+    if uri is None:
+        return None, "tracking disabled (INFOTRAFIC_MLFLOW_ENABLED=false)"
+    from infotrafic import InfotraficError
+    from infotrafic.forecasting import log_model
+
+    try:
+        with _LOCK:
+            registration = log_model(
+                model,
+                model_dir,
+                uri,
+                name=settings.mlflow_model_name,
+                experiment=settings.mlflow_experiment,
+                panel=panel,
+            )
+    except InfotraficError as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    return registration, None
+
+
+class ChampionCache:
+    """The MLflow champion of a registered model, downloaded once per version.
+
+    :meth:`get` asks the registry where the alias points (at most every ``ttl`` seconds) and
+    calls :func:`~infotrafic.forecasting.load_champion` only when it moved.
+    """
+
+    def __init__(self, settings: ExampleSettings, ttl: float = 5.0) -> None:
+        self.settings = settings
+        self.uri = tracking_uri(settings)
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._checked = -math.inf
+        self._version: str | None = None
+        self._loaded: tuple[str, Any] | None = None
+        self._tmp = Path(tempfile.mkdtemp(prefix="infotrafic-champion-"))
+
+    def enabled(self) -> bool:
+        """Whether tracking is on and its store exists (a missing local store is not created)."""
+        if self.uri is None:
+            return False
+        if self.uri.startswith("sqlite:///"):
+            return Path(self.uri[len("sqlite:///") :]).exists()
+        return True
+
+    def version(self) -> str | None:
+        """The registry version the alias ``champion`` points to (None: no champion)."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._checked < self.ttl:
+                return self._version
+        version = None
+        if self.enabled():
+            from mlflow import MlflowClient
+            from mlflow.exceptions import MlflowException
+
+            from infotrafic.forecasting import CHAMPION
+
+            client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+            try:
+                aliases = client.get_registered_model(self.settings.mlflow_model_name).aliases
+            except MlflowException:
+                aliases = {}  # no registered model (yet)
+            found = (aliases or {}).get(CHAMPION)
+            version = None if found is None else str(found)
+        with self._lock:
+            self._checked, self._version = now, version
+        return version
+
+    def get(self) -> tuple[str, Any] | None:
+        """``(version, ForecastModel)`` of the champion, or None when there is none."""
+        version = self.version()
+        if version is None:
+            return None
+        with self._lock:
+            if self._loaded is not None and self._loaded[0] == version:
+                return self._loaded
+        from infotrafic.forecasting import load_champion
+
+        assert self.uri is not None
+        dst = self._tmp / f"v{version}"
+        shutil.rmtree(dst, ignore_errors=True)
+        model, _ = load_champion(self.uri, self.settings.mlflow_model_name, dst=dst)
+        with self._lock:
+            previous, self._loaded = self._loaded, (version, model)
+        if previous is not None and previous[0] != version:  # loaded in memory: drop the copy
+            shutil.rmtree(self._tmp / f"v{previous[0]}", ignore_errors=True)
+        return self._loaded
+
+    def forget(self) -> None:
+        """Look at the registry again on the next :meth:`get` (after a registration)."""
+        with self._lock:
+            self._checked = -math.inf

@@ -4,16 +4,20 @@ Everything goes through infotrafic's public API:
 
 * the data: a :class:`infotrafic.etl.ParquetStore` under ``<data_dir>/processed`` when it holds
   data, otherwise the bundled sample (:func:`infotrafic.datasets.load_sample`);
-* the forecasts: the newest fitted model of each name in the examples' model store
-  (``<data_dir>/models``, written by ``POST /training`` of the API) when there is one, otherwise
-  a forecaster from :func:`infotrafic.forecasters.make_forecaster` fitted here;
-* the evaluation: :func:`infotrafic.backtest.backtest` over the last weeks of the data.
+* the network drawn on the map: every arc of the City of Paris referentiel
+  (:func:`infotrafic.datasets.load_network`), completed by the data's own arcs table;
+* the forecasts: :func:`infotrafic.forecasting.forecast` with the champion model (MLflow's
+  alias ``champion`` when tracking is on, else the champion of the examples' model store under
+  ``<data_dir>/models``), or a model trained here with :func:`infotrafic.forecasting.train`
+  when there is none;
+* the model comparison: :func:`infotrafic.backtest.backtest` over the last weeks of the data.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Collection, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +26,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from infotrafic import TRAFFIC_STATES
+
 PARIS = "Europe/Paris"
 HOUR = pd.Timedelta(hours=1)
+#: Forecaster trained here when no model was trained yet (fast; train a better one with the API
+#: or ``infotrafic train``, and the dashboard shows the champion).
+DEFAULT_FORECAST_MODEL = "seasonal_naive"
+#: Colour of each forecast traffic state (names from :data:`infotrafic.TRAFFIC_STATES`), from
+#: fluid green to blocked dark red; arcs without a forecast (stale data) are grey.
+STATE_COLOURS: dict[str, str] = dict(
+    zip(
+        (TRAFFIC_STATES[code] for code in (1, 2, 3, 4)),
+        ("#1a9850", "#f4a300", "#d73027", "#67000d"),
+        strict=True,
+    )
+)
+NO_FORECAST = "no forecast"
+NO_FORECAST_COLOUR = "#8c8c8c"
+#: Colour of the arcs of the network without data.
+NETWORK_COLOUR = "#c8c8c8"
 #: Forecasters compared by default (registry names of infotrafic.forecasters).
 DEFAULT_MODELS: tuple[str, ...] = ("naive", "seasonal_naive", "historical_average", "gbm")
 #: Hyper-parameters given to make_forecaster, by name. One thread for LightGBM: the app shares the
@@ -31,34 +53,6 @@ DEFAULT_MODELS: tuple[str, ...] = ("naive", "seasonal_naive", "historical_averag
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"gbm": {"n_jobs": 1}}
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SAMPLE_CREDIT = "Ville de Paris — comptages routiers permanents (opendata.paris.fr), ODbL"
-
-
-#: A coarse outline of Paris along the Boulevard périphérique (its main gates, lon/lat), drawn
-#: under the arcs so that the map has a frame of reference without any tiles from the internet.
-PARIS_OUTLINE: tuple[tuple[str, float, float], ...] = (
-    ("Porte Maillot", 2.2780, 48.8780),
-    ("Porte de Clichy", 2.3130, 48.8940),
-    ("Porte de la Chapelle", 2.3590, 48.8990),
-    ("Porte de la Villette", 2.3860, 48.8970),
-    ("Porte de Bagnolet", 2.4090, 48.8640),
-    ("Porte de Vincennes", 2.4110, 48.8470),
-    ("Porte de Charenton", 2.3990, 48.8300),
-    ("Porte d'Italie", 2.3590, 48.8190),
-    ("Porte d'Orléans", 2.3250, 48.8230),
-    ("Porte de Versailles", 2.2870, 48.8320),
-    ("Porte de Saint-Cloud", 2.2570, 48.8380),
-    ("Porte d'Auteuil", 2.2560, 48.8480),
-    ("Porte de la Muette", 2.2680, 48.8620),
-    ("Porte Maillot", 2.2780, 48.8780),
-)
-
-
-def paris_outline() -> pd.DataFrame:
-    """:data:`PARIS_OUTLINE` as a frame (order, name, lon, lat) closing on its first point."""
-    return pd.DataFrame(
-        [(i, name, lon, lat) for i, (name, lon, lat) in enumerate(PARIS_OUTLINE)],
-        columns=["order", "name", "lon", "lat"],
-    )
 
 
 @dataclass(frozen=True)
@@ -72,20 +66,18 @@ class DataSource:
 
 
 def load_data(data_dir: Path | None) -> DataSource:
-    """The store under ``data_dir/processed`` when it holds rows, else the bundled sample."""
-    if data_dir is not None:
-        processed = Path(data_dir) / "processed"
-        if processed.exists() and any(processed.iterdir()):
-            from infotrafic.etl import ParquetStore
+    """The store under ``data_dir/processed`` when it holds data, else the bundled sample."""
+    from common.data import load_arcs, load_panel, resolve_source
 
-            store = ParquetStore(processed)
-            panel = store.read()
-            if len(panel) > 0 and panel["flow"].notna().any():
-                arcs = store.arcs()
-                return DataSource(panel, arcs, f"store {processed}", is_sample=False)
-    from infotrafic.datasets import load_sample, load_sample_arcs
-
-    return DataSource(load_sample(), load_sample_arcs(), "bundled sample", is_sample=True)
+    source = resolve_source("auto", data_dir)
+    panel = load_panel(source, data_dir)
+    if source == "store" and not panel["flow"].notna().any():
+        source, panel = "sample", load_panel("sample", None)
+    arcs = load_arcs(source, data_dir)
+    label = (
+        f"store {Path(data_dir or '.') / 'processed'}" if source == "store" else "bundled sample"
+    )
+    return DataSource(panel, arcs, label, is_sample=source == "sample")
 
 
 def arcs_with_data(panel: pd.DataFrame) -> list[int]:
@@ -243,23 +235,6 @@ def make_model(name: str, params: Mapping[str, Mapping[str, Any]]) -> Any:
     return make_forecaster(name, **dict(params.get(name, {})))
 
 
-def fit_model(name: str, panel: pd.DataFrame, params: Mapping[str, Mapping[str, Any]]) -> Any:
-    """A forecaster from the registry, fitted on the whole panel."""
-    return make_model(name, params).fit(panel)
-
-
-def next_hour(model: Any, panel: pd.DataFrame, arc_id: int) -> tuple[pd.Timestamp, float]:
-    """The forecast for the hour after the last observed flow of ``arc_id``."""
-    rows = panel.loc[(panel["arc_id"] == arc_id) & panel["flow"].notna(), "time"]
-    if rows.empty:
-        raise LookupError(f"arc {arc_id} has no flow in the data")
-    target = rows.max() + HOUR
-    targets = pd.DataFrame({"arc_id": np.array([arc_id], dtype="int64"), "time": [target]})
-    targets["time"] = pd.to_datetime(targets["time"], utc=True).astype("datetime64[ns, UTC]")
-    value = float(np.asarray(model.predict(panel, targets), dtype="float64")[0])
-    return target, value
-
-
 def backtest_window(panel: pd.DataFrame, weeks: int) -> tuple[pd.Timestamp, pd.Timestamp]:
     """``[start, end)`` covering the last ``weeks`` weeks that have flows, on Paris midnights."""
     last = panel.loc[panel["flow"].notna(), "time"].max()
@@ -323,42 +298,136 @@ def mae_by(predictions: pd.DataFrame, key: str, arc_id: int | None = None) -> pd
     return wide
 
 
-def recent_frame(
-    panel: pd.DataFrame, predictions: pd.DataFrame, arc_id: int, days: int
-) -> pd.DataFrame:
-    """Long frame (time, series, flow) of the last ``days`` days: actual flow and forecasts."""
+def network_arcs(arcs: pd.DataFrame) -> pd.DataFrame:
+    """The whole network to draw: :func:`~infotrafic.datasets.load_network`, then ``arcs``.
+
+    The data's own arcs table wins for the arcs it describes (newer geometry); arcs of the data
+    missing from the referentiel are added.
+    """
+    from infotrafic.datasets import load_network
+
+    network = load_network()
+    if len(arcs) == 0:
+        return network
+    both = pd.concat([network, arcs.astype(network.dtypes.to_dict(), errors="ignore")])
+    return both.drop_duplicates("arc_id", keep="last").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Served:
+    """The model the dashboard forecasts with, and where it comes from."""
+
+    model: Any  # infotrafic.forecasting.ForecastModel
+    origin: str
+
+
+def champion_model(data_dir: Path | None, mlflow: Any = None) -> Served | None:
+    """The champion: MLflow's when tracking is on and its store exists, else the model store's.
+
+    ``mlflow``: a ``common.tracking.ChampionCache`` (None when the dashboard has no data dir or
+    tracking is off). Returns None when no model was trained.
+    """
+    if mlflow is not None and mlflow.enabled():
+        found = mlflow.get()
+        if found is not None:
+            version, model = found
+            return Served(model, f"MLflow champion {mlflow.settings.mlflow_model_name}/{version}")
+    if data_dir is None:
+        return None
+    from common.modelstore import ModelStore
+
+    store = ModelStore(Path(data_dir) / "models")
+    record = store.champion()
+    if record is None:
+        return None
+    return Served(store.load(record), f"champion {record.version} of the model store")
+
+
+def train_model(panel: pd.DataFrame, name: str, params: Mapping[str, Any]) -> Any:
+    """A forecast model for horizons 1-24 h trained here with the library (no champion yet)."""
+    from infotrafic.forecasting import train
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return train(panel, name, params=dict(params))
+
+
+def forecast_all(model: Any, panel: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Forecast every arc at every horizon from the newest hour of the data, and the warnings."""
+    from infotrafic.forecasting import forecast
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        frame = forecast(model, panel)
+    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    return frame, list(dict.fromkeys(notes))
+
+
+def state_of_arcs(frame: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """Per arc at ``horizon``: arc_id, state (or :data:`NO_FORECAST`), flow, probability."""
+    rows = frame.loc[frame["horizon"] == horizon, ["arc_id", "state", "state_probability", "flow"]]
+    out = rows.copy()
+    out["state"] = out["state"].where(out["state"].notna(), NO_FORECAST).astype(str)
+    return out.reset_index(drop=True)
+
+
+def map_layers(
+    network: pd.DataFrame, states: pd.DataFrame, labels: Mapping[int, str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What the map draws: the grey network, the arcs with data coloured by state, their dots.
+
+    Returns ``(background, coloured, dots)``: vertices (arc_id, order, lon, lat) of the arcs
+    without data; vertices of the arcs with data with their ``state``; and one point per arc
+    with data (its middle) with ``state``, ``label`` and ``flow`` for the tooltip.
+    """
+    with_data = {int(a) for a in labels}
+    shapes = arc_shapes(network, network["arc_id"])
+    background = shapes.loc[~shapes["arc_id"].isin(with_data)].reset_index(drop=True)
+    by_arc = states.set_index("arc_id")["state"] if len(states) else pd.Series(dtype=object)
+    coloured = shapes.loc[shapes["arc_id"].isin(with_data)].reset_index(drop=True)
+    coloured["state"] = coloured["arc_id"].map(by_arc).fillna(NO_FORECAST).astype(str)
+    dots = arc_points(coloured[["arc_id", "order", "lon", "lat"]])
+    if len(dots):
+        info = states.set_index("arc_id") if len(states) else None
+        dots["state"] = dots["arc_id"].map(by_arc).fillna(NO_FORECAST).astype(str)
+        dots["label"] = dots["arc_id"].map(labels)
+        flow = info["flow"] if info is not None else pd.Series(dtype=float)
+        dots["flow"] = dots["arc_id"].map(flow).round(0)
+    return background, coloured, dots
+
+
+def state_domain() -> tuple[list[str], list[str]]:
+    """Colour scale of the map: (state names, colours), the grey "no forecast" last."""
+    return [*STATE_COLOURS, NO_FORECAST], [*STATE_COLOURS.values(), NO_FORECAST_COLOUR]
+
+
+def arc_forecast(frame: pd.DataFrame, arc_id: int) -> pd.DataFrame:
+    """The forecast rows of one arc, ``time`` in Paris time, sorted by horizon."""
+    rows = frame.loc[frame["arc_id"] == arc_id].sort_values("horizon").copy()
+    rows["time"] = pd.DatetimeIndex(rows["time"]).tz_convert(PARIS)
+    return rows.reset_index(drop=True)
+
+
+def recent_flow(panel: pd.DataFrame, arc_id: int, days: int) -> pd.DataFrame:
+    """Observed flow of the last ``days`` days of one arc (time in Paris time)."""
     actual = panel.loc[(panel["arc_id"] == arc_id) & panel["flow"].notna(), ["time", "flow"]]
     if actual.empty:
-        return pd.DataFrame(columns=["time", "series", "flow"])
+        return pd.DataFrame({"time": pd.Series(dtype=f"datetime64[ns, {PARIS}]"), "flow": []})
     since = actual["time"].max() - pd.Timedelta(days=days)
-    actual = actual[actual["time"] > since].assign(series="actual")
-    preds = predictions.loc[
-        (predictions["arc_id"] == arc_id) & (predictions["time"] > since),
-        ["time", "model", "y_pred"],
-    ].rename(columns={"model": "series", "y_pred": "flow"})
-    out = pd.concat([actual[["time", "series", "flow"]], preds], ignore_index=True)
+    out = actual.loc[actual["time"] > since].copy()
     out["time"] = pd.DatetimeIndex(out["time"]).tz_convert(PARIS)
-    return out.dropna(subset=["flow"])
+    return out.reset_index(drop=True)
 
 
-def stored_models(models_dir: Path | None) -> dict[str, Any]:
-    """``{model name: ModelRecord}`` of the newest fitted models in the examples' model store.
+def interval_text(row: Mapping[str, Any], levels: Sequence[float]) -> str:
+    """``"80 %: 950-1,560 · 95 %: 680-2,030 veh/h"`` from a forecast row."""
+    from infotrafic.intervals import interval_columns
 
-    The store (``examples/common/modelstore.py``) is the one ``POST /training`` of the API writes.
-    """
-    if models_dir is None or not (Path(models_dir) / "index.json").exists():
-        return {}
-    from common.modelstore import ModelStore
-
-    store = ModelStore(Path(models_dir))
-    out: dict[str, Any] = {}
-    for record in store.records():  # newest first
-        out.setdefault(record.name, record)
-    return out
-
-
-def load_stored_model(models_dir: Path, record: Any) -> Any:
-    """The fitted forecaster of a model-store record."""
-    from common.modelstore import ModelStore
-
-    return ModelStore(Path(models_dir)).load(record)
+    parts = []
+    for level in levels:
+        lo_name, hi_name = interval_columns([level])
+        lo, hi = row.get(lo_name), row.get(hi_name)
+        if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+            continue
+        parts.append(f"{level:g} %: {lo:,.0f}–{hi:,.0f}")
+    return " · ".join(parts) + (" veh/h" if parts else "")

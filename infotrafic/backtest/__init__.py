@@ -21,6 +21,7 @@ from infotrafic.backtest import metrics
 from infotrafic.backtest._config import BacktestConfig, parse_duration, parse_hours, parse_time
 from infotrafic.backtest._engine import backtest, model_names
 from infotrafic.backtest._leakage import check_no_future_use
+from infotrafic.backtest._pool import sample_keys
 from infotrafic.backtest._report import BacktestReport, build_report, format_table, seasonal_scales
 from infotrafic.backtest._result import BacktestResult
 
@@ -37,5 +38,6 @@ __all__ = [
     "parse_duration",
     "parse_hours",
     "parse_time",
+    "sample_keys",
     "seasonal_scales",
 ]

@@ -3,11 +3,14 @@
 Definitions used everywhere in :mod:`infotrafic.backtest` (all times are UTC instants; a panel
 ``time`` is the **end** of the counting hour):
 
-* **targets** are the hours ``t`` with ``start <= t < end``;
-* the **origin** of a target is ``t - horizon``; the data **available** at an origin ``o`` are
-  the rows with ``time <= o - delay``. The lead of a forecast is ``horizon + delay``;
+* **targets** are the hours ``t`` with ``start <= t < end``, for each horizon;
+* a forecast of ``t`` at horizon ``h`` is **issued** at ``t - h``; with a publication
+  ``delay`` the newest data it may use is the hour ending at its **origin**
+  ``t - h - delay`` (the predictions' ``origin`` column, mlforecast's ``cutoff``). The lead of a
+  forecast is ``horizon + delay``;
 * **cutoffs** are ``c_k = start + k * refit`` for every ``c_k < end``; the **block** of cutoff
-  ``c_k`` holds the targets in ``[c_k, min(c_k + refit, end))``;
+  ``c_k`` holds the targets in ``[c_k, min(c_k + refit, end))``, all forecast by the model
+  fitted at ``c_k`` (the predictions' ``fitted_at`` column);
 * the model refit at cutoff ``c`` trains on the targets with ``time <= c - horizon - delay``
   (the data available at the earliest origin of the block), all of them with an expanding
   window, or only those in ``(c - horizon - delay - train_size, c - horizon - delay]`` with a
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import math
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -26,6 +30,7 @@ import pandas as pd
 
 from infotrafic._types import DurationLike, TimeLike
 from infotrafic.exceptions import ConfigurationError
+from infotrafic.intervals import check_levels
 
 __all__ = ["BacktestConfig", "parse_duration", "parse_hours", "parse_time"]
 
@@ -74,6 +79,12 @@ def parse_time(value: TimeLike, *, name: str = "time") -> pd.Timestamp:
         ) from exc
     if pd.isna(ts):
         raise ConfigurationError(f"{name}: a date or time is required, got {value!r}")
+    try:
+        ts = ts.as_unit("ns")
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime) as exc:
+        raise ConfigurationError(
+            f"{name}: {value!r} is outside the supported range (years 1678 to 2261)"
+        ) from exc
     if ts.tzinfo is None:
         try:
             ts = ts.tz_localize(_PARIS, ambiguous="raise", nonexistent="raise")
@@ -180,8 +191,9 @@ class BacktestConfig:
     ----------
     start, end : pandas.Timestamp
         UTC bounds of the scoring window: targets ``t`` with ``start <= t < end``.
-    horizon : int, default 1
-        Hours between the origin and the target.
+    horizons : tuple of int, default (1,)
+        Hours between the issue of a forecast and its target; every target is forecast at
+        each horizon.
     refit : pandas.Timedelta, default 7 days
         Refit cadence; also the length of each prediction block.
     window : {"expanding", "sliding"}, default "expanding"
@@ -196,6 +208,16 @@ class BacktestConfig:
         Parallel refit blocks (joblib; ``-1`` = all cores).
     progress : bool, default False
         Show a tqdm progress bar.
+    levels : tuple of float, default ()
+        Prediction interval levels in percent (e.g. ``(80, 95)``): conformal intervals
+        ``lo_<L>``, ``hi_<L>`` for every model (see :mod:`infotrafic.intervals`).
+    state : bool, default False
+        Also forecast the occupancy with every model that can, derive the traffic state and
+        its probability, and score them against persistence of the last state.
+    calibration : pandas.Timedelta, default 28 days
+        Window of past errors calibrating intervals and state probabilities. Models are also
+        run on the ``calibration`` before ``start`` (rounded up to whole refit blocks; not
+        scored) so that the first targets have errors to calibrate on.
 
     Examples
     --------
@@ -204,11 +226,13 @@ class BacktestConfig:
     ['2023-05-31T22:00:00+00:00', '2023-06-07T22:00:00+00:00']
     >>> cfg.lead
     1
+    >>> BacktestConfig.create(start="2023-06-01", end="2023-06-15", horizon=[1, 24]).horizons
+    (1, 24)
     """
 
     start: pd.Timestamp
     end: pd.Timestamp
-    horizon: int = 1
+    horizons: tuple[int, ...] = (1,)
     refit: pd.Timedelta = pd.Timedelta(days=7)
     window: Window = "expanding"
     train_size: pd.Timedelta | None = None
@@ -216,6 +240,9 @@ class BacktestConfig:
     arcs: tuple[int, ...] | None = None
     n_jobs: int = 1
     progress: bool = False
+    levels: tuple[float, ...] = ()
+    state: bool = False
+    calibration: pd.Timedelta = pd.Timedelta(days=28)
 
     def __post_init__(self) -> None:
         for field in ("start", "end"):
@@ -229,8 +256,17 @@ class BacktestConfig:
             raise ConfigurationError(
                 f"end ({self.end}) must be after start ({self.start}): targets are [start, end)"
             )
-        if self.horizon < 1:
-            raise ConfigurationError(f"horizon must be at least 1 hour, got {self.horizon}")
+        if not self.horizons or any(int(h) < 1 for h in self.horizons):
+            raise ConfigurationError(
+                f"horizons must be whole numbers of hours >= 1, got {list(self.horizons)}"
+            )
+        if list(self.horizons) != sorted(set(self.horizons)):
+            raise ConfigurationError(f"horizons must be sorted and unique: {list(self.horizons)}")
+        object.__setattr__(self, "levels", check_levels(self.levels))
+        if self.calibration <= pd.Timedelta(0) or self.calibration % _HOUR != pd.Timedelta(0):
+            raise ConfigurationError(
+                f"calibration must be a positive whole number of hours: {self.calibration}"
+            )
         if self.delay < 0:
             raise ConfigurationError(f"delay must not be negative, got {self.delay}")
         if self.refit <= pd.Timedelta(0) or self.refit % _HOUR != pd.Timedelta(0):
@@ -256,7 +292,7 @@ class BacktestConfig:
         *,
         start: TimeLike,
         end: TimeLike,
-        horizon: int | DurationLike = 1,
+        horizon: int | DurationLike | Iterable[int | DurationLike] = 1,
         refit: DurationLike = "7D",
         window: str = "expanding",
         train_size: DurationLike | None = None,
@@ -264,6 +300,9 @@ class BacktestConfig:
         arcs: Iterable[int] | None = None,
         n_jobs: int = 1,
         progress: bool = False,
+        levels: Iterable[float] | float | None = None,
+        state: bool = False,
+        calibration: DurationLike = "28D",
     ) -> BacktestConfig:
         """Parse user-friendly options into a config.
 
@@ -271,8 +310,9 @@ class BacktestConfig:
         ----------
         start, end : str, datetime, date or pandas.Timestamp
             Naive values are Paris wall-clock time (``"2023-06-01"`` = Paris midnight).
-        horizon : int or str, default 1
-            Hours ahead (``1`` or ``"1h"``).
+        horizon : int or str, or a sequence of them, default 1
+            Hours ahead (``1`` or ``"1h"``); several (``[1, 6, "24h"]``) forecast every target
+            at each horizon.
         refit : str or timedelta, default "7D"
             Refit cadence.
         window : {"expanding", "sliding"}, default "expanding"
@@ -287,6 +327,12 @@ class BacktestConfig:
             Parallel refit blocks.
         progress : bool, default False
             Show a progress bar.
+        levels : float or iterable of float, optional
+            Prediction interval levels in percent (``[80, 95]``).
+        state : bool, default False
+            Also forecast occupancy and score the traffic state.
+        calibration : str or timedelta, default "28D"
+            Window of past errors calibrating intervals and state probabilities.
 
         Returns
         -------
@@ -299,10 +345,16 @@ class BacktestConfig:
         """
         if window not in ("expanding", "sliding"):
             raise ConfigurationError(f"window must be 'expanding' or 'sliding', got {window!r}")
+        raw: list[int | DurationLike]
+        if isinstance(horizon, int | str | _dt.timedelta | np.integer):
+            raw = [horizon]
+        else:
+            raw = list(horizon)
+        horizons = sorted({parse_hours(h, name="horizon", minimum=1) for h in raw})
         return cls(
             start=parse_time(start, name="start"),
             end=parse_time(end, name="end"),
-            horizon=parse_hours(horizon, name="horizon", minimum=1),
+            horizons=tuple(horizons),
             refit=parse_duration(refit, name="refit"),
             window="sliding" if window == "sliding" else "expanding",
             train_size=None
@@ -312,12 +364,72 @@ class BacktestConfig:
             arcs=None if arcs is None else tuple(sorted({int(a) for a in arcs})),
             n_jobs=int(n_jobs),
             progress=bool(progress),
+            levels=check_levels(levels),
+            state=bool(state),
+            calibration=parse_duration(calibration, name="calibration"),
         )
+
+    @property
+    def horizon(self) -> int:
+        """The horizon of a single-horizon config (see :meth:`at_horizon`).
+
+        Raises
+        ------
+        ConfigurationError
+            When the config has several horizons.
+        """
+        if len(self.horizons) != 1:
+            raise ConfigurationError(
+                f"this backtest has several horizons {list(self.horizons)}; use at_horizon(h)"
+            )
+        return int(self.horizons[0])
 
     @property
     def lead(self) -> int:
         """Hours between the newest usable data and the target: ``horizon + delay``."""
         return self.horizon + self.delay
+
+    def at_horizon(self, horizon: int) -> BacktestConfig:
+        """Return the same options for one of the horizons.
+
+        Parameters
+        ----------
+        horizon : int
+            One of :attr:`horizons`.
+
+        Returns
+        -------
+        BacktestConfig
+        """
+        if horizon not in self.horizons:
+            raise ConfigurationError(f"horizon {horizon} is not one of {list(self.horizons)}")
+        return dataclasses.replace(self, horizons=(int(horizon),))
+
+    @property
+    def calibrates(self) -> bool:
+        """Whether forecasts need past errors (intervals or state probabilities)."""
+        return bool(self.levels) or self.state
+
+    def warmup_start(self) -> pd.Timestamp:
+        """Return where models start forecasting (``start`` or earlier, for calibration).
+
+        Earlier by whole refit blocks covering :attr:`calibration` when forecasts need past
+        errors (:attr:`calibrates`).
+
+        Returns
+        -------
+        pandas.Timestamp
+
+        Examples
+        --------
+        >>> cfg = BacktestConfig.create(start="2023-06-01", end="2023-07-01", levels=[80])
+        >>> str(cfg.warmup_start().tz_convert("Europe/Paris").date())
+        '2023-05-04'
+        """
+        if not self.calibrates:
+            return self.start
+        blocks = math.ceil(self.calibration / self.refit)
+        return self.start - blocks * self.refit
 
     def cutoffs(self) -> list[pd.Timestamp]:
         """Return the refit cutoffs ``start, start + refit, ...`` before ``end``.
@@ -372,12 +484,15 @@ class BacktestConfig:
         return {
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
-            "horizon_hours": self.horizon,
+            "horizons_hours": list(self.horizons),
             "refit": _fmt_td(self.refit),
             "window": self.window,
             "train_size": None if self.train_size is None else _fmt_td(self.train_size),
             "delay_hours": self.delay,
             "arcs": None if self.arcs is None else list(self.arcs),
+            "levels": list(self.levels),
+            "state": self.state,
+            "calibration": _fmt_td(self.calibration),
         }
 
 

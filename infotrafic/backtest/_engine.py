@@ -7,11 +7,11 @@ contract (``fit``/``predict``, plus the tabular fast path ``build_features``/``f
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import re
 import time as _time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import joblib
@@ -21,10 +21,18 @@ from sklearn.base import clone
 
 from infotrafic._schema import validate_panel
 from infotrafic._types import DurationLike, TimeLike
+from infotrafic.backtest._assemble import PointForecasts, prediction_frame, state_frame
 from infotrafic.backtest._config import BacktestConfig
 from infotrafic.backtest._pool import TrainingPool, sample_keys, take_rows
 from infotrafic.backtest._report import seasonal_scales
 from infotrafic.backtest._result import BacktestResult
+from infotrafic.backtest._tasks import (
+    fit_predict_features,
+    fit_predict_panel,
+    guarded,
+    predict_features,
+    run_tasks,
+)
 from infotrafic.exceptions import BacktestError, ConfigurationError
 from infotrafic.forecasters import NaiveForecaster, SeasonalNaiveForecaster
 
@@ -107,105 +115,49 @@ def _refit_free(model: Any) -> bool:
     return type(model) in (NaiveForecaster, SeasonalNaiveForecaster)
 
 
-def _prepare(model: Any, cfg: BacktestConfig) -> Any:
-    """Clone a model and align its ``horizon``/``delay`` hyper-parameters with the backtest."""
+def _prepare(model: Any, cfg: BacktestConfig, column: str = "flow") -> Any:
+    """Clone a model; align its ``horizon``/``delay``/``target`` with the backtest's.
+
+    Returns None when ``column`` is not the flow and the model has no ``target``
+    hyper-parameter (it can only forecast the flow).
+    """
     m = clone(model, safe=False)
     get_params = getattr(m, "get_params", None)
-    if callable(get_params):
-        params = get_params(deep=False)
-        update = {k: v for k, v in (("horizon", cfg.horizon), ("delay", cfg.delay)) if k in params}
-        if update:
-            m.set_params(**update)
+    params = get_params(deep=False) if callable(get_params) else {}
+    if column != "flow" and "target" not in params:
+        return None
+    wanted = (("horizon", cfg.horizon), ("delay", cfg.delay), ("target", column))
+    update = {k: v for k, v in wanted if k in params}
+    if update:
+        m.set_params(**update)
     return m
 
 
-def _check_output(out: Any, n: int, name: str, cutoff: pd.Timestamp) -> np.ndarray:
-    arr = np.asarray(out, dtype="float64").ravel()
-    if arr.shape[0] != n:
-        raise BacktestError(
-            f"model {name!r} returned {arr.shape[0]} predictions for {n} targets "
-            f"(block starting {cutoff}); predict must return one value per target row"
-        )
-    return arr
-
-
-def _guarded(
-    run: Callable[[], np.ndarray], n: int, n_train: int, name: str, cutoff: pd.Timestamp
-) -> np.ndarray:
-    """Run one refit block; turn a model's failure into a BacktestError naming the block."""
-    try:
-        out = run()
-    except BacktestError:
-        raise
-    except Exception as exc:
-        raise BacktestError(
-            f"model {name!r} failed on the block starting {cutoff} "
-            f"({n_train} training rows): {type(exc).__name__}: {exc}"
-        ) from exc
-    return _check_output(out, n, name, cutoff)
-
-
-def _fit_predict_features(
-    model: Any,
-    train: pd.DataFrame,
-    rows: pd.DataFrame,
-    name: str,
-    cutoff: pd.Timestamp,
-    positions: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    def run() -> np.ndarray:
-        m = clone(model, safe=False)
-        m.fit_features(train)
-        return m.predict_features(rows) if len(rows) else np.empty(0)
-
-    return positions, _guarded(run, len(rows), len(train), name, cutoff)
-
-
-def _predict_features(
-    fitted: Any,
-    rows: pd.DataFrame,
-    n_train: int,
-    name: str,
-    cutoff: pd.Timestamp,
-    positions: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    def run() -> np.ndarray:
-        return fitted.predict_features(rows) if len(rows) else np.empty(0)
-
-    return positions, _guarded(run, len(rows), n_train, name, cutoff)
-
-
-def _fit_predict_panel(
-    model: Any,
-    train: pd.DataFrame,
-    history: pd.DataFrame,
-    targets: pd.DataFrame,
-    name: str,
-    cutoff: pd.Timestamp,
-    positions: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    def run() -> np.ndarray:
-        m = clone(model, safe=False)
-        m.fit(train)
-        return m.predict(history, targets) if len(targets) else np.empty(0)
-
-    return positions, _guarded(run, len(targets), len(train), name, cutoff)
-
-
 class _Plan:
-    """Targets sorted by time, cut into refit blocks (positions into the target arrays)."""
+    """Targets sorted by time, cut into refit blocks (positions into the target arrays).
 
-    def __init__(self, panel: pd.DataFrame, cfg: BacktestConfig) -> None:
+    The targets are the hours of ``[cfg.start, cfg.end)`` where ``column`` is observed; their
+    value is in column ``y`` of :attr:`targets`. Blocks starting before ``scored_from`` are
+    calibration warm-up blocks (see :meth:`BacktestConfig.warmup_start`).
+    """
+
+    def __init__(
+        self,
+        panel: pd.DataFrame,
+        cfg: BacktestConfig,
+        column: str = "flow",
+        scored_from: pd.Timestamp | None = None,
+    ) -> None:
         t_ns = _ns(panel["time"])
         start, end = cfg.start.value, cfg.end.value
-        mask = (t_ns >= start) & (t_ns < end) & panel["flow"].notna().to_numpy()
+        mask = (t_ns >= start) & (t_ns < end) & panel[column].notna().to_numpy()
         if not mask.any():
             raise BacktestError(
-                f"no observed flow to score between {cfg.start} and {cfg.end} "
+                f"no observed {column} to score between {cfg.start} and {cfg.end} "
                 f"(panel covers {panel['time'].min()} -> {panel['time'].max()}); "
                 "check --start/--end and the arcs"
             )
-        tg = panel.loc[mask, ["arc_id", "time", "flow"]]
+        tg = panel.loc[mask, ["arc_id", "time", column]].rename(columns={column: "y"})
         order = np.lexsort((tg["arc_id"].to_numpy(), _ns(tg["time"])))
         self.targets = tg.iloc[order].reset_index(drop=True)
         self.t_ns = _ns(self.targets["time"])
@@ -213,6 +165,8 @@ class _Plan:
         edges = np.array([c.value for c in self.cutoffs] + [end], dtype="int64")
         self.bounds = np.searchsorted(self.t_ns, edges, side="left")
         self.block = np.searchsorted(edges, self.t_ns, side="right") - 1
+        first = cfg.start if scored_from is None else scored_from
+        self.warmup = [c < first for c in self.cutoffs]
 
     def blocks(self) -> Iterator[tuple[int, pd.Timestamp, int, int]]:
         for k, c in enumerate(self.cutoffs):
@@ -424,12 +378,12 @@ def _fast_tasks(
                 rows = take_rows(X, pos[ok])
                 positions = b0 + ok
                 if once:
-                    task = joblib.delayed(_predict_features)(
-                        fitted, rows, n_train, name, cutoffs[k], positions
+                    task = joblib.delayed(predict_features)(
+                        fitted, rows, n_train, name, cutoffs[k], positions, plan.warmup[k]
                     )
                 else:
-                    task = joblib.delayed(_fit_predict_features)(
-                        model, train, rows, name, cutoffs[k], positions
+                    task = joblib.delayed(fit_predict_features)(
+                        model, train, rows, name, cutoffs[k], positions, plan.warmup[k]
                     )
                 del rows, train
             # the chunk's rows join the pool before the block runs (they only serve later
@@ -465,9 +419,7 @@ def _whole_window_task(
     pos = pd.Index(chunks.keys(X)).get_indexer(target_keys)
     ok = np.flatnonzero(pos >= 0)
     n_train = len(train)
-    yield joblib.delayed(_predict_features)(
-        fitted, take_rows(X, pos[ok]), n_train, name, cutoff, ok
-    )
+    yield joblib.delayed(predict_features)(fitted, take_rows(X, pos[ok]), n_train, name, cutoff, ok)
 
 
 def _fit_once(model: Any, train: pd.DataFrame, name: str, cutoff: pd.Timestamp) -> Any:
@@ -478,7 +430,7 @@ def _fit_once(model: Any, train: pd.DataFrame, name: str, cutoff: pd.Timestamp) 
         m.fit_features(train)
         return np.empty(0)
 
-    _guarded(run, 0, len(train), name, cutoff)
+    guarded(run, 0, len(train), name, cutoff)
     return m
 
 
@@ -502,60 +454,23 @@ def _generic_tasks(
 ) -> tuple[int, Iterator[Any]]:
     p_ns = _ns(panel["time"])
     if _refit_free(model):
-        groups = [(plan.cutoffs[0], 0, len(plan.targets))]
+        groups = [(plan.cutoffs[0], 0, len(plan.targets), False)]
     else:
-        groups = [(c, b0, b1) for _, c, b0, b1 in plan.blocks()]
+        groups = [(c, b0, b1, plan.warmup[k]) for k, c, b0, b1 in plan.blocks()]
     lead_ns = cfg.lead * _HOUR_NS
 
     def gen() -> Iterator[Any]:
-        for c, b0, b1 in groups:
+        for c, b0, b1, warmup in groups:
             lower, upper = cfg.train_bounds(c)
             train = panel.loc[_time_mask(p_ns, lower, upper)]
             history = _history(panel, p_ns, int(plan.t_ns[b1 - 1]), lead_ns)
             targets = plan.targets.iloc[b0:b1][["arc_id", "time"]].reset_index(drop=True)
             positions = np.arange(b0, b1)
-            yield joblib.delayed(_fit_predict_panel)(
-                model, train, history, targets, name, c, positions
+            yield joblib.delayed(fit_predict_panel)(
+                model, train, history, targets, name, c, positions, warmup
             )
 
     return len(groups), gen()
-
-
-def _run(tasks: Iterator[Any], n_jobs: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Run ``joblib.delayed`` tasks; results come back in completion order.
-
-    Tasks carry their data (training rows, block rows), so the generator is only advanced when
-    a worker is about to be free: at most ``n_jobs`` tasks run while the next one is being built.
-    One job runs them inline, in this process (the least memory).
-    """
-    n = joblib.effective_n_jobs(n_jobs)
-    if n == 1:
-        for task in tasks:
-            fn, args, kwargs = task
-            del task
-            out = fn(*args, **kwargs)
-            del fn, args, kwargs  # free the block's data before the next one is built
-            yield out
-        return
-    from joblib.externals.loky import get_reusable_executor
-
-    executor = get_reusable_executor(max_workers=n)
-    pending: set[Future[Any]] = set()
-    try:
-        for fn, args, kwargs in tasks:
-            while len(pending) >= n:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-            pending.add(executor.submit(fn, *args, **kwargs))
-            del fn, args, kwargs
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                yield fut.result()
-    finally:
-        for fut in pending:
-            fut.cancel()
 
 
 def backtest(
@@ -565,7 +480,7 @@ def backtest(
     *,
     start: TimeLike | None = None,
     end: TimeLike | None = None,
-    horizon: int | DurationLike = 1,
+    horizon: int | DurationLike | Iterable[int | DurationLike] = 1,
     refit: DurationLike = "7D",
     window: str = "expanding",
     train_size: DurationLike | None = None,
@@ -573,14 +488,26 @@ def backtest(
     arcs: Iterable[int] | None = None,
     n_jobs: int = 1,
     progress: bool = False,
+    levels: Iterable[float] | float | None = None,
+    state: bool = False,
+    calibration: DurationLike = "28D",
 ) -> BacktestResult:
     """Backtest forecasters with a rolling origin and score them.
 
-    Every target hour ``t`` in ``[start, end)`` with an observed flow is forecast from its origin
-    ``t - horizon`` using only data with ``time <= t - horizon - delay``. Models are refit at
-    each cutoff ``start, start + refit, ...`` on the targets with
-    ``time <= cutoff - horizon - delay`` (expanding window) or on the last ``train_size`` of them
-    (sliding window), then predict the whole block ``[cutoff, cutoff + refit)``.
+    Every target hour ``t`` in ``[start, end)`` with an observed flow is forecast at each
+    horizon ``h`` (issued at ``t - h``) using only data with ``time <= t - h - delay`` (its
+    origin). Models are refit at each cutoff ``start, start + refit, ...`` on the targets with
+    ``time <= cutoff - h - delay`` (expanding window) or on the last ``train_size`` of them
+    (sliding window), then predict the whole block ``[cutoff, cutoff + refit)``. Each horizon
+    has its own models (direct multi-horizon forecasting: a forecaster cloned with that
+    ``horizon``).
+
+    With ``levels``, every model's forecasts get conformal prediction intervals calibrated on
+    its own past errors known at each origin (:class:`~infotrafic.intervals.ConformalIntervals`);
+    with ``state``, every model able to (a ``target`` hyper-parameter) also forecasts the
+    occupancy, from which the traffic state and its probability follow, scored against
+    persistence of the last state. Both run the models on a calibration warm-up before
+    ``start`` (``calibration``, rounded up to whole refit blocks), which is not scored.
 
     Models with the tabular fast path (``build_features``, ``fit_features``,
     ``predict_features``) get their features streamed: built once per row, chunk by chunk (one
@@ -590,8 +517,8 @@ def backtest(
     attribute), then one fit and one vectorised prediction per block. Models declaring
     ``requires_refit = False`` (baselines that learn nothing) are fitted once and predict block
     by block. Other models are cloned, fitted on the panel rows available at each cutoff and
-    asked to ``predict`` the block. Each model's ``horizon`` and ``delay`` hyper-parameters are
-    set to the backtest's.
+    asked to ``predict`` the block. Each model's ``horizon``, ``delay`` and ``target``
+    hyper-parameters are set to the backtest's.
 
     Parameters
     ----------
@@ -603,8 +530,8 @@ def backtest(
         All options at once; when given, the keyword options below must be left at defaults.
     start, end : str, datetime, date or pandas.Timestamp
         Scoring window ``[start, end)``; naive values are Paris wall-clock time.
-    horizon : int or str, default 1
-        Hours ahead (``1`` or ``"1h"``).
+    horizon : int or str, or a sequence of them, default 1
+        Hours ahead (``1``, ``"1h"``, or ``[1, 6, 24]`` for several horizons).
     refit : str or timedelta, default "7D"
         Refit cadence.
     window : {"expanding", "sliding"}, default "expanding"
@@ -619,11 +546,18 @@ def backtest(
         Refit blocks run in parallel with joblib (``-1``: all cores).
     progress : bool, default False
         Show a tqdm progress bar on stderr.
+    levels : float or iterable of float, optional
+        Prediction interval levels in percent, e.g. ``[80, 95]``.
+    state : bool, default False
+        Also forecast occupancy and score the traffic state.
+    calibration : str or timedelta, default "28D"
+        Window of past errors calibrating the intervals and state probabilities.
 
     Returns
     -------
     BacktestResult
-        ``.predictions`` (arc_id, time, model, cutoff, y_true, y_pred) and ``.report``.
+        ``.predictions`` (``arc_id, time, horizon, model, origin, fitted_at, y_true, y_pred``
+        and ``lo_<L>, hi_<L>`` per level), ``.states`` with ``state`` and ``.report``.
 
     Raises
     ------
@@ -666,6 +600,9 @@ def backtest(
             arcs=arcs,
             n_jobs=n_jobs,
             progress=progress,
+            levels=levels,
+            state=state,
+            calibration=calibration,
         )
     elif start is not None or end is not None or arcs is not None:
         raise ConfigurationError("give either config or start/end/... options, not both")
@@ -680,44 +617,77 @@ def backtest(
     if not before_end.all():
         data = data.loc[before_end].reset_index(drop=True)
     del before_end
-    plan = _Plan(data, cfg)
-    n = len(plan.targets)
+    columns = ["flow", *(["occupancy"] if cfg.state else [])]
+    if cfg.state and not data["occupancy"].notna().any():
+        raise BacktestError(
+            "state=True needs occupancy data and the panel has none; drop --state or give "
+            "data with occupancy (k)"
+        )
 
-    preds = np.full((len(named), n), np.nan, dtype="float64")
     timings: dict[str, float] = {}
-    jobs: list[tuple[int, str, Any, Callable[..., Any]]] = []
-    for i, (name, model) in enumerate(named):
-        m = _prepare(model, cfg)
-        jobs.append((i, name, m, _fast_tasks if _has_fast_path(m) else _generic_tasks))
-
+    frames: list[pd.DataFrame] = []
+    states: list[pd.DataFrame] = []
     from tqdm.auto import tqdm
 
     with tqdm(total=0, disable=not cfg.progress, desc="backtest", unit="fit") as bar:
-        for i, name, m, make in jobs:
-            t0 = _time.perf_counter()
-            bar.set_postfix_str(name)
-            n_tasks, tasks = make(m, name, data, plan, cfg)
-            bar.total += n_tasks
-            bar.refresh()
-            for positions, out in _run(tasks, cfg.n_jobs):
-                preds[i, positions] = out
-                bar.update(1)
-            timings[name] = _time.perf_counter() - t0
+        for h in cfg.horizons:
+            one = cfg.at_horizon(h)
+            run = dataclasses.replace(one, start=one.warmup_start())
+            for column in columns:
+                f = _point_forecasts(data, named, run, column, cfg.start, bar, timings)
+                if column == "flow":
+                    frames.append(prediction_frame(f, data, one))
+                else:
+                    states.append(state_frame(f, data, one))
 
-    cut_values = np.array([c.value for c in plan.cutoffs], dtype="int64")[plan.block]
-    order = np.lexsort((plan.t_ns, plan.targets["arc_id"].to_numpy()))
-    names = [name for name, _ in named]
-    frame = pd.DataFrame(
-        {
-            "arc_id": np.tile(plan.targets["arc_id"].to_numpy()[order], len(named)),
-            "time": pd.DatetimeIndex(np.tile(plan.t_ns[order], len(named)), tz="UTC"),
-            "model": pd.Categorical.from_codes(
-                np.repeat(np.arange(len(named), dtype="int32"), n), categories=pd.Index(names)
-            ),
-            "cutoff": pd.DatetimeIndex(np.tile(cut_values[order], len(named)), tz="UTC"),
-            "y_true": np.tile(plan.targets["flow"].to_numpy()[order], len(named)).astype("float32"),
-            "y_pred": preds[:, order].ravel().astype("float32"),
-        }
-    )
+    predictions = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     scales = seasonal_scales(data, cfg.start)
-    return BacktestResult(predictions=frame, config=cfg, timings=timings, scales=scales)
+    return BacktestResult(
+        predictions=predictions,
+        config=cfg,
+        timings=timings,
+        scales=scales,
+        states=pd.concat(states, ignore_index=True) if states else None,
+    )
+
+
+def _point_forecasts(
+    data: pd.DataFrame,
+    named: list[tuple[str, Any]],
+    cfg: BacktestConfig,
+    column: str,
+    scored_from: pd.Timestamp,
+    bar: Any,
+    timings: dict[str, float],
+) -> PointForecasts:
+    """Run every model able to forecast ``column`` at ``cfg.horizon`` over ``cfg``'s window."""
+    plan = _Plan(data, cfg, column, scored_from)
+    jobs = []
+    for name, model in named:
+        m = _prepare(model, cfg, column)
+        if m is not None:
+            jobs.append((name, m, _fast_tasks if _has_fast_path(m) else _generic_tasks))
+    if not jobs:
+        raise BacktestError(
+            f"no model can forecast the {column}: forecasters need a 'target' hyper-parameter "
+            "(the built-in ones have it)"
+        )
+    preds = np.full((len(jobs), len(plan.targets)), np.nan, dtype="float64")
+    for i, (name, m, make) in enumerate(jobs):
+        t0 = _time.perf_counter()
+        bar.set_postfix_str(f"{name} {column} h={cfg.horizon}")
+        n_tasks, tasks = make(m, name, data, plan, cfg)
+        bar.total += n_tasks
+        bar.refresh()
+        for positions, out in run_tasks(tasks, cfg.n_jobs):
+            preds[i, positions] = out
+            bar.update(1)
+        timings[name] = timings.get(name, 0.0) + _time.perf_counter() - t0
+    fitted_at = np.array([c.value for c in plan.cutoffs], dtype="int64")[plan.block]
+    return PointForecasts(
+        column=column,
+        targets=plan.targets,
+        fitted_at=fitted_at,
+        names=[name for name, _, _ in jobs],
+        preds=preds,
+    )

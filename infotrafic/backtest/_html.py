@@ -199,7 +199,8 @@ def render_html(report: BacktestReport, *, title: str) -> str:
         + html.escape(
             f"Targets: the hours ending in [{_paris(cfg.get('start'))}, {_paris(cfg.get('end'))}) "
             "Paris time; "
-            f"horizon {cfg.get('horizon_hours')} h, refit every {cfg.get('refit')}, "
+            f"horizon {', '.join(str(h) for h in cfg.get('horizons_hours') or report.horizons)} h, "
+            f"refit every {cfg.get('refit')}, "
             f"{cfg.get('window')} window"
             + (f" of {cfg.get('train_size')}" if cfg.get("train_size") else "")
             + f", delay {cfg.get('delay_hours')} h. {report.n_common:,} arc-hours scored by every "
@@ -253,6 +254,9 @@ def render_html(report: BacktestReport, *, title: str) -> str:
         wd = report.per_weekday["mae"].unstack("model").reindex(columns=list(report.models))
         wd.index = [("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[int(i)] for i in wd.index]
         body += ["<h2>MAE by weekday</h2>", _table_html(wd, index_name="weekday")]
+    body += _horizon_section(report, palette)
+    body += _interval_section(report, palette)
+    body += _state_section(report)
     if not report.per_arc.empty:
         body += ["<h2>Per arc</h2>", _table_html(report.per_arc, index_name="model / arc")]
     body.append(
@@ -265,3 +269,77 @@ def render_html(report: BacktestReport, *, title: str) -> str:
         + "\n".join(body)
         + "</body></html>\n"
     )
+
+
+def _horizon_section(report: BacktestReport, palette: Mapping[str, str]) -> list[str]:
+    """MAE against horizon (chart and table) when the backtest has several horizons."""
+    if len(report.horizons) < 2:
+        return []
+    mae = report.per_horizon["mae"].unstack("model")
+    horizons = [float(h) for h in mae.index]
+    series = {str(m): mae[m].to_numpy() for m in report.models if m in mae.columns}
+    return [
+        "<h2>Error against horizon</h2>",
+        line_chart_svg(
+            horizons,
+            series,
+            title="MAE by horizon (common rows at each horizon)",
+            x_labels={h: f"{h:g} h" for h in horizons},
+            y_label="MAE",
+            colors=palette,
+        ),
+        _table_html(report.per_horizon, index_name="model / horizon"),
+    ]
+
+
+def _interval_section(report: BacktestReport, palette: Mapping[str, str]) -> list[str]:
+    """Coverage, width and Winkler score of the intervals, and coverage by hour of day."""
+    if report.intervals.empty:
+        return []
+    out = [
+        "<h2>Prediction intervals</h2>",
+        '<p class="note">Conformal intervals calibrated on each model\'s past errors known at '
+        "the forecast origin. Coverage: share of observations inside; width: mean upper minus "
+        "lower bound; Winkler: width plus 2/(1 - level) times the miss distance (lower is "
+        "better).</p>",
+        _table_html(report.intervals, index_name="model / level / horizon"),
+    ]
+    by_hour = report.intervals_per_hour["coverage"]
+    for level in sorted({float(v) for v in by_hour.index.get_level_values("level")}):
+        for horizon in sorted({int(v) for v in by_hour.index.get_level_values("horizon")}):
+            part = by_hour.xs((level, horizon), level=("level", "horizon")).unstack("model")
+            series = {
+                str(m): part[m].reindex(range(24)).to_numpy()
+                for m in report.models
+                if m in part.columns
+            }
+            series[f"nominal {level:g} %"] = np.full(24, level / 100)
+            out.append(
+                line_chart_svg(
+                    np.arange(24, dtype="float64"),
+                    series,
+                    title=f"Coverage of the {level:g} % intervals by hour of day, horizon "
+                    f"{horizon} h",
+                    x_labels={float(h): f"{h}h" for h in range(0, 24, 3)},
+                    y_label="coverage",
+                    colors={**palette, f"nominal {level:g} %": "#999999"},
+                )
+            )
+    return out
+
+
+def _state_section(report: BacktestReport) -> list[str]:
+    """Traffic-state scores and confusion counts."""
+    if report.state_scores.empty:
+        return []
+    matrix = report.state_confusion.copy()
+    matrix.columns = [f"forecast {c}" for c in matrix.columns]
+    return [
+        "<h2>Traffic state</h2>",
+        '<p class="note">States from the occupancy (1 Fluide &lt; 15 %, 2 Pré-saturé &lt; 30 %, '
+        "3 Saturé &lt; 50 %, 4 Bloqué); each model's most probable state under its calibrated "
+        "occupancy forecast, against persistence of the state observed at the origin.</p>",
+        _table_html(report.state_scores, index_name="model / horizon"),
+        "<h3>Confusion counts (rows: observed state)</h3>",
+        _table_html(matrix, index_name="model / horizon / observed"),
+    ]

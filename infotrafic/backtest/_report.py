@@ -7,6 +7,14 @@ Scoring rules (documented in ``docs/backtesting.rst``):
   ``coverage`` (predicted / observed targets);
 * ``comparison``, ``per_arc``, ``per_hour`` and ``per_weekday`` score every model on the **same**
   rows: those every model predicted (the intersection), so that models are compared fairly;
+* with several horizons, rows are (horizon, arc, hour): every table but ``per_horizon`` pools
+  the horizons, and ``per_horizon`` scores each horizon on the rows every model predicted at
+  that horizon, with the MAE ratios to seasonal naive and naive at the same horizon;
+* intervals (``lo_<L>``, ``hi_<L>`` columns) are scored on the common rows by coverage, mean
+  width and Winkler score per model, level and horizon, and per hour of day;
+* traffic states (the backtest's ``states`` frame) are scored by accuracy, macro-F1 and the
+  confusion counts per model and horizon, on the rows where every model and persistence
+  forecast a state;
 * hour of day and weekday are those of the **start** of the counting hour in Paris local time
   (``time - 1 h``, converted to Europe/Paris); weekday 0 = Monday;
 * MASE divides each absolute error by its arc's scale: the in-sample MAE of the seasonal naive
@@ -26,7 +34,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from infotrafic._io import atomic_write_text
 from infotrafic._types import PathLike
+from infotrafic.backtest._tables import error_table, interval_tables, state_tables
+from infotrafic.intervals import local_hours
 
 __all__ = ["BacktestReport", "build_report", "seasonal_scales"]
 
@@ -72,27 +83,11 @@ def seasonal_scales(panel: pd.DataFrame, before: pd.Timestamp, season: int = 168
     return out.astype("float64")
 
 
-def _local_parts(time: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Paris hour of day and weekday of the start of each counting hour (per unique time)."""
+def _weekdays(time: pd.Series) -> np.ndarray:
+    """Paris weekday (0 = Monday) of the start of each counting hour (per unique time)."""
     uniq, inv = np.unique(time.to_numpy(dtype="datetime64[ns]"), return_inverse=True)
     local = pd.DatetimeIndex(uniq).tz_localize("UTC").tz_convert("Europe/Paris") - _HOUR
-    return local.hour.to_numpy()[inv], local.weekday.to_numpy()[inv]
-
-
-def _table(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    g = df.groupby(by, observed=True, sort=True)
-    out = pd.DataFrame(
-        {
-            "n": g["ae"].count(),
-            "mae": g["ae"].mean(),
-            "rmse": np.sqrt(g["se"].mean()),
-            "bias": g["err"].mean(),
-            "mase": g["sae"].mean(),
-            "wmape": g["ae"].sum() / g["ay"].sum().where(lambda s: s > 0),
-        }
-    )
-    out["n"] = out["n"].astype("int64")
-    return out
+    return np.asarray(local.weekday.to_numpy()[inv])
 
 
 def _add_ratios(table: pd.DataFrame) -> pd.DataFrame:
@@ -100,6 +95,18 @@ def _add_ratios(table: pd.DataFrame) -> pd.DataFrame:
     for ref in _REFERENCES:
         if ref in out.index:
             out[f"ratio_{ref}"] = out["mae"].to_numpy() / out["mae"].to_numpy()[out.index == ref][0]
+    return out
+
+
+def _horizon_ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """``per_horizon`` with the MAE ratios to the reference models at the same horizon."""
+    out = table.copy()
+    models = out.index.get_level_values("model")
+    horizons = out.index.get_level_values("horizon")
+    for ref in _REFERENCES:
+        if ref in set(models):
+            ref_mae = out["mae"].xs(ref, level="model")
+            out[f"ratio_{ref}"] = out["mae"].to_numpy() / ref_mae.reindex(horizons).to_numpy()
     return out
 
 
@@ -126,6 +133,19 @@ class BacktestReport:
         Metrics on the common rows, indexed by (model, arc_id), (model, hour), (model, weekday).
     sample : pandas.DataFrame
         Actual vs predicted over the last week of the best-covered arc (for plots).
+    per_horizon : pandas.DataFrame
+        Metrics per (model, horizon) on the rows every model predicted at that horizon, with
+        ``ratio_seasonal_naive`` and ``ratio_naive`` at the same horizon.
+    intervals : pandas.DataFrame
+        Per (model, level, horizon): ``n``, ``coverage``, ``width`` (mean), ``winkler`` (mean
+        Winkler score); empty without intervals.
+    intervals_per_hour : pandas.DataFrame
+        The same per (model, level, horizon, hour of day).
+    state_scores : pandas.DataFrame
+        Per (model, horizon): ``n``, ``accuracy``, ``macro_f1`` of the traffic state, the model
+        ``persistence`` included; empty without states.
+    state_confusion : pandas.DataFrame
+        Counts per (model, horizon, observed state) and forecast state (columns 1-4).
     """
 
     config: dict[str, Any]
@@ -138,6 +158,18 @@ class BacktestReport:
     per_hour: pd.DataFrame
     per_weekday: pd.DataFrame
     sample: pd.DataFrame
+    per_horizon: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    intervals: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    intervals_per_hour: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    state_scores: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    state_confusion: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+
+    @property
+    def horizons(self) -> list[int]:
+        """The horizons scored, in hours."""
+        if self.per_horizon.empty:
+            return []
+        return sorted({int(h) for h in self.per_horizon.index.get_level_values("horizon")})
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-friendly nested dicts and lists (NaN -> None).
@@ -156,6 +188,11 @@ class BacktestReport:
             "per_arc": _records(self.per_arc),
             "per_hour": _records(self.per_hour),
             "per_weekday": _records(self.per_weekday),
+            "per_horizon": _records(self.per_horizon),
+            "intervals": _records(self.intervals),
+            "intervals_per_hour": _records(self.intervals_per_hour),
+            "state_scores": _records(self.state_scores),
+            "state_confusion": _records(self.state_confusion),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -184,7 +221,7 @@ class BacktestReport:
         -------
         pathlib.Path
         """
-        return _atomic_write(path, self.to_json())
+        return atomic_write_text(path, self.to_json())
 
     def to_html(self, *, title: str = "infotrafic backtest") -> str:
         """Render a self-contained HTML page: tables and inline SVG plots.
@@ -216,10 +253,13 @@ class BacktestReport:
         -------
         pathlib.Path
         """
-        return _atomic_write(path, self.to_html(title=title))
+        return atomic_write_text(path, self.to_html(title=title))
 
     def to_text(self, *, per_arc: bool = False) -> str:
-        """Render the comparison table (and optionally per-arc tables) as aligned text.
+        """Render the comparison tables (and optionally per-arc tables) as aligned text.
+
+        The model comparison, then with several horizons the MAE per horizon, with intervals
+        their coverage, width and Winkler score, with states their accuracy and macro-F1.
 
         Parameters
         ----------
@@ -231,9 +271,11 @@ class BacktestReport:
         str
         """
         cfg = self.config
+        horizons = cfg.get("horizons_hours") or self.horizons or ["?"]
         lines = [
             f"Backtest {_paris(cfg.get('start'))} -> {_paris(cfg.get('end'))} Paris time "
-            f"(targets: hours ending in [start, end)), horizon {cfg.get('horizon_hours')} h, "
+            f"(targets: hours ending in [start, end)), "
+            f"horizon {', '.join(str(h) for h in horizons)} h, "
             f"refit {cfg.get('refit')}, {cfg.get('window')} window"
             + (f" of {cfg.get('train_size')}" if cfg.get("train_size") else "")
             + f", delay {cfg.get('delay_hours')} h",
@@ -243,7 +285,20 @@ class BacktestReport:
         ]
         table = self.comparison.copy()
         table["coverage"] = self.overall["coverage"].reindex(table.index)
+        if len(horizons) > 1:
+            lines.append(f"All horizons pooled ({len(horizons)} forecasts per target):")
         lines.append(format_table(table, index_name="model"))
+        if len(horizons) > 1:
+            wide = self.per_horizon["mae"].unstack("model")
+            wide = wide.reindex(columns=[m for m in self.comparison.index if m in wide.columns])
+            lines += ["", "MAE per horizon (hours; common rows at each horizon)"]
+            lines.append(format_table(wide, index_name="horizon"))
+        if not self.intervals.empty:
+            lines += ["", "Prediction intervals (common rows): coverage, mean width, Winkler score"]
+            lines.append(format_table(_flat(self.intervals), index_name="model / level / h"))
+        if not self.state_scores.empty:
+            lines += ["", "Traffic state from the occupancy forecast (vs persistence of the state)"]
+            lines.append(format_table(_flat(self.state_scores), index_name="model / h"))
         if per_arc and not self.per_arc.empty:
             wide = self.per_arc["mae"].unstack("model").reindex(columns=list(self.comparison.index))
             n = self.per_arc["n"].groupby(level="arc_id").max()
@@ -253,6 +308,18 @@ class BacktestReport:
                     wide[f"gbm/{ref}"] = wide["gbm"] / wide[ref]
             lines += ["", "MAE per arc (common rows)", format_table(wide, index_name="arc_id")]
         return "\n".join(lines)
+
+
+def _flat(table: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of a multi-indexed table, indexed by its labels joined with `` / ``."""
+    out = table.copy()
+    out.index = [
+        " / ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in idx)
+        if isinstance(idx, tuple)
+        else str(idx)
+        for idx in out.index
+    ]
+    return out
 
 
 def format_table(table: pd.DataFrame, *, index_name: str = "", digits: int = 3) -> str:
@@ -297,6 +364,8 @@ def format_table(table: pd.DataFrame, *, index_name: str = "", digits: int = 3) 
 def _fmt(v: Any, col: str, digits: int) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
+    if isinstance(v, str):
+        return v
     if col in ("n", "n_targets", "n_predicted") or isinstance(v, int | np.integer):
         return f"{int(v):,}"
     x = float(v)
@@ -329,34 +398,30 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def _atomic_write(path: PathLike, text: str) -> Path:
-    dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(dest)
-    return dest
-
-
 def build_report(
     predictions: pd.DataFrame,
     *,
     scales: pd.Series | Mapping[int, float] | None = None,
     config: Mapping[str, Any] | None = None,
     models: Sequence[str] | None = None,
+    states: pd.DataFrame | None = None,
 ) -> BacktestReport:
     """Score a long prediction frame (``arc_id, time, model, y_true, y_pred``).
 
     Parameters
     ----------
     predictions : pandas.DataFrame
-        As produced by :func:`~infotrafic.backtest.backtest` (or read back from parquet).
+        As produced by :func:`~infotrafic.backtest.backtest` (or read back from parquet); a
+        ``horizon`` column (hours, 1 when absent) and ``lo_<L>``/``hi_<L>`` interval columns
+        are scored when present.
     scales : pandas.Series or mapping, optional
         MASE scale per arc (see :func:`seasonal_scales`); without it MASE is NaN.
     config : mapping, optional
         Options to record in the report.
     models : sequence of str, optional
         Model order (default: categories or order of appearance).
+    states : pandas.DataFrame, optional
+        A backtest's traffic-state frame (:attr:`BacktestResult.states`).
 
     Returns
     -------
@@ -375,6 +440,9 @@ def build_report(
     predicted = observed & np.isfinite(yp)
     model = p["model"].astype(str).to_numpy()
     arc = p["arc_id"].to_numpy()
+    horizon = (
+        p["horizon"].to_numpy(dtype="int64") if "horizon" in p.columns else np.ones(len(p), int)
+    )
     scale_map = pd.Series(dict(scales) if isinstance(scales, Mapping) else scales, dtype="float64")
     scale = (
         pd.Series(arc).map(scale_map).to_numpy(dtype="float64")
@@ -387,6 +455,7 @@ def build_report(
         {
             "model": pd.Categorical(model, categories=names),
             "arc_id": arc,
+            "horizon": horizon,
             "err": err,
             "ae": np.abs(err),
             "se": err**2,
@@ -394,15 +463,14 @@ def build_report(
             "ay": np.abs(y),
         }
     )
-    keys = pd.MultiIndex.from_arrays([arc, p["time"].to_numpy()])
+    keys = pd.MultiIndex.from_arrays([horizon, arc, p["time"].to_numpy()])
     n_models = len(names)
     count = pd.Series(predicted.astype("int64")).groupby(pd.factorize(keys)[0]).transform("sum")
     common = predicted & (count.to_numpy() == n_models)
-    hour, weekday = _local_parts(p["time"])
-    frame["hour"] = hour
-    frame["weekday"] = weekday
+    frame["hour"] = local_hours(p["time"])
+    frame["weekday"] = _weekdays(p["time"])
 
-    own = _table(frame.loc[predicted], ["model"]).reindex(names)
+    own = error_table(frame.loc[predicted], ["model"]).reindex(names)
     n_obs = pd.Series(observed).groupby(frame["model"].to_numpy()).sum().reindex(names)
     overall = pd.DataFrame(
         {
@@ -415,26 +483,36 @@ def build_report(
     overall.index.name = "model"
 
     sub = frame.loc[common]
-    comparison = _table(sub, ["model"]).reindex(names)
+    comparison = error_table(sub, ["model"]).reindex(names)
     comparison = _add_ratios(comparison.sort_values("mae", kind="stable"))
     comparison.index.name = "model"
-    per_arc = _table(sub, ["model", "arc_id"])
-    per_hour = _table(sub, ["model", "hour"])
-    per_weekday = _table(sub, ["model", "weekday"])
+    per_arc = error_table(sub, ["model", "arc_id"])
+    per_hour = error_table(sub, ["model", "hour"])
+    per_weekday = error_table(sub, ["model", "weekday"])
+    per_horizon = _horizon_ratios(error_table(sub, ["model", "horizon"]))
+    intervals, intervals_per_hour = interval_tables(p.loc[common])
+    state_scores, state_confusion = state_tables(states)
 
-    sample = _sample(p.loc[common], names)
-    n_targets = int(observed.sum() // max(n_models, 1)) if n_models else 0
+    first = common & (horizon == (horizon.min() if len(horizon) else 1))
+    sample = _sample(p.loc[first], names)
+    n_rows = len(np.unique(horizon)) if len(horizon) else 1
+    n_targets = int(observed.sum() // max(n_models * n_rows, 1)) if n_models else 0
     return BacktestReport(
         config=dict(config or {}),
         models=tuple(names),
         n_targets=n_targets,
-        n_common=int(common.sum() // max(n_models, 1)),
+        n_common=int(first.sum() // max(n_models, 1)),
         overall=overall,
         comparison=comparison,
         per_arc=per_arc,
         per_hour=per_hour,
         per_weekday=per_weekday,
         sample=sample,
+        per_horizon=per_horizon,
+        intervals=intervals,
+        intervals_per_hour=intervals_per_hour,
+        state_scores=state_scores,
+        state_confusion=state_confusion,
     )
 
 

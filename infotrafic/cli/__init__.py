@@ -2,8 +2,8 @@
 
 Each command parses its options, calls the library, and turns an
 :class:`~infotrafic.exceptions.InfotraficError` into a one-line message and exit status 1.
-Commands live in small modules (``_etl``, ``_opendata``, ``_backtest``) that register
-themselves on :data:`main`.
+Commands live in small modules (``_etl``, ``_opendata``, ``_backtest``, ``_forecast``) that
+register themselves on :data:`main`.
 """
 
 from __future__ import annotations
@@ -32,13 +32,13 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="infotrafic")
 def main() -> None:
-    """Forecast Paris road traffic one hour ahead from the City of Paris open data."""
+    """Forecast Paris road traffic 1 to 24 hours ahead from the City of Paris open data."""
 
 
 def _register() -> None:
-    from infotrafic.cli import _backtest, _etl, _opendata
+    from infotrafic.cli import _backtest, _etl, _forecast, _opendata
 
-    for module in (_etl, _opendata, _backtest):
+    for module in (_etl, _opendata, _backtest, _forecast):
         module.register(main)
 
 

@@ -2,102 +2,24 @@
 
 from __future__ import annotations
 
-import ast
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
-import pandas as pd
 
-from infotrafic.exceptions import ConfigurationError
+from infotrafic.cli._options import (
+    check_horizon,
+    check_level_options,
+    data_source_options,
+    load_panel,
+    parse_params,
+)
 
-__all__ = ["parse_params", "register"]
-
-
-def _value(text: str) -> Any:
-    """Read a parameter value: a Python/JSON literal (``3``, ``true``, ``[1, 2]``) or text."""
-    lowered = {"true": True, "false": False, "null": None, "none": None}
-    if text.lower() in lowered:
-        return lowered[text.lower()]
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def parse_params(items: Sequence[str], models: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Parse ``--param model.key=value`` options into per-model keyword arguments.
-
-    Parameters
-    ----------
-    items : sequence of str
-        The raw options, e.g. ``["gbm.max_iter=300", "seasonal_naive.season=24"]``.
-    models : sequence of str
-        The model names given with ``--model`` (a parameter must name one of them).
-
-    Returns
-    -------
-    dict
-        ``{model: {key: value}}``; values are read as Python literals when possible.
-
-    Raises
-    ------
-    ConfigurationError
-        When an option is malformed or names an unknown model.
-
-    Examples
-    --------
-    >>> parse_params(["gbm.max_iter=300", "gbm.loss=absolute_error"], ["gbm"])
-    {'gbm': {'max_iter': 300, 'loss': 'absolute_error'}}
-    >>> parse_params(["darts:NaiveSeasonal.K=24"], ["darts:NaiveSeasonal"])
-    {'darts:NaiveSeasonal': {'K': 24}}
-    """
-    out: dict[str, dict[str, Any]] = {m: {} for m in models}
-    for item in items:
-        lhs, sep, rhs = item.partition("=")
-        model, dot, key = lhs.rpartition(".")
-        if not sep or not dot or not model or not key:
-            raise ConfigurationError(
-                f"--param {item!r}: expected MODEL.KEY=VALUE, e.g. gbm.max_iter=300"
-            )
-        if model not in out:
-            raise ConfigurationError(
-                f"--param {item!r}: model {model!r} is not one of the --model names {list(models)}"
-            )
-        out[model][key] = _value(rhs)
-    return out
-
-
-def _load_panel(
-    files: Sequence[str], store: str | None, sample: bool, arcs: Sequence[int]
-) -> pd.DataFrame:
-    chosen = sum([bool(files), store is not None, sample])
-    if chosen != 1:
-        raise click.UsageError("give exactly one data source: FILE..., --store DIR or --sample")
-    if sample:
-        from infotrafic.datasets import load_sample
-
-        return load_sample()
-    if store is not None:
-        from infotrafic.etl import ParquetStore
-
-        panel: pd.DataFrame = ParquetStore(store).read(arcs=list(arcs) or None)
-        return panel
-    from infotrafic.etl import read_files
-
-    result = read_files([Path(f) for f in files])
-    n_bad = len(result.quarantine)
-    if n_bad:
-        click.echo(f"{n_bad:,} input rows quarantined (see `infotrafic` ETL commands)", err=True)
-    return result.panel
+__all__ = ["register"]
 
 
 @click.command("backtest")
-@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
-@click.option("--store", type=click.Path(exists=True, file_okay=False), help="Read a local store.")
-@click.option("--sample", is_flag=True, help="Use the bundled sample (3 Paris arcs, 2022-2023).")
+@data_source_options
 @click.option(
     "--model",
     "models",
@@ -108,7 +30,34 @@ def _load_panel(
 )
 @click.option("--start", required=True, help="First target time (Paris time, e.g. 2023-06-01).")
 @click.option("--end", required=True, help="End of the scoring window, excluded (Paris time).")
-@click.option("--horizon", default="1h", show_default=True, help="Forecast horizon.")
+@click.option(
+    "--horizon",
+    "horizons",
+    multiple=True,
+    default=("1h",),
+    show_default=True,
+    help="Forecast horizon, 1h to 24h (repeatable: --horizon 1h --horizon 24h).",
+)
+@click.option(
+    "--level",
+    "levels",
+    multiple=True,
+    type=float,
+    help="Prediction interval level in percent, in (0, 100) (repeatable: --level 80 "
+    "--level 95); conformal intervals lo_<L>, hi_<L> for every model.",
+)
+@click.option(
+    "--state/--no-state",
+    default=None,
+    help="Also forecast occupancy and score the traffic state against persistence "
+    "(default: when the data has occupancy).",
+)
+@click.option(
+    "--calibration",
+    default="28D",
+    show_default=True,
+    help="Window of past errors calibrating intervals and state probabilities.",
+)
 @click.option("--refit", default="7D", show_default=True, help="Refit cadence.")
 @click.option("--delay", default="0h", show_default=True, help="Data publication delay.")
 @click.option(
@@ -143,7 +92,10 @@ def backtest_command(
     models: tuple[str, ...],
     start: str,
     end: str,
-    horizon: str,
+    horizons: tuple[str, ...],
+    levels: tuple[float, ...],
+    state: bool | None,
+    calibration: str,
     refit: str,
     delay: str,
     window: str,
@@ -157,24 +109,36 @@ def backtest_command(
     per_arc: bool,
     progress: bool,
 ) -> None:
-    """Backtest forecasters 1 h ahead (rolling origin) and print a model x metrics table.
+    """Backtest forecasters (rolling origin) and print a model x metrics table.
 
-    Every target hour in [--start, --end) with an observed flow is predicted using only data
-    available at its origin (target - horizon - delay); models are refit every --refit. MAE is
-    the primary metric (vehicles/hour); models are compared on the rows all of them predicted.
+    Every target hour in [--start, --end) with an observed flow is predicted at each --horizon
+    using only data available at its origin (target - horizon - delay); models are refit every
+    --refit. MAE is the primary metric (vehicles/hour); models are compared on the rows all of
+    them predicted. --level adds conformal prediction intervals scored by coverage, width and
+    Winkler score; the traffic state forecast from occupancy is scored against persistence.
 
     Example: infotrafic backtest --sample --model naive --model seasonal_naive --model gbm
-    --start 2023-06-01 --end 2023-12-01
+    --start 2023-06-01 --end 2023-12-01 --horizon 1h --horizon 24h --level 80 --level 95
     """
     from infotrafic.backtest import BacktestConfig, backtest
     from infotrafic.forecasters import make_forecaster
 
     if len(set(models)) != len(models):
         raise click.UsageError("each --model may be given once")
+    hours = [check_horizon(h) for h in horizons]
+    check_level_options(levels)
+    t0 = time.perf_counter()
+    panel = load_panel(files, store, sample, arcs)
+    t_load = time.perf_counter() - t0
+    if state is None:
+        state = bool(panel["occupancy"].notna().any()) if "occupancy" in panel else False
     config = BacktestConfig.create(
         start=start,
         end=end,
-        horizon=horizon,
+        horizon=hours,
+        levels=levels,
+        state=state,
+        calibration=calibration,
         refit=refit,
         window=window,
         train_size=train_size,
@@ -185,9 +149,6 @@ def backtest_command(
     )
     per_model = parse_params(params, models)
     forecasters = {name: make_forecaster(name, **per_model[name]) for name in models}
-    t0 = time.perf_counter()
-    panel = _load_panel(files, store, sample, arcs)
-    t_load = time.perf_counter() - t0
     result = backtest(panel, forecasters, config)
     t_total = time.perf_counter() - t0
     click.echo(result.report.to_text(per_arc=per_arc))
@@ -195,6 +156,10 @@ def backtest_command(
     click.echo(f"\nTime: {t_total:.1f}s (data {t_load:.1f}s; {timing})")
     if predictions:
         click.echo(f"predictions -> {result.write_predictions(predictions)}")
+        if result.states is not None:
+            path = Path(predictions)
+            states_path = path.with_name(f"{path.stem}.states{path.suffix or '.parquet'}")
+            click.echo(f"states -> {result.write_states(states_path)}")
     if json_path:
         click.echo(f"JSON report -> {result.report.write_json(json_path)}")
     if html_path:

@@ -15,7 +15,14 @@ import pandas as pd
 
 from infotrafic._schema import validate_panel
 
-__all__ = ["SAMPLE_ARCS", "SAMPLE_ARCS_FILE", "SAMPLE_FILE", "load_sample", "load_sample_arcs"]
+__all__ = [
+    "SAMPLE_ARCS",
+    "SAMPLE_ARCS_FILE",
+    "SAMPLE_FILE",
+    "load_sample",
+    "load_sample_arcs",
+    "read_bundled",
+]
 
 #: The arcs of the bundled sample.
 SAMPLE_ARCS: tuple[int, ...] = (191, 4264, 5672)
@@ -27,7 +34,8 @@ SAMPLE_FILE = "paris_sample_panel.parquet"
 SAMPLE_ARCS_FILE = "paris_sample_arcs.parquet"
 
 
-def _read(name: str) -> pd.DataFrame:
+def read_bundled(name: str) -> pd.DataFrame:
+    """Read one parquet file of ``infotrafic/datasets/data`` (a new frame each time)."""
     resource = resources.files("infotrafic.datasets").joinpath("data", name)
     with resources.as_file(resource) as path:
         return pd.read_parquet(path)
@@ -54,7 +62,7 @@ def load_sample() -> pd.DataFrame:
     >>> str(panel["time"].dtype)
     'datetime64[ns, UTC]'
     """
-    return validate_panel(_read(SAMPLE_FILE), name=SAMPLE_FILE)
+    return validate_panel(read_bundled(SAMPLE_FILE), name=SAMPLE_FILE)
 
 
 def load_sample_arcs() -> pd.DataFrame:
@@ -73,4 +81,4 @@ def load_sample_arcs() -> pd.DataFrame:
     >>> load_sample_arcs()["arc_id"].tolist()
     [191, 4264, 5672]
     """
-    return _read(SAMPLE_ARCS_FILE)
+    return read_bundled(SAMPLE_ARCS_FILE)

@@ -30,7 +30,14 @@ from infotrafic.features._history import (
     SeasonalDiff,
     seasonal_lag,
 )
-from infotrafic.features._spec import BUILDERS, FeatureBuilder, FeatureSpec, build_features
+from infotrafic.features._spec import (
+    BUILDERS,
+    TARGETS,
+    FeatureBuilder,
+    FeatureSpec,
+    build_features,
+    build_on_grid,
+)
 
 __all__ = [
     "BUILDERS",
@@ -49,8 +56,10 @@ __all__ = [
     "SameDayType",
     "SameHourOfWeek",
     "SeasonalDiff",
+    "TARGETS",
     "build_features",
     "build_grid",
+    "build_on_grid",
     "calendar_frame",
     "day_types",
     "is_public_holiday",

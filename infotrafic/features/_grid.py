@@ -102,6 +102,57 @@ class HourlyGrid:
             return np.take(full.reshape(-1), self._flat)
         return full[self.row_arc, self.row_hour]
 
+    def with_rows(self, targets: pd.DataFrame) -> HourlyGrid:
+        """Return the same arrays with other output rows: the ``arc_id``/``time`` of ``targets``.
+
+        Several feature builds can share one scattered grid this way (one per horizon of a
+        forecast, say).
+
+        Parameters
+        ----------
+        targets : pandas.DataFrame
+            Rows with ``arc_id`` and ``time``, each inside the grid (its arcs and hours).
+
+        Returns
+        -------
+        HourlyGrid
+
+        Raises
+        ------
+        DataValidationError
+            When a row falls outside the grid.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> p = pd.DataFrame({"arc_id": [7, 7], "flow": [1.0, 3.0],
+        ...     "time": pd.to_datetime(["2024-01-01 01:00", "2024-01-01 03:00"], utc=True)})
+        >>> g = build_grid(p).with_rows(p.iloc[[1]])
+        >>> g.n_rows, g.gather(g.values["flow"]).tolist()
+        (1, [3.0])
+        """
+        arc, ns = _validate_targets(targets)
+        row_arc = np.searchsorted(self.arc_ids, arc).astype(np.intp)
+        start = int(self.times[0].value) if len(self.times) else 0
+        row_hour = ((ns - start) // _HOUR_NS).astype(np.intp)
+        inside = (
+            (row_arc < len(self.arc_ids))
+            & (self.arc_ids[np.minimum(row_arc, max(len(self.arc_ids) - 1, 0))] == arc)
+            & (row_hour >= 0)
+            & (row_hour < len(self.times))
+        )
+        if not inside.all():
+            raise DataValidationError(
+                "targets outside the grid: build the grid with all the targets", field="targets"
+            )
+        return HourlyGrid(
+            arc_ids=self.arc_ids,
+            times=self.times,
+            values=self.values,
+            row_arc=row_arc,
+            row_hour=row_hour,
+        )
+
     @cached_property
     def _flat(self) -> NDArray[np.int64]:
         return self.row_arc.astype(np.int64) * len(self.times) + self.row_hour
@@ -309,42 +360,63 @@ def shift(matrix: F64, k: int) -> F64:
 class HistoryView:
     """Read access to a grid that only ever returns values at least ``lead`` hours old.
 
+    Builders compute their features on the view's **output columns**: every hour of the grid,
+    or, with ``columns``, only those grid hours (the target hours of a sparse build, e.g. one
+    hour per horizon when forecasting). Every accessor returns ``(n_arcs, n_out)`` arrays over
+    the output columns, so a builder computes the same values either way, and a sparse build
+    costs a few columns instead of the whole history.
+
     Parameters
     ----------
     grid : HourlyGrid
         The dense arrays.
     lead : int
         ``horizon + delay`` in hours (>= 1).
+    columns : numpy.ndarray, optional
+        Sorted grid column indices to compute (default: all).
 
     Examples
     --------
-    >>> import pandas as pd
+    >>> import numpy as np, pandas as pd
     >>> p = pd.DataFrame({"arc_id": [1, 1, 1], "flow": [1.0, 2.0, 3.0],
     ...     "time": pd.date_range("2024-01-01 01:00", periods=3, freq="h", tz="UTC")})
     >>> view = HistoryView(build_grid(p), lead=1)
     >>> view.lagged("flow", 1).tolist()
     [[nan, 1.0, 2.0]]
+    >>> HistoryView(build_grid(p), lead=1, columns=np.array([2])).lagged("flow", 1).tolist()
+    [[2.0]]
     >>> view.lagged("flow", 0)
     Traceback (most recent call last):
     ...
     infotrafic.exceptions.ConfigurationError: lag 0 h of 'flow' is below the lead ...
     """
 
-    def __init__(self, grid: HourlyGrid, lead: int) -> None:
+    def __init__(
+        self, grid: HourlyGrid, lead: int, columns: NDArray[np.intp] | None = None
+    ) -> None:
         if int(lead) < 1:
             raise ConfigurationError(f"lead (horizon + delay) must be >= 1 hour, got {lead}")
         self._grid = grid
         self.lead = int(lead)
+        self.columns = None if columns is None else np.asarray(columns, dtype=np.intp)
 
     @property
     def shape(self) -> tuple[int, int]:
-        """``(n_arcs, n_hours)`` of the grid."""
-        return self._grid.shape
+        """``(n_arcs, n_out)``: the arcs and the output columns."""
+        n_arcs, n_hours = self._grid.shape
+        return (n_arcs, n_hours if self.columns is None else len(self.columns))
 
     @property
     def times(self) -> pd.DatetimeIndex:
-        """Hourly UTC grid (end of the counting hour)."""
-        return self._grid.times
+        """UTC times (end of the counting hour) of the output columns."""
+        times = self._grid.times
+        return times if self.columns is None else times[self.columns]
+
+    @property
+    def hours(self) -> NDArray[np.int64]:
+        """Absolute hours (whole hours since the Unix epoch) of the output columns."""
+        idx = np.arange(self._grid.shape[1]) if self.columns is None else self.columns
+        return np.asarray(idx + self.origin, dtype=np.int64)
 
     @property
     def arc_ids(self) -> NDArray[np.int64]:
@@ -374,7 +446,7 @@ class HistoryView:
         Returns
         -------
         numpy.ndarray
-            New ``(n_arcs, n_hours)`` float64 array.
+            New ``(n_arcs, n_out)`` float64 array (NaN before the grid's first hour).
 
         Raises
         ------
@@ -382,7 +454,9 @@ class HistoryView:
             When ``lag`` is below the lead (the value would not be known in time) or the
             column was not scattered.
         """
-        return shift(self._series(column, lag), lag)
+        if self.columns is None:
+            return shift(self._series(column, lag), lag)
+        return self.lagged_at(column, lag, np.arange(len(self.columns)))
 
     def _series(self, column: str, lag: int) -> F64:
         """Return the unshifted matrix of ``column`` once ``lag`` is checked against the lead."""
@@ -397,8 +471,36 @@ class HistoryView:
             )
         return self._grid.values[column]
 
+    def series(self, column: str, lag: int) -> tuple[F64, NDArray[np.intp]]:
+        """Return the whole unshifted matrix and the grid index of each output column.
+
+        For builders that read windows ending at ``t - lag`` (rolling sums, the last known
+        value): column ``j`` of their output may read ``matrix[:, :index[j] - lag + 1]`` only.
+
+        Parameters
+        ----------
+        column : str
+            A scattered panel column.
+        lag : int
+            Hours back from the target; must be >= the lead.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            The ``(n_arcs, n_hours)`` matrix (not a copy: do not modify it) and the grid
+            column index of every output column.
+
+        Raises
+        ------
+        ConfigurationError
+            As :meth:`lagged`.
+        """
+        values = self._series(column, lag)
+        idx = np.arange(values.shape[1]) if self.columns is None else self.columns
+        return values, np.asarray(idx, dtype=np.intp)
+
     def lagged_at(self, column: str, lag: int, hours: NDArray[np.intp]) -> F64:
-        """Return the columns ``hours`` of :meth:`lagged` without shifting the whole matrix.
+        """Return the output columns ``hours`` of :meth:`lagged`, without computing the others.
 
         Parameters
         ----------
@@ -407,7 +509,7 @@ class HistoryView:
         lag : int
             Hours back from the target; must be >= the lead.
         hours : numpy.ndarray
-            Grid column indices (target hours).
+            Positions among the output columns (grid columns without ``columns``).
 
         Returns
         -------
@@ -428,7 +530,10 @@ class HistoryView:
         [[nan, 2.0]]
         """
         values = self._series(column, lag)
-        src = np.asarray(hours, dtype=np.intp) - int(lag)
+        pos = np.asarray(hours, dtype=np.intp)
+        if self.columns is not None:
+            pos = self.columns[pos]
+        src = pos - int(lag)
         out = np.full((values.shape[0], len(src)), np.nan)
         ok = src >= 0
         out[:, ok] = values[:, src[ok]]

@@ -15,10 +15,12 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from infotrafic.exceptions import ConfigurationError
 from infotrafic.features._calendar import day_types
 from infotrafic.features._grid import F64, HistoryView, shift
+from infotrafic.features._windows import window_extreme, window_sums
 
 __all__ = [
     "EWM",
@@ -34,6 +36,7 @@ __all__ = [
 ]
 
 _STATS = ("mean", "std", "min", "max")
+_HOUR_NS = 3_600_000_000_000
 
 
 def seasonal_lag(season: int, lead: int) -> int:
@@ -178,15 +181,18 @@ class LastValue(_Builder):
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield the forward-filled series (and its age)."""
         lag = _lag_or_lead(self.lag, view.lead)
-        s = view.lagged(self.column, lag)
-        n_arcs, n_hours = s.shape
-        cols = np.arange(n_hours)
-        idx = np.where(np.isnan(s), -1, cols[None, :])
-        np.maximum.accumulate(idx, axis=1, out=idx)
-        rows = np.arange(n_arcs)[:, None]
-        last = s[rows, np.maximum(idx, 0)]
-        age = (cols[None, :] - idx).astype(np.float64)
-        missing = idx < 0
+        if view.columns is None:
+            s = view.lagged(self.column, lag)
+            n_arcs, n_hours = s.shape
+            cols = np.arange(n_hours)
+            idx = np.where(np.isnan(s), -1, cols[None, :])
+            np.maximum.accumulate(idx, axis=1, out=idx)
+            rows = np.arange(n_arcs)[:, None]
+            last = s[rows, np.maximum(idx, 0)]
+            age = (cols[None, :] - idx).astype(np.float64)
+            missing = idx < 0
+        else:
+            last, age, missing = self._last_at(view, lag)
         if self.max_age is not None:
             missing |= age > self.max_age
         last[missing] = np.nan
@@ -195,54 +201,26 @@ class LastValue(_Builder):
         if self.age:
             yield f"{self.column}_age_lag{lag}", age
 
-
-#: Windows up to this length are summed directly, longer ones by blocks.
-_DIRECT_WINDOW = 12
-
-
-def _window_sum(x: F64, window: int, origin: int) -> F64:
-    """Sum of ``x`` over the ``window`` columns ending at each column (axis 1).
-
-    Short windows add their values oldest first. Longer ones use van Herk / Gil-Werman blocks:
-    the columns are cut into blocks of ``window`` hours aligned on absolute hours (``origin`` is
-    the absolute hour of column 0), and each window sum is the suffix sum of one block plus the
-    prefix sum of the next. Either way every sum reads only values inside its window, in an
-    order fixed by absolute time, so a feature is bit-for-bit the same whatever the first hour
-    of the grid (the backtest builds features on panel slices); unlike a cumulative sum over
-    the whole grid, no rounding error of far-away values creeps in.
-    """
-    n_arcs, n_hours = x.shape
-    if window <= _DIRECT_WINDOW or n_hours == 0:
-        # short windows: add the values oldest first (as position-independent as the blocks)
-        out = np.zeros_like(x)
-        for i in range(min(window, n_hours) - 1, -1, -1):
-            out[:, i:] += x[:, : n_hours - i]
-        return out
-    off = origin % window
-    n_blocks = -(-(off + n_hours) // window)
-    pad = np.zeros((n_arcs, n_blocks, window))
-    pad.reshape(n_arcs, -1)[:, off : off + n_hours] = x
-    out = np.cumsum(pad, axis=2)  # prefix sums within each block
-    rev = np.cumsum(pad[:, :, ::-1], axis=2)  # suffix sums, reversed within each block
-    del pad
-    # a window ending at offset r < window - 1 of block b also covers offsets r + 1 ... of
-    # block b - 1: out[b, r] += suffix[b - 1, r + 1] == rev[b - 1, window - 2 - r]
-    out[:, 1:, : window - 1] += rev[:, :-1, window - 2 :: -1]
-    return np.ascontiguousarray(out.reshape(n_arcs, -1)[:, off : off + n_hours])
-
-
-def _rolling_sums(
-    s: F64, window: int, origin: int, *, squares: bool = True
-) -> tuple[F64, F64, F64 | None]:
-    """Windowed count, sum and (optionally) sum of squares along axis 1 (NaN ignored)."""
-    valid = ~np.isnan(s)
-    cnt = _window_sum(valid.astype(np.float64), window, origin)
-    x = np.where(valid, s, 0.0)
-    sm = _window_sum(x, window, origin)
-    if not squares:
-        return cnt, sm, None
-    np.multiply(x, x, out=x)
-    return cnt, sm, _window_sum(x, window, origin)
+    def _last_at(self, view: HistoryView, lag: int) -> tuple[F64, F64, NDArray[np.bool_]]:
+        """Return the last value, its age and whether it is missing, at the output columns."""
+        values, idx = view.series(self.column, lag)
+        n_arcs = values.shape[0]
+        last = np.full(view.shape, np.nan)
+        age = np.full(view.shape, np.nan)
+        missing = np.ones(view.shape, dtype=bool)
+        for j, end in enumerate((idx - int(lag)).tolist()):
+            lo = 0 if self.max_age is None else max(end - int(self.max_age), 0)
+            cols = values[:, lo : max(end + 1, 0)]
+            if cols.shape[1] == 0:
+                continue
+            known = ~np.isnan(cols)
+            found = known.any(axis=1)
+            pos = cols.shape[1] - 1 - np.argmax(known[:, ::-1], axis=1)
+            rows = np.arange(n_arcs)
+            last[found, j] = cols[rows[found], pos[found]]
+            age[found, j] = (end - lo - pos[found]).astype(np.float64)
+            missing[found, j] = False
+        return last, age, missing
 
 
 @dataclass(frozen=True)
@@ -299,10 +277,9 @@ class Rolling(_Builder):
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield the rolling statistics."""
         lag = _lag_or_lead(self.lag, view.lead)
-        s = view.lagged(self.column, lag)
         squares = "std" in self.stats
         for w in (int(w) for w in self.windows):
-            cnt, sm, sq = _rolling_sums(s, w, view.origin, squares=squares)
+            cnt, sm, sq = window_sums(view, self.column, lag, w, squares=squares)
             ok = cnt >= max(1, self.min_periods)
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = np.where(ok, sm / cnt, np.nan)
@@ -315,10 +292,7 @@ class Rolling(_Builder):
                         var = (sq - cnt * mean * mean) / (cnt - 1)
                     yield name, np.where(ok & (cnt > 1), np.sqrt(np.maximum(var, 0.0)), np.nan)
                 else:
-                    frame = pd.DataFrame(s.T)
-                    roll = frame.rolling(w, min_periods=max(1, self.min_periods))
-                    res = roll.min() if st == "min" else roll.max()
-                    yield name, np.ascontiguousarray(res.to_numpy(dtype=np.float64).T)
+                    yield name, window_extreme(view, self.column, lag, w, st, self.min_periods)
 
 
 @dataclass(frozen=True)
@@ -513,8 +487,14 @@ class SameDayType(_Builder):
         found = np.zeros(len(times), dtype=np.int64)  # same-type days met so far, per hour
         # per n: sum and count of y(t-K); sum of y(t-K) and y(t-L-K) where both are known
         acc = {n: [np.zeros(view.shape) for _ in range(5)] for n in counts}
-        for k in range(max(1, -(-view.lead // 24)), int(self.max_days) + 1):
-            same = day_types(times - pd.Timedelta(hours=24 * k)) == target
+        ks = list(range(max(1, -(-view.lead // 24)), int(self.max_days) + 1))
+        # the day type of every candidate day at once (one calendar lookup)
+        back = (
+            np.asarray(times.as_unit("ns").asi8)[None, :] - np.asarray(ks)[:, None] * 24 * _HOUR_NS
+        )
+        types = day_types(pd.DatetimeIndex(back.ravel(), tz="UTC")).reshape(back.shape)
+        for i, k in enumerate(ks):
+            same = types[i] == target
             same &= found < counts[-1]
             if not same.any():
                 continue
@@ -589,7 +569,8 @@ class EWM(_Builder):
     def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
         """Yield the exponentially weighted means."""
         lag = _lag_or_lead(self.lag, view.lead)
-        s = view.lagged(self.column, lag)
+        values, idx = view.series(self.column, lag)
+        s = shift(values, lag)[:, : int(idx.max()) + 1 if len(idx) else 0]
         valid = ~np.isnan(s)
         x = np.where(valid, s, 0.0)
         for h in (int(h) for h in self.halflives):
@@ -604,10 +585,8 @@ class EWM(_Builder):
                 num[:, j] = acc_n
                 den[:, j] = acc_d
             with np.errstate(invalid="ignore", divide="ignore"):
-                yield (
-                    f"{self.column}_ewm_lag{lag}_halflife{h}",
-                    np.where(den > 1e-12, num / den, np.nan),
-                )
+                mean = np.where(den > 1e-12, num / den, np.nan)
+            yield f"{self.column}_ewm_lag{lag}_halflife{h}", mean[:, idx]
 
 
 @dataclass(frozen=True)
@@ -652,7 +631,7 @@ class MissingIndicator(_Builder):
         s = view.lagged(self.column, lag)
         miss = np.isnan(s).astype(np.float64)
         yield f"{self.column}_missing_lag{lag}", miss
-        cnt = _window_sum(1.0 - miss, int(self.window), view.origin)
+        cnt, _, _ = window_sums(view, self.column, lag, int(self.window))
         yield f"{self.column}_missing_share_lag{lag}_window{self.window}", 1.0 - cnt / self.window
 
 
@@ -736,11 +715,9 @@ class ProfileDeviation(_Builder):
         y_sum = np.zeros(view.shape)
         p_sum = np.zeros(view.shape)
         count = np.zeros(view.shape)
-        # the profile of hour t - lead - j is the profile of t - lead shifted by j hours
-        recent_profile = self._profile(view, lead + 168)
         for j in range(n_max):
             y = view.lagged(self.column, lead + j)
-            prof = shift(recent_profile, j)
+            prof = self._profile(view, lead + j + 168)  # the profile of hour t - lead - j
             ok = ~np.isnan(y) & ~np.isnan(prof)
             dev_sum += np.where(ok, y - prof, 0.0)
             y_sum += np.where(ok, y, 0.0)

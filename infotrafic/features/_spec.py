@@ -10,10 +10,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from infotrafic.exceptions import ConfigurationError
 from infotrafic.features._calendar import Calendar
-from infotrafic.features._grid import F64, HistoryView, build_grid
+from infotrafic.features._grid import F64, HistoryView, HourlyGrid, build_grid
 from infotrafic.features._history import (
     EWM,
     Lags,
@@ -26,7 +27,17 @@ from infotrafic.features._history import (
     SeasonalDiff,
 )
 
-__all__ = ["BUILDERS", "FeatureBuilder", "FeatureSpec", "build_features"]
+__all__ = [
+    "BUILDERS",
+    "TARGETS",
+    "FeatureBuilder",
+    "FeatureSpec",
+    "build_features",
+    "build_on_grid",
+]
+
+#: The panel columns a forecaster can learn and predict (the ``y`` of a feature table).
+TARGETS: tuple[str, ...] = ("flow", "occupancy")
 
 
 @runtime_checkable
@@ -108,6 +119,8 @@ class FeatureSpec:
     lead : int, default 1
         ``horizon + delay`` in hours: every feature of target ``t`` uses only data at
         ``t - lead`` or earlier.
+    target : {"flow", "occupancy"}, default "flow"
+        The panel column copied into ``y``, the value to forecast.
 
     Examples
     --------
@@ -128,10 +141,16 @@ class FeatureSpec:
 
     builders: tuple[FeatureBuilder, ...] = field(default_factory=tuple)
     lead: int = 1
+    target: str = "flow"
 
     def __post_init__(self) -> None:
         if int(self.lead) < 1:
             raise ConfigurationError(f"lead must be >= 1 hour, got {self.lead}")
+        if self.target not in TARGETS:
+            raise ConfigurationError(
+                f"target must be one of {list(TARGETS)} (the panel column to forecast), "
+                f"got {self.target!r}"
+            )
         names = self.feature_names()
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -152,12 +171,12 @@ class FeatureSpec:
         return out
 
     def with_lead(self, lead: int) -> FeatureSpec:
-        """Return the same builders for another lead."""
-        return FeatureSpec(self.builders, lead=lead)
+        """Return the same builders and target for another lead."""
+        return FeatureSpec(self.builders, lead=lead, target=self.target)
 
     def required_columns(self) -> tuple[str, ...]:
-        """Panel columns the builders read (always includes ``flow``, the target)."""
-        cols = ["flow"]
+        """Panel columns the builders read (always includes the target)."""
+        cols = [self.target]
         for b in self.builders:
             cols += [c for c in b.required_columns() if c not in cols]
         return tuple(cols)
@@ -187,14 +206,18 @@ class FeatureSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready description."""
-        return {"lead": int(self.lead), "builders": [_builder_to_dict(b) for b in self.builders]}
+        return {
+            "lead": int(self.lead),
+            "target": self.target,
+            "builders": [_builder_to_dict(b) for b in self.builders],
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
         """Rebuild a spec from :meth:`to_dict` output."""
         try:
             builders = tuple(_builder_from_dict(b) for b in data["builders"])
-            return cls(builders, lead=int(data["lead"]))
+            return cls(builders, lead=int(data["lead"]), target=str(data.get("target", "flow")))
         except (KeyError, TypeError) as exc:
             raise ConfigurationError(f"not a feature spec description: {exc}") from exc
 
@@ -217,10 +240,11 @@ def build_features(
 ) -> pd.DataFrame:
     """Build the feature table of a panel: one row per (arc, hour) on the hourly grid.
 
-    Columns: ``arc_id`` (int64), ``time`` (UTC end of hour), ``y`` (the flow at ``time``,
-    float64) and one float32 column per feature. Features of row ``t`` are computed only from
-    values at ``t - lead`` or earlier (enforced by :class:`HistoryView`), so the same table serves
-    training (rows before a cutoff) and prediction (rows after it).
+    Columns: ``arc_id`` (int64), ``time`` (UTC end of hour), ``y`` (the spec's target, flow
+    by default, at ``time``; float64) and one float32 column per feature. Features of row
+    ``t`` are computed only from values at ``t - lead`` or earlier (enforced by
+    :class:`HistoryView`), so the same table serves training (rows before a cutoff) and
+    prediction (rows after it).
 
     Parameters
     ----------
@@ -251,24 +275,73 @@ def build_features(
         spec = FeatureSpec(tuple(spec), lead=1 if lead is None else lead)
     elif lead is not None and lead != spec.lead:
         spec = spec.with_lead(lead)
-    names = spec.feature_names()
     grid = build_grid(panel, columns=spec.required_columns(), targets=targets)
-    view = HistoryView(grid, spec.lead)
+    return build_on_grid(grid, spec)
+
+
+#: A build computes only the target hours when they are at most this share of the grid's hours.
+SPARSE_SHARE = 0.125
+
+
+def build_on_grid(
+    grid: HourlyGrid, spec: FeatureSpec, *, sparse: bool | None = None
+) -> pd.DataFrame:
+    """Build the feature table of a grid's output rows (see :func:`build_features`).
+
+    Several builds can share one grid (:meth:`HourlyGrid.with_rows`), e.g. one per horizon of
+    a forecast. When the output rows fall on few hours of the grid (forecasts, a few targets),
+    the builders compute those hours only: the values are the same, the cost is a few columns
+    instead of the whole history.
+
+    Parameters
+    ----------
+    grid : HourlyGrid
+        Dense arrays holding ``spec.required_columns()``.
+    spec : FeatureSpec
+        What to build.
+    sparse : bool, optional
+        Compute only the output rows' hours (default: when they are at most an eighth of the
+        grid's hours).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``arc_id``, ``time``, ``y`` and one float32 column per feature.
+    """
+    names = spec.feature_names()
+    missing_cols = [c for c in spec.required_columns() if c not in grid.values]
+    if missing_cols:
+        raise ConfigurationError(f"the grid lacks the column(s) {missing_cols} of the spec")
+    hours = np.unique(grid.row_hour)
+    if sparse is None:
+        sparse = len(hours) <= SPARSE_SHARE * grid.shape[1]
+    view = HistoryView(grid, spec.lead, columns=hours if sparse else None)
+    pos = np.searchsorted(hours, grid.row_hour) if sparse else None
     n = grid.n_rows
     block = np.empty((len(names), n), dtype=np.float32)
-    pos = {name: i for i, name in enumerate(names)}
+    index = {name: i for i, name in enumerate(names)}
     done = set()
     for builder in spec.builders:
         for name, matrix in builder.compute(view):
-            block[pos[name]] = grid.gather(matrix)
+            block[index[name]] = grid.gather(matrix) if pos is None else _gather(grid, matrix, pos)
             done.add(name)
     missing = [n_ for n_ in names if n_ not in done]
     if missing:
         raise ConfigurationError(f"builders did not produce {missing}")
     out = pd.DataFrame(block.T, columns=pd.Index(names), copy=False)
-    y = np.asarray(grid.gather_values(grid.values["flow"]), dtype=np.float64)
+    y = np.asarray(grid.gather_values(grid.values[spec.target]), dtype=np.float64)
     out.insert(0, "y", y)
     times_ns = np.take(grid.times.as_unit("ns").asi8, grid.row_hour)
     out.insert(0, "time", pd.DatetimeIndex(times_ns.view("M8[ns]"), tz="UTC", name="time"))
     out.insert(0, "arc_id", np.take(grid.arc_ids, grid.row_arc))
     return out
+
+
+def _gather(
+    grid: HourlyGrid, matrix: NDArray[np.floating] | NDArray[np.integer], pos: NDArray[np.intp]
+) -> NDArray[np.float32]:
+    """Pick the output rows of a matrix over the view's output columns, as float32."""
+    m = np.asarray(matrix)
+    if m.shape[0] == 1 and grid.shape[0] != 1:
+        return np.asarray(m[0, pos], dtype=np.float32)
+    return np.asarray(m[grid.row_arc, pos], dtype=np.float32)

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 from sklearn.base import BaseEstimator
 
 from infotrafic.exceptions import ConfigurationError, DataValidationError, NotFittedError
-from infotrafic.features import FeatureSpec
+from infotrafic.features import TARGETS, FeatureSpec
 
 __all__ = [
     "BaseForecaster",
@@ -97,11 +97,14 @@ class BaseForecaster(BaseEstimator):  # type: ignore[misc]
         Hours ahead of the newest usable value.
     delay : int, default 0
         Publication delay in hours (data of the last ``delay`` hours is not yet known).
+    target : {"flow", "occupancy"}, default "flow"
+        The panel column to forecast (the ``y`` of the feature table).
     """
 
-    def __init__(self, *, horizon: int = 1, delay: int = 0) -> None:
+    def __init__(self, *, horizon: int = 1, delay: int = 0, target: str = "flow") -> None:
         self.horizon = horizon
         self.delay = delay
+        self.target = target
 
     # -- lead and features ------------------------------------------------------------------
     @property
@@ -114,6 +117,16 @@ class BaseForecaster(BaseEstimator):  # type: ignore[misc]
                 f"(got horizon={self.horizon}, delay={self.delay})"
             )
         return horizon + delay
+
+    @property
+    def target_column(self) -> str:
+        """The validated ``target`` (a column of :data:`~infotrafic.features.TARGETS`)."""
+        target = getattr(self, "target", "flow")  # forecasters saved before targets existed
+        if target not in TARGETS:
+            raise ConfigurationError(
+                f"{type(self).__name__}: target must be one of {list(TARGETS)}, got {target!r}"
+            )
+        return str(target)
 
     def feature_spec(self) -> FeatureSpec:
         """Return the :class:`~infotrafic.features.FeatureSpec` this forecaster needs."""

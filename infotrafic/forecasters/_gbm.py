@@ -6,7 +6,8 @@ flow-valued feature are divided by the arc's recent level (its mean flow over th
 error loss on that relative scale. Predictions are multiplied back. Calendar features,
 missing-value indicators and the (log) level itself are kept as they are.
 
-The target can be learned in several forms (``targets``), each relative to the arc: its ratio to
+The target (the flow, or the occupancy with ``target="occupancy"``) can be learned in several
+forms (``target_forms``), each relative to the arc: its ratio to
 the level, its change since the last observed value, or either of those on a log scale. Each
 form gets its own booster on the same features, and the predictions are averaged in
 vehicles/hour. The absolute error loss estimates the median of each form, and the median commutes
@@ -55,15 +56,21 @@ from infotrafic.forecasters._base import BaseForecaster
 __all__ = ["GBMForecaster", "TargetForm", "default_gbm_features"]
 
 _LEVEL_WINDOW = 168
+#: Smallest level of each series used as a scale (vehicles/hour; % of occupancy).
+_FLOORS: dict[str, float] = {"flow": 1.0, "occupancy": 0.1}
+#: Largest possible value of each series (occupancy is a percentage).
+_CEILINGS: dict[str, float] = {"flow": np.inf, "occupancy": 100.0}
 
 TargetForm = Literal["ratio", "change", "log", "log_change"]
 _TARGET_FORMS: tuple[str, ...] = ("ratio", "change", "log", "log_change")
 
 
-def default_gbm_features(lead: int = 1) -> FeatureSpec:
-    """Return the default feature set of :class:`GBMForecaster` for a lead.
+def default_gbm_features(lead: int = 1, target: str = "flow") -> FeatureSpec:
+    """Return the default feature set of :class:`GBMForecaster` for a lead and a target.
 
-    Recent flow and occupancy lags; the same hours one and two days and one and two weeks
+    Written here for the flow (with ``target="occupancy"`` the roles of flow and occupancy
+    swap: the same builders read the occupancy, and the flow gives the secondary lags and
+    levels). Recent flow and occupancy lags; the same hours one and two days and one and two weeks
     earlier (and the hours around them); daily and weekly seasonal differences, the weekly one
     also as a ratio; the same hour on the last and the last five days of the same type (working
     day, Saturday, Sunday or holiday) and those values scaled by the recent change; rolling
@@ -75,6 +82,8 @@ def default_gbm_features(lead: int = 1) -> FeatureSpec:
     ----------
     lead : int, default 1
         ``horizon + delay`` in hours.
+    target : {"flow", "occupancy"}, default "flow"
+        The panel column to forecast.
 
     Returns
     -------
@@ -82,6 +91,8 @@ def default_gbm_features(lead: int = 1) -> FeatureSpec:
 
     Examples
     --------
+    >>> default_gbm_features(6, target="occupancy").feature_names()[:2]
+    ['occupancy_lag6', 'occupancy_lag7']
     >>> spec = default_gbm_features(1)
     >>> "flow_lag168" in spec.feature_names() and "occupancy_lag1" in spec.feature_names()
     True
@@ -94,22 +105,30 @@ def default_gbm_features(lead: int = 1) -> FeatureSpec:
     seasonal = [k for k in seasonal if k >= lead]
     recent = [lead, lead + 1, lead + 2]
     flow_lags = tuple(sorted(set(recent) | set(seasonal)))
+    other = _other(target)
     builders = (
-        Lags("flow", lags=flow_lags),
-        LastValue("flow", max_age=168),
-        SeasonalDiff("flow", season=168, multiplicative=True),
-        SeasonalDiff("flow", season=24),
-        SameDayType("flow", days=(1, 5)),
-        Rolling("flow", windows=(3, 24), stats=("mean", "std")),
-        Rolling("flow", windows=(_LEVEL_WINDOW,), stats=("mean",), min_periods=24),
-        SameHourOfWeek("flow", weeks=(4,)),
-        ProfileDeviation("flow", weeks=4, hours=(1, 3), multiplicative=True),
-        Lags("occupancy", lags=(lead, lead + 1, week)),
-        Rolling("occupancy", windows=(24, _LEVEL_WINDOW), stats=("mean",), min_periods=12),
-        MissingIndicator("flow"),
+        Lags(target, lags=flow_lags),
+        LastValue(target, max_age=168),
+        SeasonalDiff(target, season=168, multiplicative=True),
+        SeasonalDiff(target, season=24),
+        SameDayType(target, days=(1, 5)),
+        Rolling(target, windows=(3, 24), stats=("mean", "std")),
+        Rolling(target, windows=(_LEVEL_WINDOW,), stats=("mean",), min_periods=24),
+        SameHourOfWeek(target, weeks=(4,)),
+        ProfileDeviation(target, weeks=4, hours=(1, 3), multiplicative=True),
+        Lags(other, lags=(lead, lead + 1, week)),
+        Rolling(other, windows=(24, _LEVEL_WINDOW), stats=("mean",), min_periods=12),
+        MissingIndicator(target),
         Calendar(),
     )
-    return FeatureSpec(builders, lead=lead)
+    return FeatureSpec(builders, lead=lead, target=target)
+
+
+def _other(target: str) -> str:
+    """Return the secondary series of a target (flow <-> occupancy)."""
+    if target not in _FLOORS:
+        raise ConfigurationError(f"target must be one of {list(_FLOORS)}, got {target!r}")
+    return "occupancy" if target == "flow" else "flow"
 
 
 def _complete(X: pd.DataFrame, names: list[str]) -> NDArray[np.bool_]:
@@ -170,19 +189,20 @@ class GBMForecaster(BaseForecaster):
         ``HistGradientBoostingRegressor``.
     normalize : bool, default True
         Learn flows relative to each arc's level over the last week (see the module notes).
-    targets : "auto", str or sequence of str, default "auto"
-        The forms in which the flow ``y`` is learned, one booster each; their predictions
+    target_forms : "auto", str or sequence of str, default "auto"
+        The forms in which the target ``y`` is learned, one booster each; their predictions
         are averaged in vehicles/hour. With ``s`` the arc's level (1 without ``normalize``)
-        and ``a`` the last observed flow (feature ``flow_last_lag{lead}``, else
-        ``flow_lag{lead}``; the level, or 0 without ``normalize``, when it is missing):
+        and ``a`` the last observed value (feature ``flow_last_lag{lead}``, else
+        ``flow_lag{lead}``, for the flow; the level, or 0 without ``normalize``, when it is
+        missing):
 
         * ``"ratio"``: ``y / s``;
         * ``"change"``: ``(y - a) / s``;
         * ``"log"``: ``log(1 + y) - log(1 + s)``;
         * ``"log_change"``: ``log(1 + y) - log(1 + a)``.
 
-        The change forms need the last flow among the features
-        (:class:`~infotrafic.features.LastValue` or the lag ``lead`` of flow). ``"auto"``
+        The change forms need the last value among the features
+        (:class:`~infotrafic.features.LastValue` or the lag ``lead`` of the target). ``"auto"``
         is ``("log", "log_change", "change")`` when it is there, else ``("log", "ratio")``.
         Each booster runs ``max_iter`` rounds, so the cost grows with the number of forms
         (LightGBM bins the features once for all of them).
@@ -234,6 +254,10 @@ class GBMForecaster(BaseForecaster):
         Hours ahead.
     delay : int, default 0
         Publication delay in hours.
+    target : {"flow", "occupancy"}, default "flow"
+        The panel column to forecast. For the occupancy the default features swap the roles
+        of the two series (:func:`default_gbm_features`) and predictions are clipped to
+        [0, 100] %.
 
     Attributes
     ----------
@@ -269,7 +293,7 @@ class GBMForecaster(BaseForecaster):
         features: FeatureSpec | None = None,
         backend: Literal["auto", "sklearn", "lightgbm"] = "auto",
         normalize: bool = True,
-        targets: Literal["auto"] | TargetForm | Sequence[TargetForm] = "auto",
+        target_forms: Literal["auto"] | TargetForm | Sequence[TargetForm] = "auto",
         max_iter: int = 135,
         learning_rate: float = 0.2,
         max_leaf_nodes: int = 63,
@@ -286,12 +310,13 @@ class GBMForecaster(BaseForecaster):
         n_jobs: int | None = 1,
         horizon: int = 1,
         delay: int = 0,
+        target: str = "flow",
     ) -> None:
-        super().__init__(horizon=horizon, delay=delay)
+        super().__init__(horizon=horizon, delay=delay, target=target)
         self.features = features
         self.backend = backend
         self.normalize = normalize
-        self.targets = targets
+        self.target_forms = target_forms
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
@@ -310,15 +335,18 @@ class GBMForecaster(BaseForecaster):
     # -- features ---------------------------------------------------------------------------
     def feature_spec(self) -> FeatureSpec:
         """Return the feature spec for this forecaster's lead."""
+        target = self.target_column
         if self.features is None:
-            return default_gbm_features(self.lead)
-        return self.features.with_lead(self.lead)
+            return default_gbm_features(self.lead, target)
+        spec = self.features.with_lead(self.lead)
+        return FeatureSpec(spec.builders, lead=spec.lead, target=target)
 
     def _level_columns(self) -> tuple[str, str]:
-        lag = self.lead
+        """Return the level features of the target and of the other series (the scales)."""
+        lag, target = self.lead, self.target_column
         return (
-            f"flow_rolling_mean_lag{lag}_window{_LEVEL_WINDOW}",
-            f"occupancy_rolling_mean_lag{lag}_window{_LEVEL_WINDOW}",
+            f"{target}_rolling_mean_lag{lag}_window{_LEVEL_WINDOW}",
+            f"{_other(target)}_rolling_mean_lag{lag}_window{_LEVEL_WINDOW}",
         )
 
     def _design(
@@ -327,7 +355,7 @@ class GBMForecaster(BaseForecaster):
         names: list[str],
         units: dict[str, str | None],
     ) -> tuple[NDArray[np.float32], NDArray[np.float64]]:
-        """Model matrix and per-row flow scale (ones without normalisation)."""
+        """Model matrix and per-row target scale (ones without normalisation)."""
         self._check_columns(X, names)
         mat = np.empty((len(X), len(names) + (1 if self.normalize else 0)), dtype=np.float32)
         scale = np.ones(len(X))
@@ -335,19 +363,20 @@ class GBMForecaster(BaseForecaster):
             for i, n in enumerate(names):
                 mat[:, i] = X[n].to_numpy(dtype=np.float32)
             return mat, scale
-        flow_level, occ_level = self._level_columns()
-        scale = X[flow_level].to_numpy(dtype=np.float64)
-        fallback = f"flow_last_lag{self.lead}"
+        target, other = self.target_column, _other(self.target_column)
+        level, other_level = self._level_columns()
+        scale = X[level].to_numpy(dtype=np.float64)
+        fallback = f"{target}_last_lag{self.lead}"
         if fallback in X.columns:
             scale = np.where(np.isnan(scale), X[fallback].to_numpy(dtype=np.float64), scale)
-        scale = np.maximum(scale, 1.0)
-        occ = X[occ_level].to_numpy(dtype=np.float64) if occ_level in X.columns else None
-        occ_scale = np.ones(len(X)) if occ is None else np.maximum(occ, 0.1)
+        scale = np.maximum(scale, _FLOORS[target])
+        occ = X[other_level].to_numpy(dtype=np.float64) if other_level in X.columns else None
+        occ_scale = np.ones(len(X)) if occ is None else np.maximum(occ, _FLOORS[other])
         for i, n in enumerate(names):
             col = X[n].to_numpy(dtype=np.float64)
-            if units.get(n) == "flow":
+            if units.get(n) == target:
                 col = col / scale
-            elif units.get(n) == "occupancy":
+            elif units.get(n) == other:
                 col = col / occ_scale
             mat[:, i] = col
         mat[:, -1] = np.log(scale)
@@ -367,15 +396,16 @@ class GBMForecaster(BaseForecaster):
             )
 
     def _last_column(self, names: list[str]) -> str | None:
-        """Name the feature giving each row's last observed flow (the change forms' anchor)."""
-        for name in (f"flow_last_lag{self.lead}", f"flow_lag{self.lead}"):
+        """Name the feature giving each row's last observed target (the change forms' anchor)."""
+        target = self.target_column
+        for name in (f"{target}_last_lag{self.lead}", f"{target}_lag{self.lead}"):
             if name in names:
                 return name
         return None
 
     def _target_forms(self, names: list[str]) -> tuple[str, ...]:
         """Return the validated target forms, in order, for the feature ``names``."""
-        raw = self.targets
+        raw = self.target_forms
         if isinstance(raw, str) and raw == "auto":
             if self._last_column(names):
                 return ("log", "log_change", "change")
@@ -384,7 +414,7 @@ class GBMForecaster(BaseForecaster):
         unknown = [f for f in forms if f not in _TARGET_FORMS]
         if not forms or unknown or len(set(forms)) != len(forms):
             raise ConfigurationError(
-                f"targets must be one or more distinct forms among {list(_TARGET_FORMS)}, "
+                f"target_forms must be one or more distinct forms among {list(_TARGET_FORMS)}, "
                 f"got {raw!r}"
             )
         return forms
@@ -392,7 +422,7 @@ class GBMForecaster(BaseForecaster):
     def _anchor(
         self, X: pd.DataFrame, names: list[str], scale: NDArray[np.float64]
     ) -> NDArray[np.float64]:
-        """Return each row's last observed flow (the level, or 0 without it, when unknown)."""
+        """Return each row's last observed target (the level, or 0 without it, when unknown)."""
         last = self._last_column(names)
         if last is None:  # no change form (checked at fit)
             return np.full(len(X), np.nan)
@@ -403,14 +433,16 @@ class GBMForecaster(BaseForecaster):
         if self.normalize and self._level_columns()[0] not in names:
             raise ConfigurationError(
                 f"normalize=True needs the feature {self._level_columns()[0]!r} "
-                f"(Rolling('flow', windows=({_LEVEL_WINDOW},))); add it or set normalize=False"
+                f"(Rolling({self.target_column!r}, windows=({_LEVEL_WINDOW},))); add it or set "
+                "normalize=False"
             )
         changes = [f for f in self._target_forms(names) if f in ("change", "log_change")]
         if changes and self._last_column(names) is None:
             raise ConfigurationError(
-                f"targets {changes} need the last flow among the features: "
-                f"'flow_last_lag{self.lead}' (LastValue('flow')) or 'flow_lag{self.lead}'; add "
-                "one or use the forms 'ratio' and 'log'"
+                f"target_forms {changes} need the last {self.target_column} among the features: "
+                f"'{self.target_column}_last_lag{self.lead}' (LastValue) or "
+                f"'{self.target_column}_lag{self.lead}' (Lags); add one or use the forms 'ratio' "
+                "and 'log'"
             )
 
     # -- learning ---------------------------------------------------------------------------
@@ -518,7 +550,8 @@ class GBMForecaster(BaseForecaster):
                 else ""
             )
             raise ConfigurationError(
-                "GBMForecaster: no training row has both a flow and its features; give a longer "
+                f"GBMForecaster: no training row has both a {self.target_column} value and its "
+                "features; give a longer "
                 f"history (the level feature needs {_LEVEL_WINDOW} h before the first target)"
                 + hint
             )
@@ -561,7 +594,7 @@ class GBMForecaster(BaseForecaster):
         ok = np.ones(len(X), dtype=bool)
         if self.normalize:
             level = X[self._level_columns()[0]].to_numpy(dtype=np.float64)
-            last = X.get(f"flow_last_lag{self.lead}")
+            last = X.get(f"{self.target_column}_last_lag{self.lead}")
             ok = ~np.isnan(level)
             if last is not None:
                 ok |= ~np.isnan(last.to_numpy(dtype=np.float64))
@@ -571,7 +604,7 @@ class GBMForecaster(BaseForecaster):
             anchor = self._anchor(X, self.feature_names_, scale)[ok]
             rows, scale = mat[ok], scale[ok]
             models = getattr(self, "models_", [self.model_])  # saved before n_models
-            forms = getattr(self, "model_targets_", ["ratio"] * len(models))  # before targets
+            forms = getattr(self, "model_targets_", ["ratio"] * len(models))  # before forms
             with self._threads(self.backend_):
                 pred = np.mean(
                     [
@@ -580,5 +613,5 @@ class GBMForecaster(BaseForecaster):
                     ],
                     axis=0,
                 )
-            out[ok] = np.maximum(pred, 0.0)
+            out[ok] = np.clip(pred, 0.0, _CEILINGS[self.target_column])
         return out

@@ -46,6 +46,8 @@ class NaiveForecaster(_LagForecaster):
         Hours ahead.
     delay : int, default 0
         Publication delay in hours.
+    target : {"flow", "occupancy"}, default "flow"
+        The panel column to forecast.
 
     Examples
     --------
@@ -67,24 +69,28 @@ class NaiveForecaster(_LagForecaster):
         max_age: int | None = None,
         horizon: int = 1,
         delay: int = 0,
+        target: str = "flow",
     ) -> None:
-        super().__init__(horizon=horizon, delay=delay)
+        super().__init__(horizon=horizon, delay=delay, target=target)
         self.fill = fill
         self.max_age = max_age
 
     def _column(self) -> str:
         if self.fill is None:
-            return f"flow_lag{self.lead}"
+            return f"{self.target_column}_lag{self.lead}"
         if self.fill == "last":
-            return f"flow_last_lag{self.lead}"
+            return f"{self.target_column}_last_lag{self.lead}"
         raise ConfigurationError(f"NaiveForecaster: fill must be None or 'last', got {self.fill!r}")
 
     def feature_spec(self) -> FeatureSpec:
         """Return the single lag (or last-value) feature."""
         self._column()
+        target = self.target_column
         if self.fill == "last":
-            return FeatureSpec((LastValue(age=False, max_age=self.max_age),), lead=self.lead)
-        return FeatureSpec((Lags(lags=(self.lead,)),), lead=self.lead)
+            builder: LastValue | Lags = LastValue(target, age=False, max_age=self.max_age)
+        else:
+            builder = Lags(target, lags=(self.lead,))
+        return FeatureSpec((builder,), lead=self.lead, target=target)
 
     def fit_features(self, X: pd.DataFrame) -> Self:
         """Nothing to learn beyond checking the table; return ``self``."""
@@ -108,6 +114,8 @@ class SeasonalNaiveForecaster(_LagForecaster):
         Hours ahead.
     delay : int, default 0
         Publication delay in hours.
+    target : {"flow", "occupancy"}, default "flow"
+        The panel column to forecast.
 
     Examples
     --------
@@ -118,19 +126,22 @@ class SeasonalNaiveForecaster(_LagForecaster):
     ['flow_lag48']
     """
 
-    def __init__(self, *, season: int = 168, horizon: int = 1, delay: int = 0) -> None:
-        super().__init__(horizon=horizon, delay=delay)
+    def __init__(
+        self, *, season: int = 168, horizon: int = 1, delay: int = 0, target: str = "flow"
+    ) -> None:
+        super().__init__(horizon=horizon, delay=delay, target=target)
         self.season = season
 
     def _column(self) -> str:
         if int(self.season) < 1:
             raise ConfigurationError(f"season must be >= 1 hour, got {self.season}")
-        return f"flow_lag{seasonal_lag(int(self.season), self.lead)}"
+        return f"{self.target_column}_lag{seasonal_lag(int(self.season), self.lead)}"
 
     def feature_spec(self) -> FeatureSpec:
         """Return the single seasonal lag feature."""
         lag = seasonal_lag(int(self.season), self.lead)
-        return FeatureSpec((Lags(lags=(lag,)),), lead=self.lead)
+        target = self.target_column
+        return FeatureSpec((Lags(target, lags=(lag,)),), lead=self.lead, target=target)
 
     def fit_features(self, X: pd.DataFrame) -> Self:
         """Nothing to learn beyond checking the table; return ``self``."""
@@ -156,6 +167,8 @@ class HistoricalAverageForecaster(BaseForecaster):
         Hours ahead (does not change the prediction; kept for the contract).
     delay : int, default 0
         Publication delay in hours.
+    target : {"flow", "occupancy"}, default "flow"
+        The panel column to forecast.
 
     Examples
     --------
@@ -176,14 +189,17 @@ class HistoricalAverageForecaster(BaseForecaster):
         stat: Literal["mean", "median"] = "mean",
         horizon: int = 1,
         delay: int = 0,
+        target: str = "flow",
     ) -> None:
-        super().__init__(horizon=horizon, delay=delay)
+        super().__init__(horizon=horizon, delay=delay, target=target)
         self.weeks = weeks
         self.stat = stat
 
     def feature_spec(self) -> FeatureSpec:
         """Return the hour-of-week calendar feature."""
-        return FeatureSpec((Calendar(fields=("hour_of_week",)),), lead=self.lead)
+        return FeatureSpec(
+            (Calendar(fields=("hour_of_week",)),), lead=self.lead, target=self.target_column
+        )
 
     def fit_features(self, X: pd.DataFrame) -> Self:
         """Learn the (arc, hour of week) table from the rows with a known ``y``."""

@@ -16,15 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import os
 import platform
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import joblib
 
+from infotrafic._io import atomic_write
 from infotrafic._types import PathLike
 from infotrafic._version import __version__
 from infotrafic.exceptions import FileFormatError, ModelCompatibilityError
@@ -114,21 +113,15 @@ def save_forecaster(model: Forecaster, path: PathLike) -> Path:
     """
     if isinstance(model, BaseForecaster):
         model._check_fitted()
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     header = json.dumps(_header(model), sort_keys=True).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
             fh.write(_MAGIC)
             fh.write(header + b"\n")
             joblib.dump(model, fh, compress=3)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    target = atomic_write(path, write)
     return target
 
 

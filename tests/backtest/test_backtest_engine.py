@@ -85,8 +85,19 @@ def test_prediction_frame_layout() -> None:
     panel = synthetic_panel()
     res = backtest(panel, [LinearLag(), Seasonal()], **WINDOW, arcs=[101, 102])
     p = res.predictions
-    assert list(p.columns) == ["arc_id", "time", "model", "cutoff", "y_true", "y_pred"]
-    assert str(p["time"].dtype) == "datetime64[ns, UTC]" == str(p["cutoff"].dtype)
+    assert list(p.columns) == [
+        "arc_id",
+        "time",
+        "horizon",
+        "model",
+        "origin",
+        "fitted_at",
+        "y_true",
+        "y_pred",
+    ]
+    for col in ("time", "origin", "fitted_at"):
+        assert str(p[col].dtype) == "datetime64[ns, UTC]"
+    assert (p["horizon"] == 1).all() and (p["origin"] == p["time"] - pd.Timedelta(hours=1)).all()
     assert p["y_pred"].dtype == np.float32 and p["y_true"].dtype == np.float32
     assert list(p["model"].cat.categories) == ["linear_lag", "seasonal"]
     assert set(p["arc_id"]) == {101, 102}

@@ -30,7 +30,7 @@ def hand_predictions() -> pd.DataFrame:
         for arc in (1, 2):
             for i, t in enumerate(times):
                 rows.append((arc, t, model, t, y[arc][i], by_arc[arc][i]))
-    return pd.DataFrame(rows, columns=["arc_id", "time", "model", "cutoff", "y_true", "y_pred"])
+    return pd.DataFrame(rows, columns=["arc_id", "time", "model", "fitted_at", "y_true", "y_pred"])
 
 
 def test_tables_match_hand_computations() -> None:

@@ -119,9 +119,11 @@ def test_engine_hands_models_only_available_data(horizon: int, delay: int, windo
         assert entry["history_max"] <= entry["t_max"]
     pred = res.predictions
     assert pred["time"].min() >= cfg.start and pred["time"].max() < cfg.end
-    # The cutoff of each prediction is the start of its block.
+    # Each prediction was made by the model fitted at the start of its block, from the data
+    # up to its origin.
     k = ((pred["time"] - cfg.start) // cfg.refit).astype(int)
-    assert (pred["cutoff"] == cfg.start + k * cfg.refit).all()
+    assert (pred["fitted_at"] == cfg.start + k * cfg.refit).all()
+    assert (pred["origin"] == pred["time"] - lead).all() and (pred["horizon"] == horizon).all()
 
 
 def test_history_hides_values_no_block_target_may_use() -> None:

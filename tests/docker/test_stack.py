@@ -9,8 +9,10 @@ Selected only with ``-m docker`` (the ``docker`` nox session). Steps:
 3. every service image built with ``--network host`` on that base;
 4. the stack (MLflow, API, dashboard) on the host network, loopback ports only; the ingest
    service once against a loopback portal (:class:`infotrafic.testing.OpenDataServer`), the ETL
-   service on a real export file, the training service once, then ``POST /training`` ``{}`` on
-   the API, ``/jobs/{id}`` until done, ``/predict`` — and everything is torn down, always.
+   service on a real export file, the training service once (``infotrafic.forecasting.train``,
+   registered in MLflow as the champion), then ``POST /training`` on the API, ``/jobs/{id}``
+   until done, and ``/predict`` of several arcs and every horizon from the MLflow champion —
+   and everything is torn down, always.
 """
 
 from __future__ import annotations
@@ -225,19 +227,22 @@ def test_stack_serves_forecasts(stack: dict[str, Any]) -> None:
         stack["run"]("run", "--rm", "etl", timeout=600)
         assert any((stack["data"] / "processed").rglob("*.parquet")), "etl wrote no parquet"
 
-    # Training service, once: the API's training code, into the shared models volume, with an
-    # MLflow run on the tracking server.
+    # Training service, once: infotrafic.forecasting.train into the shared models volume,
+    # registered on the tracking server (the first model: the champion).
     out = stack["run"](
-        "run", "--rm", "-e", "INFOTRAFIC_TRAIN_MODEL=seasonal_naive", "training", timeout=900
-    ).stdout
+        "run", "--rm", "-e", "INFOTRAFIC_INTERVAL=0", "-e", "INFOTRAFIC_TRAIN_MODEL=seasonal_naive",
+        "-e", "INFOTRAFIC_TRAIN_HORIZONS=1 2 3", "training", timeout=900,
+    ).stdout  # fmt: skip
     record = json.loads(out[out.index("{") :])
-    assert record["name"] == "seasonal_naive"
+    assert record["name"] == "seasonal_naive" and record["horizons"] == [1, 2, 3]
     assert record["source"] == "store"  # INFOTRAFIC_TRAIN_DATA=auto: the store has data
-    assert record["mlflow_run_id"], record.get("mlflow_error")
-    assert (stack["data"] / "models" / "index.json").exists()
+    assert record["mlflow_error"] is None and record["mlflow"]["run_id"], record
+    assert record["champion"] is True, record
+    assert (stack["data"] / "models" / record["version"] / "manifest.json").exists()
 
-    # The API: a training job with the defaults (gbm on the bundled sample), then forecasts.
-    status, job = _http(f"{api}/training", data={})
+    # The API: a training job (registered too; champion only when not worse), then forecasts.
+    body = {"model": "naive", "horizons": [1, 2, 3], "backtest_days": 3}
+    status, job = _http(f"{api}/training", data=body)
     assert status == 202, job
     deadline = time.monotonic() + 900
     while True:
@@ -247,10 +252,25 @@ def test_stack_serves_forecasts(stack: dict[str, Any]) -> None:
             break
         time.sleep(3)
     assert state["status"] == "succeeded", state
-    status, pred = _http(f"{api}/predict?arc_id=4264", timeout=60)
+    assert state["result"]["mlflow"]["version"] == "2", state["result"]
+    status, registered = _http(
+        f"{stack['mlflow']}/api/2.0/mlflow/registered-models/get?name=infotrafic"
+    )
+    assert status == 200, registered
+    aliases = {a["alias"]: a["version"] for a in registered["registered_model"]["aliases"]}
+    champion = aliases["champion"]
+    assert champion == ("2" if state["result"]["champion"] else "1"), (aliases, state)
+
+    status, pred = _http(f"{api}/predict?arc_id=4264&arc_id=5672", timeout=120)
     assert status == 200, pred
-    assert pred["arc_id"] == 4264 and pred["model"] == "gbm", pred
-    assert isinstance(pred["value"], float) and 0 <= pred["value"] < 5000, pred
+    assert pred["registry"] == "mlflow" and pred["model_version"] == f"infotrafic/{champion}"
+    rows = pred["forecasts"]
+    assert {r["arc_id"] for r in rows} == {4264, 5672} and len(rows) == 6, pred
+    for row in rows:
+        assert row["lo_95"] <= row["lo_80"] <= row["flow"] <= row["hi_80"] <= row["hi_95"], row
+        assert row["state"] in ("Fluide", "Pré-saturé", "Saturé", "Bloqué"), row
     status, err = _http(f"{api}/predict?arc_id=abc")
     assert status == 422, err
-    print(f"\ndocker stack: up to /predict in {time.monotonic() - t0:.0f} s; prediction {pred}")
+    status, err = _http(f"{api}/predict?arc_id=4264&at=2023-10-29T02:00:00")
+    assert status == 422 and "ambiguous" in err["message"], err
+    print(f"\ndocker stack: up to /predict in {time.monotonic() - t0:.0f} s; rows {rows[:2]}")

@@ -59,10 +59,12 @@ def start_api(data_dir: Path, log_path: Path, env: dict[str, str] | None = None)
         "INFOTRAFIC_MAX_RETRIES": "0",
         "NO_PROXY": "127.0.0.1,localhost",
         "PYTHONWARNINGS": "ignore",
-        # A quick default fit (the machine running the tests may be busy). MLflow logging is
-        # tested in-process by test_mlflow.py (a fresh tracking store costs seconds to create).
+        # A quick default model (24 horizons of gbm take minutes on a busy machine; the API
+        # does the same calls whatever the model). MLflow registration is tested by
+        # test_mlflow.py (a fresh tracking store costs seconds to create).
         "INFOTRAFIC_MLFLOW_ENABLED": "false",
-        "INFOTRAFIC_DEFAULT_PARAMS": '{"max_iter": 50, "n_jobs": 1}',
+        "INFOTRAFIC_DEFAULT_MODEL": "seasonal_naive",
+        "INFOTRAFIC_DEFAULT_PARAMS": "{}",
         **(env or {}),
     }
     log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - closed with the process

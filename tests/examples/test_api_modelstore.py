@@ -1,4 +1,4 @@
-"""The examples' model store: path containment, atomic publication under concurrent writers."""
+"""The examples' model store: library model directories, the champion, concurrent writers."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,38 +16,29 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO / "examples") not in sys.path:
     sys.path.insert(0, str(REPO / "examples"))
 
-from common.modelstore import ModelRecord, ModelStore, safe_child  # noqa: E402
+from common.modelstore import ModelStore, safe_child  # noqa: E402
 
-from infotrafic.forecasters import make_forecaster  # noqa: E402
+from infotrafic.datasets import load_sample  # noqa: E402
+from infotrafic.forecasting import ForecastModel, train  # noqa: E402
 
 pytestmark = pytest.mark.examples
 
-# Synthetic (for the store mechanics only): one arc, 400 hours.
-_PANEL = pd.DataFrame(
-    {
-        "arc_id": 1,
-        "time": pd.date_range("2024-01-01 01:00", periods=400, freq="h", tz="UTC"),
-        "flow": np.arange(400, dtype="float64") % 24 * 10.0,
-    }
-)
+#: Real data, small: arc 4264 from September 2023 (the sample's last three months).
+_SAMPLE = load_sample()
+_PANEL = _SAMPLE[
+    (_SAMPLE["arc_id"] == 4264) & (_SAMPLE["time"] >= pd.Timestamp("2023-09-01", tz="UTC"))
+]
+_VALIDATE = "2023-11-28"
 
 
-def _fitted(name: str) -> Any:
-    return make_forecaster(name).fit(_PANEL)
+def _trained(name: str, validate: str | None = _VALIDATE) -> ForecastModel:
+    return train(_PANEL, name, horizons=[1, 2], validate_start=validate, state=False)
 
 
-def _record(store: ModelStore, name: str) -> ModelRecord:
-    return ModelRecord(
-        version=store.new_version(),
-        name=name,
-        params={},
-        source="sample",
-        arcs=[4264],
-        data_start=None,
-        data_end=None,
-        n_rows=0,
-        created_at="2024-01-01T00:00:00+00:00",
-    )
+@pytest.fixture(scope="module")
+def models() -> dict[str, ForecastModel]:
+    """One validated model of each of three forecasters, on the same data and window."""
+    return {name: _trained(name) for name in ("naive", "seasonal_naive", "historical_average")}
 
 
 @pytest.mark.parametrize(
@@ -75,41 +64,76 @@ def test_safe_child_accepts_children(tmp_path: Path) -> None:
 
 def test_bad_versions_are_refused(tmp_path: Path) -> None:
     store = ModelStore(tmp_path)
-    for version in ("../index", "x", "20240101T000000000000Z-zzzzzzzz"):
+    for version in ("../index", ".hidden", "a/b", "x" * 200):
         with pytest.raises(ValueError):
-            store.model_path(version)
+            store.model_dir(version)
 
 
-def test_save_load_and_latest(tmp_path: Path) -> None:
+def test_save_load_latest_and_champion(tmp_path: Path, models: dict[str, ForecastModel]) -> None:
     store = ModelStore(tmp_path / "models")
-    assert store.latest() is None and store.records() == []
-    model = _fitted("seasonal_naive")
-    rec = store.save(model, _record(store, "seasonal_naive"), backtest_json='{"overall": []}')
-    assert store.latest() == rec == store.latest("seasonal_naive")
+    assert store.latest() is None and store.champion() is None and store.records() == []
+    model = models["seasonal_naive"]
+    record = store.save(model, source="sample", arcs=[4264])
+    assert (tmp_path / "models" / record.version / "manifest.json").exists()
+    assert record.name == "seasonal_naive" and record.horizons == [1, 2]
+    assert record.source == "sample" and record.arcs == [4264]
+    assert record.metrics is not None and record.validation_window is not None
+    assert store.latest() == record == store.latest("seasonal_naive")
+    assert store.champion() == record  # no champion recorded yet: the newest
+    assert store.crown(record, model).moved
+    loaded = store.load(record)
+    assert loaded.horizons == (1, 2) and loaded.training == model.training
+    assert store.load(record) is loaded  # cached
     assert store.latest("gbm") is None
-    assert type(store.load(rec)).__name__ == type(model).__name__
-    assert store.backtest_report(rec) == {"overall": []}
-    assert [r.version for r in store.records()] == [rec.version]
+    assert store.annotate(record.version, mlflow={"run_id": "x"}).mlflow == {"run_id": "x"}
 
 
-def test_threads_publish_consistently(tmp_path: Path) -> None:
+def test_champion_moves_only_when_not_worse_on_the_same_window(
+    tmp_path: Path, models: dict[str, ForecastModel]
+) -> None:
+    store = ModelStore(tmp_path / "models")
+    maes = {name: m.metrics["mae"] for name, m in models.items()}  # type: ignore[index]
+    order = sorted(maes, key=maes.__getitem__)  # best first
+    best, worst = order[0], order[-1]
+    first = store.save(models[worst])
+    assert store.crown(first, models[worst]).comparison == "none"
+    second = store.save(models[best])
+    decision = store.crown(second, models[best])
+    assert decision.moved and decision.comparison == "stored"  # same window and data
+    assert store.champion() == second
+    third = store.save(models[worst])
+    decision = store.crown(third, models[worst])
+    assert not decision.moved and decision.champion_version == second.version
+    assert store.champion() == second and store.latest() == third
+    assert store.champion_decision()["version"] == second.version  # type: ignore[index]
+    # No validation: no fair comparison, the champion stays.
+    unvalidated = _trained("naive", validate=None)
+    fourth = store.save(unvalidated)
+    assert not store.crown(fourth, unvalidated).moved
+    assert store.champion() == second
+
+
+def test_threads_publish_consistently(tmp_path: Path, models: dict[str, ForecastModel]) -> None:
     store = ModelStore(tmp_path / "models", keep=100)
-    names = ["naive", "seasonal_naive", "historical_average"] * 4
+    names = list(models) * 3
 
     def one(name: str) -> str:
-        return store.save(_fitted(name), _record(store, name)).version
+        record = store.save(models[name])
+        store.crown(record, models[name])
+        return record.version
 
-    with ThreadPoolExecutor(8) as pool:
+    with ThreadPoolExecutor(6) as pool:
         versions = list(pool.map(one, names))
     assert len(set(versions)) == len(names)
-    index = json.loads((tmp_path / "models" / "index.json").read_text())
-    assert index["latest"] in versions
-    assert set(index["by_name"]) == set(names)
     fresh = ModelStore(tmp_path / "models")
     assert {r.version for r in fresh.records()} == set(versions)
     for r in fresh.records():
         fresh.load(r)
-    assert not list((tmp_path / "models").glob("*.tmp"))
+    champion = fresh.champion()
+    assert champion is not None and champion.version in versions
+    maes = {name: m.metrics["mae"] for name, m in models.items()}  # type: ignore[index]
+    assert champion.name == min(maes, key=maes.__getitem__)  # decided one at a time
+    assert not [p for p in (tmp_path / "models").iterdir() if p.name.endswith(".tmp")]
 
 
 @pytest.mark.slow
@@ -119,17 +143,19 @@ def test_processes_publish_consistently(tmp_path: Path) -> None:
         f"""
         import sys
         sys.path.insert(0, {str(REPO / "examples")!r})
+        from pathlib import Path
+        from common.modelstore import ModelStore
+        from infotrafic.datasets import load_sample
+        from infotrafic.forecasting import train
         import pandas as pd
-        from common.modelstore import ModelRecord, ModelStore
-        from infotrafic.forecasters import make_forecaster
-        times = pd.date_range("2024-01-01", periods=200, freq="h", tz="UTC")
-        panel = pd.DataFrame({{"arc_id": 1, "flow": 1.0, "time": times}})
-        store = ModelStore(__import__("pathlib").Path(sys.argv[1]), keep=100)
-        for i in range(5):
-            rec = ModelRecord(version=store.new_version(), name=sys.argv[2], params={{}},
-                              source="sample", arcs=[1], data_start=None, data_end=None,
-                              n_rows=0, created_at="2024-01-01T00:00:00+00:00")
-            store.save(make_forecaster(sys.argv[2]).fit(panel), rec)
+        panel = load_sample()
+        since = pd.Timestamp("2023-09-01", tz="UTC")
+        panel = panel[(panel["arc_id"] == 4264) & (panel["time"] >= since)]
+        store = ModelStore(Path(sys.argv[1]), keep=100)
+        model = train(panel, sys.argv[2], horizons=[1], validate_start="2023-11-28",
+                      state=False)
+        for i in range(3):
+            store.crown(store.save(model), model)
         """
     )
     root = tmp_path / "models"
@@ -137,22 +163,50 @@ def test_processes_publish_consistently(tmp_path: Path) -> None:
         subprocess.Popen([sys.executable, "-c", script, str(root), name])
         for name in ("naive", "seasonal_naive")
     ]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
     store = ModelStore(root)
     records = store.records()
-    assert len(records) == 10
-    index = json.loads((root / "index.json").read_text())
-    assert index["latest"] in {r.version for r in records}
-    assert set(index["by_name"]) == {"naive", "seasonal_naive"}
+    assert len(records) == 6 and {r.name for r in records} == {"naive", "seasonal_naive"}
+    chosen = json.loads((root / "champion.json").read_text())
+    assert chosen["version"] in {r.version for r in records}
     for r in records:
         store.load(r)
 
 
-def test_prune_keeps_the_published(tmp_path: Path) -> None:
+def test_prune_keeps_the_champion_and_the_newest_of_each_name(
+    tmp_path: Path, models: dict[str, ForecastModel]
+) -> None:
     store = ModelStore(tmp_path, keep=2)
-    first = store.save(_fitted("historical_average"), _record(store, "historical_average"))
-    for _ in range(4):
-        store.save(_fitted("naive"), _record(store, "naive"))
+    maes = {name: m.metrics["mae"] for name, m in models.items()}  # type: ignore[index]
+    best = min(maes, key=maes.__getitem__)
+    others = [n for n in models if n != best]
+    champion = store.save(models[best])
+    store.crown(champion, models[best])
+    for _ in range(2):
+        for name in others:
+            record = store.save(models[name])
+            assert not store.crown(record, models[name]).moved
     kept = {r.version for r in store.records()}
-    assert first.version in kept  # still the latest "historical_average"
-    assert len(kept) == 3
+    assert champion.version in kept  # the oldest, but the champion
+    assert len(kept) == 3  # keep=2, plus the pinned champion
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".json" and p.stem not in kept | {
+        "champion"
+    }]  # fmt: skip
+
+
+def test_a_directory_written_by_the_cli_is_a_version(tmp_path: Path) -> None:
+    """``infotrafic train --out <models>/<name>`` adds a version; without a recorded champion
+    the store serves its newest model."""
+    out = tmp_path / "models" / "cli-run-1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "infotrafic", "train", "--sample", "--model", "naive",
+         "--horizon", "1", "--arc", "4264", "--no-progress", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    store = ModelStore(tmp_path / "models")
+    record = store.record("cli-run-1")
+    assert record.name == "naive" and record.source is None
+    assert store.champion() == record == store.latest()
+    assert isinstance(store.load(record), ForecastModel)
+    assert pd.Timestamp(record.training["end"]) > pd.Timestamp("2023-11-01", tz="UTC")

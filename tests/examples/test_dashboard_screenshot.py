@@ -118,8 +118,10 @@ def test_dashboard_screenshot(dashboard_url: str, tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=180, check=False,
         ).stdout  # fmt: skip
     assert DONE_MARKER in dom, "the dashboard never finished rendering:\n" + dom[-2000:]
-    assert "Paris road traffic, one hour ahead" in dom
+    assert "Paris road traffic, 1 to 24 hours ahead" in dom
     assert "veh/h" in dom
+    assert "forecast state" in dom  # the map's legend: arcs coloured by their forecast state
+    assert "80 and 95 % bands" in dom
 
     # A page view is a new session that reruns the script (fast now, from the caches); the
     # virtual time budget does not wait for the server, so retry until the page is drawn.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-for _p in (REPO / "examples", REPO / "examples" / "api"):
+for _p in (REPO / "examples", REPO / "examples" / "api", REPO / "tests" / "examples"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
@@ -62,51 +61,79 @@ def test_default_tracking_uri_is_in_the_data_dir(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_training_logs_params_metrics_spec_and_model(tmp_path: Path, shared_db: str) -> None:
-    from _schemas import TrainingRequest
-    from _service import Service
-    from common.settings import ExampleSettings
+def test_api_registers_trainings_and_serves_the_mlflow_champion(tmp_path: Path) -> None:
+    """Real uvicorn with tracking on (a local sqlite store): POST /training registers the model
+    with ``infotrafic.forecasting.log_model``, /predict serves the alias ``champion``, which a
+    worse model on the same window does not take; the dashboard shows the same champion."""
+    from _api_server import start_api, stop_api
 
-    settings = ExampleSettings(
-        data_dir=tmp_path / "data", mlflow_uri=shared_db, mlflow_experiment="training"
+    uri = f"sqlite:///{tmp_path / 'tracking.db'}"
+    api = start_api(
+        tmp_path / "data",
+        tmp_path / "uvicorn.log",
+        env={"INFOTRAFIC_MLFLOW_ENABLED": "true", "INFOTRAFIC_MLFLOW_URI": uri},
     )
-    service = Service(settings)
-    result = service.run_training(
-        TrainingRequest(model="seasonal_naive", arcs=[4264, 191], backtest_days=3), _noop
-    )
-    assert result["mlflow_error"] is None
-    run_id = result["mlflow_run_id"]
-    uri = shared_db
+    try:
+        with api.client() as client:
+            results = []
+            for model in ("seasonal_naive", "historical_average"):
+                body = {"model": model, "horizons": [1, 2, 3], "arcs": [4264, 191],
+                        "backtest_days": 3}  # fmt: skip
+                r = client.post("/training", json=body)
+                assert r.status_code == 202, r.text
+                job = api.wait_job(r.json()["job_id"], timeout=300)
+                assert job["status"] == "succeeded", (job, api.log())
+                results.append(job["result"])
+            first, second = results
+            assert first["mlflow_error"] is None, first
+            assert first["mlflow"]["name"] == "infotrafic" and first["mlflow"]["version"] == "1"
+            assert first["champion"] is True
+            # Same data and window: the historical average is worse, the champion stays.
+            assert second["champion"] is False and "same window" in second["champion_reason"]
+            assert client.get("/health").json()["mlflow"] is True
 
-    client = mlflow.MlflowClient(tracking_uri=uri)
-    run = client.get_run(run_id)
-    assert run.info.status == "FINISHED"
-    assert run.data.params["model"] == "seasonal_naive"
-    assert run.data.params["data"] == "sample"
-    assert run.data.params["arcs"] == "191,4264"
-    assert run.data.tags["infotrafic.kind"] == "training"
-    metrics = run.data.metrics
-    for name in ("mae", "rmse", "bias", "wmape", "fit_seconds"):
-        assert name in metrics
-    assert metrics["mae"] > 0 and metrics["rmse"] >= metrics["mae"]
-    assert metrics["mae"] == pytest.approx(result["metrics"]["mae"])
+            r = client.get("/predict", params={"arc_id": [4264, 191]})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["registry"] == "mlflow" and body["model_version"] == "infotrafic/1"
+            assert body["model"] == "seasonal_naive" and body["champion"] is True
+            assert len(body["forecasts"]) == 6 and body["horizons"] == [1, 2, 3]
+            assert all(row["lo_95"] <= row["flow"] <= row["hi_95"] for row in body["forecasts"])
+    finally:
+        stop_api(api)
 
-    arts = _artifacts(client, run_id)
-    assert "feature_spec.json" in arts and "backtest_report.json" in arts
-    assert any(a.startswith(f"model/{result['version']}.model") for a in arts), arts
-    # A local store keeps the artifacts inside the data dir (mlartifacts/), nowhere else.
-    assert run.info.artifact_uri.startswith((tmp_path / "data" / "mlartifacts").as_uri())
-    spec = json.loads(
-        Path(
-            mlflow.artifacts.download_artifacts(
-                run_id=run_id,
-                artifact_path="feature_spec.json",
-                tracking_uri=uri,
-                dst_path=str(tmp_path / "dl"),
-            )
-        ).read_text()
-    )
-    assert spec["forecaster"] and "params" in spec
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    registered = client.get_registered_model("infotrafic")
+    assert {k: str(v) for k, v in registered.aliases.items()} == {"champion": "1"}
+    run = client.get_run(first["mlflow"]["run_id"])
+    assert run.info.status == "FINISHED" and run.data.params["model"] == "seasonal_naive"
+    assert run.data.metrics["val_mae"] > 0
+    assert "manifest.json" in _artifacts(client, run.info.run_id)
+    # A local store keeps the artifacts beside it, nowhere else.
+    assert run.info.artifact_uri.startswith((tmp_path / "mlartifacts").as_uri())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("MLFLOW_REGISTRY_URI", uri)
+        loaded = mlflow.pyfunc.load_model("models:/infotrafic@champion")
+    assert loaded.metadata.metadata["model"] == "seasonal_naive"
+
+    # The dashboard on the same data dir shows the MLflow champion.
+    from streamlit.testing.v1 import AppTest
+
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("INFOTRAFIC_DATA_DIR", str(tmp_path / "data"))
+        mp.setenv("INFOTRAFIC_MLFLOW_URI", uri)
+        mp.setenv("INFOTRAFIC_DASHBOARD_MODELS", "naive")
+        mp.setenv("INFOTRAFIC_DASHBOARD_WEEKS", "1")
+        at = AppTest.from_file(str(REPO / "examples" / "dashboard" / "app.py"), default_timeout=600)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        captions = " ".join(c.value for c in at.caption)
+        assert "MLflow champion infotrafic/1" in captions, captions
+        assert [int(o) for o in at.select_slider(key="horizon").options] == [1, 2, 3]
+    finally:
+        mp.undo()
 
 
 def test_tracking_disabled_logs_nothing(tmp_path: Path) -> None:

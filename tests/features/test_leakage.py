@@ -100,3 +100,20 @@ def test_grid_table_equals_targets_table(seed: int, lead: int) -> None:
     rows = full.iloc[[0, 17, 300, len(full) - 1]].reset_index(drop=True)
     one = build_features(panel, spec, targets=rows[["arc_id", "time"]])
     pd.testing.assert_frame_equal(rows, one)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), lead=st.integers(1, 30), n_rows=st.integers(1, 6))
+def test_sparse_build_equals_full_build_exactly(seed: int, lead: int, n_rows: int) -> None:
+    """Computing only the target hours (forecasts) gives bit-for-bit the whole-grid values."""
+    from infotrafic.features import build_grid, build_on_grid
+
+    panel = _panel(seed)
+    spec = _spec(lead)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(panel), size=n_rows, replace=False)
+    rows = panel.iloc[np.sort(pick)][["arc_id", "time"]].reset_index(drop=True)
+    grid = build_grid(panel, columns=spec.required_columns(), targets=rows)
+    sparse = build_on_grid(grid, spec, sparse=True)
+    full = build_on_grid(grid, spec, sparse=False)
+    pd.testing.assert_frame_equal(sparse, full, check_exact=True)

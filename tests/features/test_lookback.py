@@ -23,7 +23,7 @@ from infotrafic.features import (
     SeasonalDiff,
     build_features,
 )
-from infotrafic.features._history import _window_sum
+from infotrafic.features._windows import _window_sum
 from infotrafic.forecasters._gbm import default_gbm_features
 
 H = pd.Timedelta(hours=1)

@@ -182,8 +182,10 @@ def test_gbm_n_models_averages_seeded_boosters(panel: pd.DataFrame) -> None:
         with pytest.raises(ConfigurationError, match="n_models must be an integer"):
             GBMForecaster(max_iter=5, n_models=bad).fit(panel)  # type: ignore[arg-type]
     targets = panel[panel.flow.notna()][["arc_id", "time"]].tail(48)
-    one = GBMForecaster(backend="lightgbm", max_iter=20, targets="ratio").fit(panel)
-    two = GBMForecaster(backend="lightgbm", max_iter=20, targets="ratio", n_models=2).fit(panel)
+    one = GBMForecaster(backend="lightgbm", max_iter=20, target_forms="ratio").fit(panel)
+    two = GBMForecaster(backend="lightgbm", max_iter=20, target_forms="ratio", n_models=2).fit(
+        panel
+    )
     assert len(one.models_) == 1 and len(two.models_) == 2
     # the first booster is the single model's (same seed); the second differs by its seed only
     X = two.build_features(panel, targets=targets)
@@ -198,11 +200,11 @@ def test_gbm_n_models_averages_seeded_boosters(panel: pd.DataFrame) -> None:
 @pytest.mark.parametrize("backend", ["lightgbm", "sklearn"])
 def test_gbm_targets_average_one_booster_per_form(panel: pd.DataFrame, backend: str) -> None:
     for bad in ("levels", (), ("log", "log"), ("ratio", "cube")):
-        with pytest.raises(ConfigurationError, match="targets must be one or more distinct"):
-            GBMForecaster(max_iter=5, targets=bad).fit(panel)  # type: ignore[arg-type]
+        with pytest.raises(ConfigurationError, match="target_forms must be one or more distinct"):
+            GBMForecaster(max_iter=5, target_forms=bad).fit(panel)  # type: ignore[arg-type]
     lags = FeatureSpec((Lags("flow", lags=(2, 168)), Rolling("flow", windows=(168,))))
     with pytest.raises(ConfigurationError, match="need the last flow among the features"):
-        GBMForecaster(features=lags, max_iter=5, targets="change").fit(panel)
+        GBMForecaster(features=lags, max_iter=5, target_forms="change").fit(panel)
     # "auto": the log, log-change and change forms when the last flow is a feature, else the
     # two forms that need no last flow
     assert GBMForecaster(features=lags, max_iter=5).fit(panel).model_targets_ == ["log", "ratio"]
@@ -211,7 +213,7 @@ def test_gbm_targets_average_one_booster_per_form(panel: pd.DataFrame, backend: 
     targets = panel[panel.flow.notna()][["arc_id", "time"]].tail(48)
     kw = {"backend": backend, "max_iter": 20}
     forms = ("ratio", "change", "log", "log_change")
-    every = GBMForecaster(targets=forms, n_models=2, **kw).fit(panel)  # type: ignore[arg-type]
+    every = GBMForecaster(target_forms=forms, n_models=2, **kw).fit(panel)  # type: ignore[arg-type]
     assert every.model_targets_ == [*forms, *forms] and len(every.models_) == 8
     X = every.build_features(panel, targets=targets)
     mat, s = every._design(X, every.feature_names_, every.units_)
@@ -231,7 +233,7 @@ def test_gbm_targets_average_one_booster_per_form(panel: pd.DataFrame, backend: 
     # booster k has seed random_state + k and is the one fitted alone on its form and seed
     # (the binning shared by the boosters changes nothing)
     for k, form in enumerate(every.model_targets_):
-        alone = GBMForecaster(targets=form, random_state=k, **kw).fit(panel)  # type: ignore[arg-type]
+        alone = GBMForecaster(target_forms=form, random_state=k, **kw).fit(panel)  # type: ignore[arg-type]
         np.testing.assert_allclose(alone.models_[0].predict(mat), raw[k], rtol=1e-9)
     # the forms learn differently, and each is a sensible flow forecast
     truth = X["y"].to_numpy()

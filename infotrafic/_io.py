@@ -1,0 +1,180 @@
+"""Atomic writes of files and directories: a reader never sees half of one.
+
+A file is written to a temporary sibling (same directory, so the final rename stays on one file
+system), flushed and synced, then renamed over the destination with :func:`os.replace`. A
+directory is built under a temporary sibling and swapped in with two renames. Whatever fails or
+is killed before the rename leaves the destination as it was; the temporary sibling is removed
+on failure (a killed process can leave one behind: their names start with ``.`` and end with
+``.tmp``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from infotrafic._types import PathLike
+
+__all__ = ["TMP_SUFFIX", "atomic_directory", "atomic_write", "atomic_write_text", "file_sha256"]
+
+#: Suffix of the temporary siblings (a killed process can leave ``.<name>.<random>.tmp``).
+TMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Permissions of what is written: those of a plain ``open`` or ``mkdir`` (``tempfile`` makes
+#: private files and directories, which other users, e.g. a service account, could not read).
+_FILE_MODE = 0o666 & ~_umask()
+_DIR_MODE = 0o777 & ~_umask()
+
+
+def atomic_write(path: PathLike, write: Callable[[Path], object]) -> Path:
+    """Write a file atomically: ``write(tmp)`` fills a temporary sibling, renamed at the end.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The destination; its parent directories are created.
+    write : callable
+        Called with the temporary path; writes the whole content there.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "a" / "b.txt"
+    >>> atomic_write(out, lambda tmp: tmp.write_text("hello")).read_text()
+    'hello'
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=TMP_SUFFIX, dir=dest.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        os.chmod(tmp, _FILE_MODE)
+        write(tmp)
+        with open(tmp, "rb") as fh:  # the bytes reach the disk before the name points at them
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(dest.parent)
+    return dest
+
+
+def _fsync_dir(path: Path) -> None:
+    """Persist a rename in ``path`` itself (POSIX; a no-op where directories cannot be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def file_sha256(path: PathLike) -> str:
+    """Return the SHA-256 hex digest of a file's bytes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    """Write UTF-8 text to a file atomically (see :func:`atomic_write`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The destination.
+    text : str
+        The content.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_directory(path: PathLike) -> Iterator[Path]:
+    """Build a directory atomically: fill the yielded temporary directory, swapped in on exit.
+
+    An existing destination is replaced only once the new one is complete (it is moved aside,
+    the new one renamed in, then the old one deleted). On an exception the temporary directory
+    is removed and the destination is left untouched.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The destination directory.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary directory to fill.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "model"
+    >>> with atomic_directory(out) as tmp:
+    ...     _ = (tmp / "manifest.json").write_text("{}")
+    >>> sorted(p.name for p in out.iterdir())
+    ['manifest.json']
+    """
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=TMP_SUFFIX, dir=dest.parent))
+    try:
+        os.chmod(tmp, _DIR_MODE)
+        yield tmp
+        _fsync_tree(tmp)
+        if dest.exists():
+            old = Path(
+                tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old.tmp", dir=dest.parent)
+            )
+            os.replace(dest, old / dest.name)
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _fsync_tree(root: Path) -> None:
+    for file in root.rglob("*"):
+        if file.is_file():
+            with open(file, "rb") as fh:
+                os.fsync(fh.fileno())

@@ -1,0 +1,216 @@
+"""Options and helpers shared by the commands: data sources, horizons, levels, parameters."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import pandas as pd
+
+from infotrafic.exceptions import ConfigurationError
+
+__all__ = [
+    "MAX_HORIZON",
+    "check_horizon",
+    "check_level_options",
+    "data_source_options",
+    "load_panel",
+    "parse_params",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def data_source_options(command: F) -> F:
+    """Add the data source of a command: ``FILE...``, ``--store DIR`` or ``--sample``.
+
+    Parameters
+    ----------
+    command : callable
+        The click command function.
+
+    Returns
+    -------
+    callable
+    """
+    command = click.option(
+        "--sample", is_flag=True, help="Use the bundled real sample (3 Paris arcs, 2022-2023)."
+    )(command)
+    command = click.option(
+        "--store", type=click.Path(exists=True, file_okay=False), help="Read a local store."
+    )(command)
+    return click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))(command)
+
+
+#: Horizons the forecasting commands accept, in hours.
+MAX_HORIZON = 24
+
+
+def check_horizon(value: str) -> int:
+    """Read a ``--horizon`` option: a whole number of hours from 1 to 24 (``"6h"`` or ``6``).
+
+    Parameters
+    ----------
+    value : str
+        The option as typed.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    click.UsageError
+        When the value is not a whole number of hours in 1-24.
+
+    Examples
+    --------
+    >>> check_horizon("6h"), check_horizon("24")
+    (6, 24)
+    """
+    from infotrafic.backtest import parse_hours
+
+    try:
+        hours = parse_hours(int(value) if value.strip().isdigit() else value, name="--horizon")
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from exc
+    if not 1 <= hours <= MAX_HORIZON:
+        raise click.UsageError(
+            f"--horizon {value}: horizons go from 1h to {MAX_HORIZON}h (got {hours} h)"
+        )
+    return hours
+
+
+def check_level_options(levels: Sequence[float]) -> tuple[float, ...]:
+    """Validate ``--level`` options (percent, strictly between 0 and 100).
+
+    Parameters
+    ----------
+    levels : sequence of float
+        The options as read.
+
+    Returns
+    -------
+    tuple of float
+        Sorted, unique levels.
+
+    Raises
+    ------
+    click.UsageError
+        When a level is outside (0, 100).
+    """
+    from infotrafic.intervals import check_levels
+
+    try:
+        return check_levels(levels)
+    except ConfigurationError as exc:
+        raise click.UsageError(f"--level: {exc}") from exc
+
+
+def _value(text: str) -> Any:
+    """Read a parameter value: a Python/JSON literal (``3``, ``true``, ``[1, 2]``) or text."""
+    lowered = {"true": True, "false": False, "null": None, "none": None}
+    if text.lower() in lowered:
+        return lowered[text.lower()]
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_params(items: Sequence[str], models: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Parse ``--param model.key=value`` options into per-model keyword arguments.
+
+    Parameters
+    ----------
+    items : sequence of str
+        The raw options, e.g. ``["gbm.max_iter=300", "seasonal_naive.season=24"]``.
+    models : sequence of str
+        The model names given with ``--model`` (a parameter must name one of them).
+
+    Returns
+    -------
+    dict
+        ``{model: {key: value}}``; values are read as Python literals when possible.
+
+    Raises
+    ------
+    ConfigurationError
+        When an option is malformed or names an unknown model.
+
+    Examples
+    --------
+    >>> parse_params(["gbm.max_iter=300", "gbm.loss=absolute_error"], ["gbm"])
+    {'gbm': {'max_iter': 300, 'loss': 'absolute_error'}}
+    >>> parse_params(["darts:NaiveSeasonal.K=24"], ["darts:NaiveSeasonal"])
+    {'darts:NaiveSeasonal': {'K': 24}}
+    """
+    out: dict[str, dict[str, Any]] = {m: {} for m in models}
+    for item in items:
+        lhs, sep, rhs = item.partition("=")
+        model, dot, key = lhs.rpartition(".")
+        if not sep or not dot or not model or not key:
+            raise ConfigurationError(
+                f"--param {item!r}: expected MODEL.KEY=VALUE, e.g. gbm.max_iter=300"
+            )
+        if model not in out:
+            raise ConfigurationError(
+                f"--param {item!r}: model {model!r} is not one of the --model names {list(models)}"
+            )
+        out[model][key] = _value(rhs)
+    return out
+
+
+def load_panel(
+    files: Sequence[str],
+    store: str | None,
+    sample: bool,
+    arcs: Sequence[int] = (),
+    start: str | pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Read the panel of a command's data source: FILE..., ``--store DIR`` or ``--sample``.
+
+    Parameters
+    ----------
+    files : sequence of str
+        Data files (any format the ETL reads).
+    store : str, optional
+        A local parquet store.
+    sample : bool
+        The bundled real sample.
+    arcs : sequence of int, default ()
+        Only these arcs (store reads only).
+    start : str or pandas.Timestamp, optional
+        Only rows from this time (store reads only).
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    click.UsageError
+        When not exactly one source is given.
+    """
+    chosen = sum([bool(files), store is not None, sample])
+    if chosen != 1:
+        raise click.UsageError("give exactly one data source: FILE..., --store DIR or --sample")
+    if sample:
+        from infotrafic.datasets import load_sample
+
+        return load_sample()
+    if store is not None:
+        from infotrafic.etl import ParquetStore
+
+        panel: pd.DataFrame = ParquetStore(store).read(arcs=list(arcs) or None, start=start)
+        return panel
+    from infotrafic.etl import read_files
+
+    result = read_files([Path(f) for f in files])
+    n_bad = len(result.quarantine)
+    if n_bad:
+        click.echo(f"{n_bad:,} input rows quarantined (see `infotrafic` ETL commands)", err=True)
+    return result.panel

@@ -1,0 +1,499 @@
+"""Train a forecast model: one forecaster per series and horizon, calibrated, optionally validated.
+
+For each horizon ``h`` (and each series: the flow, and the occupancy for the traffic state) a
+clone of the forecaster with ``horizon=h`` is fitted on every target before ``end`` (direct
+multi-horizon forecasting). Its intervals and state probabilities are calibrated on the errors
+of the same forecaster fitted on the data before ``end - calibration`` and forecasting that last
+window, exactly as a backtest with one refit block would (split conformal). With
+``validate_start`` a rolling-origin backtest over ``[validate_start, end)`` measures the model
+first; when it covers the calibration window, its errors calibrate the model instead (its
+weekly refits are closer to how the model is used, and no calibration fit is needed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from infotrafic._schema import validate_panel
+from infotrafic._types import DurationLike, TimeLike
+from infotrafic.backtest import (
+    BacktestResult,
+    backtest,
+    parse_duration,
+    parse_hours,
+    parse_time,
+    sample_keys,
+)
+from infotrafic.exceptions import ConfigurationError, DataValidationError
+from infotrafic.features._spec import SPARSE_SHARE
+from infotrafic.forecasters import Forecaster, make_forecaster
+from infotrafic.forecasting._model import ForecastModel
+from infotrafic.intervals import ConformalIntervals, check_levels
+
+__all__ = ["DEFAULT_HORIZONS", "fingerprint", "train"]
+
+#: Horizons trained by default: every hour of the next day.
+DEFAULT_HORIZONS: tuple[int, ...] = tuple(range(1, 25))
+_HOUR = pd.Timedelta(hours=1)
+_HOUR_NS = 3_600_000_000_000
+
+
+def fingerprint(panel: pd.DataFrame) -> str:
+    """SHA-256 of a canonical panel's keys and values (arc, time, flow, occupancy).
+
+    Two panels with the same fingerprint hold the same data, whatever their row order.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        A canonical panel.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+
+    Examples
+    --------
+    >>> from infotrafic.datasets import load_sample
+    >>> p = load_sample()
+    >>> fingerprint(p) == fingerprint(p.sample(frac=1.0, random_state=0))
+    True
+    """
+    data = validate_panel(panel)
+    digest = hashlib.sha256()
+    digest.update(data["arc_id"].to_numpy(dtype=np.int64).tobytes())
+    digest.update(pd.DatetimeIndex(data["time"]).as_unit("ns").asi8.tobytes())
+    for col in ("flow", "occupancy"):
+        digest.update(data[col].to_numpy(dtype=np.float64, na_value=np.nan).tobytes())
+    return digest.hexdigest()
+
+
+def _configure(template: Forecaster, target: str, horizon: int, delay: int) -> Forecaster:
+    m: Forecaster = clone(template, safe=False)
+    params = m.get_params(deep=False)
+    if target != "flow" and "target" not in params:
+        raise ConfigurationError(
+            f"{type(m).__name__} cannot forecast the {target} (no 'target' hyper-parameter); "
+            "train without the state (--no-state)"
+        )
+    wanted = {"horizon": horizon, "delay": delay, "target": target}
+    m.set_params(**{k: v for k, v in wanted.items() if k in params})
+    return m
+
+
+#: How many times more rows than ``max_train_rows`` the hours picked on a large panel hold.
+HOUR_OVERSAMPLING = 4
+
+
+def _training_rows(
+    model: Forecaster, data: pd.DataFrame, until: pd.Timestamp, target: str
+) -> pd.DataFrame:
+    """Return the training targets (``arc_id``, ``time``) of a forecaster: ``time <= until``.
+
+    A forecaster with an integer ``max_train_rows`` learns from a deterministic uniform sample
+    of at most that many rows (the sample the backtest engine draws: bottom-k of a hash of arc,
+    hour and ``random_state``), so that its features are built only for them.
+
+    On a large panel (more than ``HOUR_OVERSAMPLING / SPARSE_SHARE`` times ``max_train_rows``
+    known targets, e.g. 2,000 arcs over a year for the gbm's 500,000) the sample is first
+    restricted to a pseudo-random set of whole hours holding :data:`HOUR_OVERSAMPLING` times
+    the rows needed: every arc and hour of day stays represented, and the features are built
+    for those hours only (an eighth of the history or less), which is most of the training
+    cost on the whole network. The hours depend on the panel, not on ``until``, so that the
+    forecasters of one horizon share them (and one feature build).
+    """
+    t_ns = pd.DatetimeIndex(data["time"]).as_unit("ns").asi8
+    known = (t_ns <= until.value) & data[target].notna().to_numpy()
+    rows = data.loc[known, ["arc_id", "time"]]
+    max_rows = getattr(model, "max_train_rows", None)
+    if isinstance(max_rows, int) and not isinstance(max_rows, bool) and len(rows) > max_rows:
+        seed = int(getattr(model, "random_state", 0) or 0)
+        hours = t_ns[known] // _HOUR_NS
+        share = HOUR_OVERSAMPLING * max_rows / int(data[target].notna().sum())
+        if share <= SPARSE_SHARE:
+            hour_keys = sample_keys(np.full(len(hours), -1, dtype=np.int64), hours, seed)
+            kept = np.flatnonzero(hour_keys < np.uint64(share * 2.0**64))
+            rows, hours = rows.iloc[kept], hours[kept]
+        keys = sample_keys(rows["arc_id"].to_numpy(dtype=np.int64), hours, seed)
+        if len(rows) > max_rows:
+            rows = rows.iloc[np.sort(np.argpartition(keys, max_rows - 1)[:max_rows])]
+    if rows.empty:
+        raise DataValidationError(
+            f"no {target} to learn from before {until}; give more data or an earlier --end",
+            field=target,
+        )
+    return rows.reset_index(drop=True)
+
+
+def _is_tabular(model: Forecaster) -> bool:
+    return all(callable(getattr(model, a, None)) for a in ("build_features", "fit_features"))
+
+
+def _fit_all(
+    models: list[tuple[Forecaster, pd.Timestamp]], data: pd.DataFrame, target: str
+) -> None:
+    """Fit forecasters of the same features, each on the targets up to its own time.
+
+    Tabular forecasters share one feature build: the features of a row do not depend on when a
+    model is fitted, so the union of their training rows is built once.
+    """
+    if not all(_is_tabular(m) for m, _ in models):
+        for m, until in models:
+            m.fit(data.loc[data["time"] <= until])
+        return
+    samples = [_training_rows(m, data, until, target) for m, until in models]
+    union = pd.concat(samples).drop_duplicates(ignore_index=True)
+    newest = max(until for _, until in models)
+    build = models[0][0].build_features  # type: ignore[attr-defined]
+    X = build(data.loc[data["time"] <= newest], targets=union)
+    index = pd.MultiIndex.from_frame(union)
+    for (m, _), rows in zip(models, samples, strict=True):
+        pick = index.get_indexer(pd.MultiIndex.from_frame(rows))
+        part = X.iloc[pick]
+        part.index = pd.RangeIndex(len(part))
+        m.fit_features(part)  # type: ignore[attr-defined]
+
+
+def _recent(model: Forecaster, data: pd.DataFrame, first: pd.Timestamp) -> pd.DataFrame:
+    """Return the rows of ``data`` the model's features read for targets from ``first`` on."""
+    spec_fn = getattr(model, "feature_spec", None)
+    lookback = spec_fn().lookback() if callable(spec_fn) else None
+    if lookback is None:
+        return data
+    lead = int(getattr(model, "horizon", 1)) + int(getattr(model, "delay", 0))
+    out: pd.DataFrame = data.loc[data["time"] >= first - (int(lookback) + lead + 168) * _HOUR]
+    return out
+
+
+def _window_rows(data: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp, target: str) -> Any:
+    t = data["time"]
+    mask = (t >= lo) & (t < hi) & data[target].notna()
+    return data.loc[mask, ["arc_id", "time", target]].reset_index(drop=True)
+
+
+def _sample_rows(rows: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """Return a deterministic uniform sample of at most ``limit`` rows (all when fewer)."""
+    if len(rows) <= limit:
+        return rows
+    hours = pd.DatetimeIndex(rows["time"]).as_unit("ns").asi8 // _HOUR_NS
+    keys = sample_keys(rows["arc_id"].to_numpy(dtype=np.int64), hours, seed=0)
+    pick = np.sort(np.argpartition(keys, limit - 1)[:limit])
+    return rows.iloc[pick].reset_index(drop=True)
+
+
+def _scores(
+    cal: ConformalIntervals,
+    data: pd.DataFrame,
+    rows: pd.DataFrame,
+    y_pred: np.ndarray,
+    target: str,
+    horizon: int,
+    lead: int,
+) -> pd.DataFrame:
+    """Calibration errors of forecasts ``y_pred`` of the rows (``arc_id, time, <target>``).
+
+    Flow errors are scaled by each arc's level and grouped by hour of day (the intervals);
+    occupancy errors are relative to the forecast and grouped by its state (the state
+    probabilities); see :class:`~infotrafic.intervals.ConformalIntervals`.
+    """
+    y = rows[target].to_numpy(dtype=np.float64)
+    if target == "occupancy":
+        errors = cal.state_errors(rows["time"], y, y_pred)
+    else:
+        scale = cal.scales(data, rows[["arc_id", "time"]], lead, target)
+        errors = cal.errors(rows["time"], y, y_pred, scale)
+    errors.insert(0, "horizon", np.int16(horizon))
+    errors.insert(0, "target", target)
+    errors["group"] = errors["group"].astype(np.int8)
+    return errors
+
+
+#: Calibration errors kept per series, horizon and group (hour of day, or forecast state).
+MAX_ERRORS = 5_000
+
+
+def _thin(errors: pd.DataFrame) -> pd.DataFrame:
+    """Keep at most :data:`MAX_ERRORS` errors per series, horizon and group, evenly over time.
+
+    On the whole network the window holds millions of errors per horizon; a few thousand give
+    the conformal quantiles to a fraction of a point of coverage, for a small model directory
+    and fast forecasts.
+    """
+    errors = errors.sort_values("time", kind="stable").reset_index(drop=True)
+    errors["target"] = errors["target"].astype("category")
+    key = ["target", "horizon", "group"]
+    rank = errors.groupby(key, observed=True).cumcount().to_numpy()
+    size = errors.groupby(key, observed=True)["time"].transform("size").to_numpy()
+    stride = np.maximum(1, -(-size // MAX_ERRORS))
+    keep = (size - 1 - rank) % stride == 0  # the newest error of each group always kept
+    out: pd.DataFrame = errors.loc[keep].reset_index(drop=True)
+    return out
+
+
+def _train_one(
+    template: Forecaster,
+    data: pd.DataFrame,
+    target: str,
+    horizon: int,
+    delay: int,
+    end: pd.Timestamp,
+    cal: ConformalIntervals,
+    calibrate: bool,
+) -> tuple[str, int, Forecaster, pd.DataFrame | None]:
+    """Fit the final forecaster of a series and horizon, and its calibration errors.
+
+    The final forecaster learns from every target before ``end``; with ``calibrate``, a twin
+    learns from the targets known at ``end - calibration`` and forecasts that window, whose
+    errors calibrate the intervals (one refit block of a backtest).
+    """
+    lead = horizon + delay
+    final = _configure(template, target, horizon, delay)
+    if not calibrate:
+        _fit_all([(final, end - _HOUR)], data, target)
+        return target, horizon, final, None
+    cut = end - cal.window * _HOUR
+    early = _configure(template, target, horizon, delay)
+    _fit_all([(final, end - _HOUR), (early, cut - lead * _HOUR)], data, target)
+    rows = _sample_rows(_window_rows(data, cut, end, target), 24 * MAX_ERRORS)
+    history = _recent(early, data, cut)
+    pred = np.asarray(early.predict(history, rows[["arc_id", "time"]]), dtype=np.float64)
+    return target, horizon, final, _scores(cal, history, rows, pred, target, horizon, lead)
+
+
+def _validation_scores(
+    result: BacktestResult,
+    name: str,
+    data: pd.DataFrame,
+    cal: ConformalIntervals,
+    end: pd.Timestamp,
+    delay: int,
+) -> pd.DataFrame:
+    """Calibration scores from a validation backtest's errors in the last calibration window."""
+    lo = end - cal.window * _HOUR
+    parts = []
+    frames = [("flow", result.predictions, "y_true", "y_pred")]
+    if result.states is not None:
+        frames.append(("occupancy", result.states, "occupancy_true", "occupancy_pred"))
+    for target, frame, truth, pred in frames:
+        mine = frame.loc[(frame["model"] == name) & (frame["time"] >= lo)]
+        for h, g in mine.groupby("horizon", sort=True):
+            horizon = int(str(h))
+            rows = pd.DataFrame(
+                {
+                    "arc_id": g["arc_id"].to_numpy(),
+                    "time": g["time"].reset_index(drop=True),
+                    target: g[truth].to_numpy(dtype=np.float64),
+                }
+            )
+            yp = g[pred].to_numpy(dtype=np.float64)
+            parts.append(_scores(cal, data, rows, yp, target, horizon, horizon + delay))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _metrics(result: BacktestResult, name: str) -> dict[str, Any]:
+    """Return the validation metrics of one model: per horizon and their means."""
+    report = result.report
+    per_h = report.per_horizon.xs(name, level="model")
+    out: dict[str, Any] = {
+        "validation_start": result.config.start.isoformat(),
+        "validation_end": result.config.end.isoformat(),
+        "mae": float(per_h["mae"].mean()),
+        "mae_per_horizon": {str(h): float(v) for h, v in per_h["mae"].items()},
+    }
+    if not report.intervals.empty:
+        iv = report.intervals.xs(name, level="model")
+        for level, g in iv.groupby(level="level"):
+            key = f"{float(str(level)):g}"
+            out[f"coverage_{key}"] = float(g["coverage"].mean())
+            out[f"width_{key}"] = float(g["width"].mean())
+    if not report.state_scores.empty and name in report.state_scores.index.get_level_values(0):
+        st = report.state_scores.xs(name, level="model")
+        out["state_macro_f1"] = float(st["macro_f1"].mean())
+        out["state_accuracy"] = float(st["accuracy"].mean())
+    return out
+
+
+def train(
+    panel: pd.DataFrame,
+    model: str | Forecaster = "gbm",
+    *,
+    horizons: Iterable[int | DurationLike] = DEFAULT_HORIZONS,
+    levels: Iterable[float] | None = (80.0, 95.0),
+    end: TimeLike | None = None,
+    params: Mapping[str, Any] | None = None,
+    delay: int | DurationLike = 0,
+    state: bool | None = None,
+    calibration: DurationLike = "28D",
+    validate_start: TimeLike | None = None,
+    refit: DurationLike = "7D",
+    stale_after: int | DurationLike = 24,
+    n_jobs: int = 1,
+    progress: bool = False,
+) -> ForecastModel:
+    """Train a forecaster for every horizon, calibrate its intervals, optionally validate it.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Canonical panel (never mutated).
+    model : str or Forecaster, default "gbm"
+        A registered forecaster name (see :func:`~infotrafic.forecasters.make_forecaster`) or
+        an unfitted forecaster; it is cloned for every series and horizon.
+    horizons : iterable of int or str, default 1 to 24
+        Hours ahead (``1``, ``"6h"``, ...), each from 1 to 24.
+    levels : iterable of float, default (80, 95)
+        Prediction interval levels in percent, each in (0, 100).
+    end : str, datetime or pandas.Timestamp, optional
+        Train on the targets before this time (naive = Paris time); default: everything.
+    params : mapping, optional
+        Hyper-parameters for ``make_forecaster`` (when ``model`` is a name).
+    delay : int or str, default 0
+        Publication delay in hours: forecasts issued at ``T`` will only use data up to
+        ``T - delay``.
+    state : bool, optional
+        Also forecast the occupancy, for the traffic state (default: when the data has
+        occupancy).
+    calibration : str or timedelta, default "28D"
+        Window of forecast errors calibrating the intervals and state probabilities.
+    validate_start : str, datetime or pandas.Timestamp, optional
+        Also backtest the model over ``[validate_start, end)`` (refit every ``refit``) and keep
+        its metrics and report.
+    refit : str or timedelta, default "7D"
+        Refit cadence of the validation backtest.
+    stale_after : int or str, default 24
+        Hours without flow after which :func:`~infotrafic.forecasting.forecast` lists an arc
+        as stale.
+    n_jobs : int, default 1
+        Series and horizons fitted in parallel (threads; ``-1``: all cores).
+    progress : bool, default False
+        Show progress bars.
+
+    Returns
+    -------
+    ForecastModel
+
+    Raises
+    ------
+    ConfigurationError
+        Invalid options (a horizon outside 1-24, a level outside (0, 100), ...).
+    DataValidationError
+        Data that cannot train the model (no flow before ``end``, ...).
+
+    Examples
+    --------
+    >>> from infotrafic.datasets import load_sample
+    >>> from infotrafic.forecasting import train
+    >>> m = train(load_sample(), "seasonal_naive", horizons=[1, 24], end="2023-06-01")
+    >>> m.horizons, m.targets, m.levels
+    ((1, 24), ('flow', 'occupancy'), (80.0, 95.0))
+    """
+    t0 = time.perf_counter()
+    hours = sorted({parse_hours(h, name="horizon", minimum=1) for h in horizons})
+    if not hours or hours[-1] > 24:
+        raise ConfigurationError(f"horizons go from 1 to 24 hours, got {hours}")
+    levels_ = check_levels(levels)
+    delay_h = parse_hours(delay, name="delay")
+    window = parse_duration(calibration, name="calibration")
+    stale_h = parse_hours(stale_after, name="stale_after", minimum=1)
+    if isinstance(model, str):
+        name, template = model, make_forecaster(model, **dict(params or {}))
+    else:
+        if params:
+            raise ConfigurationError("params only apply when model is a registered name")
+        name, template = type(model).__name__, model
+    data = validate_panel(panel)
+    if not data["flow"].notna().any():
+        raise DataValidationError("the panel has no flow to learn from", field="flow")
+    last = data.loc[data["flow"].notna(), "time"].max()
+    end_ts = parse_time(end, name="end") if end is not None else last + _HOUR
+    data = data.loc[data["time"] < end_ts].reset_index(drop=True)
+    if data.empty or not data["flow"].notna().any():
+        raise DataValidationError(
+            f"no flow before --end {end_ts} (the data covers {last} at the latest)", field="time"
+        )
+    if state is None:
+        state = bool(data["occupancy"].notna().any())
+    elif state and not data["occupancy"].notna().any():
+        raise DataValidationError(
+            "state needs occupancy and the data has none; train without the state",
+            field="occupancy",
+        )
+    targets = ["flow", *(["occupancy"] if state else [])]
+    cal = ConformalIntervals(levels=levels_, window=int(window / _HOUR))
+
+    metrics = validation = None
+    calibrate = True
+    scores: list[pd.DataFrame] = []
+    if validate_start is not None:
+        result = backtest(
+            data,
+            {name: template},
+            start=validate_start,
+            end=end_ts,
+            horizon=hours,
+            levels=levels_,
+            state=state,
+            calibration=window,
+            refit=refit,
+            delay=delay_h,
+            n_jobs=n_jobs,
+            progress=progress,
+        )
+        metrics = _metrics(result, name)
+        validation = result.report.to_dict()
+        if result.config.start <= end_ts - window:
+            scores.append(_validation_scores(result, name, data, cal, end_ts, delay_h))
+            calibrate = False
+
+    from tqdm.auto import tqdm
+
+    tasks = [(target, h) for target in targets for h in hours]
+    forecasters: dict[tuple[str, int], Forecaster] = {}
+    runner = joblib.Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")
+    jobs = (
+        joblib.delayed(_train_one)(template, data, target, h, delay_h, end_ts, cal, calibrate)
+        for target, h in tasks
+    )
+    with tqdm(total=len(tasks), disable=not progress, desc="train", unit="model") as bar:
+        for target, h, fitted, part in runner(jobs):
+            forecasters[(target, h)] = fitted
+            if part is not None:
+                scores.append(part)
+            bar.update(1)
+    calibration_scores = _thin(
+        pd.concat(scores, ignore_index=True)
+        if scores
+        else pd.DataFrame({"target": [], "horizon": [], "time": [], "score": [], "group": []})
+    )
+    training = {
+        "start": data["time"].min().isoformat(),
+        "end": end_ts.isoformat(),
+        "last_flow": data.loc[data["flow"].notna(), "time"].max().isoformat(),
+        "rows": len(data),
+        "arcs": int(data["arc_id"].nunique()),
+        "fingerprint": fingerprint(data),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    return ForecastModel(
+        model=name,
+        params=dict(params or {}),
+        horizons=tuple(hours),
+        levels=levels_,
+        delay=delay_h,
+        forecasters=forecasters,
+        scores=calibration_scores,
+        calibrator=cal,
+        training=training,
+        stale_after=stale_h,
+        metrics=metrics,
+        validation=validation,
+    )
