@@ -17,10 +17,18 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from infotrafic._types import PathLike
 
-__all__ = ["TMP_SUFFIX", "atomic_directory", "atomic_write", "atomic_write_text", "file_sha256"]
+__all__ = [
+    "TMP_SUFFIX",
+    "atomic_directory",
+    "atomic_write",
+    "atomic_write_text",
+    "file_sha256",
+    "json_safe",
+]
 
 #: Suffix of the temporary siblings (a killed process can leave ``.<name>.<random>.tmp``).
 TMP_SUFFIX = ".tmp"
@@ -178,3 +186,21 @@ def _fsync_tree(root: Path) -> None:
         if file.is_file():
             with open(file, "rb") as fh:
                 os.fsync(fh.fileno())
+
+
+def json_safe(value: Any) -> Any:
+    """Return ``value`` with only JSON types (objects with ``to_dict`` expanded, others repr'd).
+
+    Examples
+    --------
+    >>> json_safe({"a": (1, 2), 3: None})
+    {'a': [1, 2], '3': None}
+    """
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    to_dict = getattr(value, "to_dict", None)
+    return json_safe(to_dict()) if callable(to_dict) else repr(value)

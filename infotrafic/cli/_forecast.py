@@ -171,7 +171,7 @@ def train_command(
         per_h = ", ".join(f"{h} h {v:.2f}" for h, v in m["mae_per_horizon"].items())
         click.echo(f"validation MAE (mean over horizons) {m['mae']:.2f}: {per_h}")
     if mlflow_uri:
-        from infotrafic.forecasting._mlflow import log_model
+        from infotrafic.forecasting import log_model
 
         # The panel lets a champion validated on another window be re-evaluated on this one.
         registration = log_model(fitted, path, mlflow_uri, panel=panel)

@@ -32,6 +32,7 @@ from infotrafic.features._history import (
 )
 from infotrafic.features._spec import (
     BUILDERS,
+    SPARSE_SHARE,
     TARGETS,
     FeatureBuilder,
     FeatureSpec,
@@ -55,6 +56,7 @@ __all__ = [
     "Rolling",
     "SameDayType",
     "SameHourOfWeek",
+    "SPARSE_SHARE",
     "SeasonalDiff",
     "TARGETS",
     "build_features",

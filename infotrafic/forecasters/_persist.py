@@ -23,7 +23,7 @@ from typing import Any
 
 import joblib
 
-from infotrafic._io import atomic_write
+from infotrafic._io import atomic_write, json_safe
 from infotrafic._types import PathLike
 from infotrafic._version import __version__
 from infotrafic.exceptions import FileFormatError, ModelCompatibilityError
@@ -42,19 +42,6 @@ def _version_of(dist: str) -> str | None:
         return None
 
 
-def _json_safe(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    to_dict = getattr(value, "to_dict", None)
-    if callable(to_dict):
-        return _json_safe(to_dict())
-    return repr(value)
-
-
 def _header(model: Forecaster) -> dict[str, Any]:
     spec = None
     feature_spec = getattr(model, "feature_spec", None)
@@ -68,7 +55,7 @@ def _header(model: Forecaster) -> dict[str, Any]:
         "format_version": _FORMAT_VERSION,
         "infotrafic_version": __version__,
         "class": f"{cls.__module__}.{cls.__qualname__}",
-        "params": _json_safe(model.get_params(deep=False)),
+        "params": json_safe(model.get_params(deep=False)),
         "feature_spec": spec,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),

@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from infotrafic._io import atomic_directory, file_sha256
+from infotrafic._io import atomic_directory, file_sha256, json_safe
 from infotrafic._types import PathLike
 from infotrafic._version import __version__
 from infotrafic.exceptions import FileFormatError, InfotraficError, ModelCompatibilityError
@@ -159,7 +159,7 @@ class ForecastModel:
             "infotrafic_version": self.version,
             "created": self.created,
             "model": self.model,
-            "params": _json_safe(self.params),
+            "params": json_safe(self.params),
             "horizons": list(self.horizons),
             "levels": list(self.levels),
             "delay_hours": self.delay,
@@ -205,17 +205,6 @@ class ForecastModel:
             manifest = {**self.manifest(), "files": files}
             (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         return dest
-
-
-def _json_safe(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    to_dict = getattr(value, "to_dict", None)
-    return _json_safe(to_dict()) if callable(to_dict) else repr(value)
 
 
 def read_manifest(path: PathLike) -> dict[str, Any]:

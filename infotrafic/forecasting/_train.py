@@ -33,7 +33,7 @@ from infotrafic.backtest import (
     sample_keys,
 )
 from infotrafic.exceptions import ConfigurationError, DataValidationError
-from infotrafic.features._spec import SPARSE_SHARE
+from infotrafic.features import SPARSE_SHARE
 from infotrafic.forecasters import Forecaster, make_forecaster
 from infotrafic.forecasting._model import ForecastModel
 from infotrafic.intervals import ConformalIntervals, check_levels

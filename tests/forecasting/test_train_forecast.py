@@ -220,7 +220,7 @@ def test_gbm_trains_and_forecasts_with_intervals(panel: pd.DataFrame) -> None:
 
 
 def test_large_panels_sample_whole_hours_for_a_sparse_build(panel: pd.DataFrame) -> None:
-    from infotrafic.features._spec import SPARSE_SHARE
+    from infotrafic.features import SPARSE_SHARE
     from infotrafic.forecasters import GBMForecaster
     from infotrafic.forecasting._train import HOUR_OVERSAMPLING, _training_rows
 
