@@ -204,9 +204,10 @@ class ModelInfo(BaseModel):
     levels: list[float]
     targets: list[str] = Field(description="Series forecast: flow, and occupancy for the state.")
     delay: int
-    created_at: str
+    created_at: str = Field(description="When the model was trained (UTC ISO 8601).")
     infotrafic_version: str
     training: dict[str, Any] = Field(description="Training window, rows, arcs, data fingerprint.")
+    saved_at: str = Field(description="When the store received it; listings are newest first.")
     metrics: dict[str, Any] | None = Field(
         default=None, description="Validation metrics (MAE per horizon, coverage, state F1)."
     )

@@ -70,6 +70,15 @@ def safe_child(root: Path, name: str) -> Path:
     return target
 
 
+def _instant(stamp: str) -> dt.datetime:
+    """An ISO 8601 time as an aware UTC datetime (a naive one is read as UTC)."""
+    try:
+        when = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return dt.datetime.min.replace(tzinfo=dt.UTC)  # unreadable: oldest
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelRecord:
     """One trained model of the store: its manifest's summary and what the API added."""
@@ -84,6 +93,7 @@ class ModelRecord:
     created_at: str
     infotrafic_version: str
     training: dict[str, Any]
+    saved_at: str
     metrics: dict[str, Any] | None = None
     source: str | None = None
     arcs: list[int] | None = None
@@ -117,6 +127,8 @@ class ModelRecord:
             created_at=str(manifest["created"]),
             infotrafic_version=str(manifest["infotrafic_version"]),
             training=dict(manifest["training"]),
+            # When the store received it (the sidecar); a directory written by the CLI: trained.
+            saved_at=str(extra.get("saved_at") or manifest["created"]),
             metrics=manifest.get("metrics"),
             source=extra.get("source"),
             arcs=extra.get("arcs"),
@@ -203,7 +215,7 @@ class ModelStore:
                 out.append(self.record(path.name))
             except (InfotraficError, KeyError, TypeError, ValueError, OSError):
                 continue  # a foreign, incompatible or half-deleted directory: not a model
-        return sorted(out, key=lambda r: (r.created_at, r.version), reverse=True)
+        return sorted(out, key=lambda r: (_instant(r.saved_at), r.version), reverse=True)
 
     def latest(self, name: str | None = None) -> ModelRecord | None:
         """The newest model, overall or of forecaster ``name``; None if none."""
@@ -262,8 +274,8 @@ class ModelStore:
         """
         version = self.new_version()
         self.root.mkdir(parents=True, exist_ok=True)
-        if extra:
-            atomic_write_text(self._sidecar(version), json.dumps(extra, indent=2, default=str))
+        sidecar = {"saved_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"), **extra}
+        atomic_write_text(self._sidecar(version), json.dumps(sidecar, indent=2, default=str))
         model.save(self.model_dir(version))
         return self.record(version)
 

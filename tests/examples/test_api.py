@@ -430,8 +430,8 @@ def test_models_listing(client: httpx.Client) -> None:
     names = {m["name"] for m in models}
     assert len(models) >= 2 and names >= {"seasonal_naive", "naive", "historical_average"}
     assert sum(m["champion"] for m in models) == 1
-    created = [m["created_at"] for m in models]
-    assert created == sorted(created, reverse=True)  # newest first
+    saved = [pd.Timestamp(m["saved_at"]) for m in models]
+    assert saved == sorted(saved, reverse=True)  # newest first
 
 
 def test_load_benchmark_runs(api: LiveApi, tmp_path: Path) -> None:
