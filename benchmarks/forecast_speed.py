@@ -13,8 +13,9 @@ prepared parquet input excluded; peak RSS of the subprocess and its children sam
    the forecast input (a forecast reads the recent weeks, not the year).
 2. ``train``: ``train(panel, "gbm", horizons=1..H, levels=(80, 95), n_jobs=--n-jobs)`` — the
    default ``gbm`` on flow and occupancy (traffic state), each series and horizon fitted twice
-   (calibration fit on the data before the last 28 days, then the final fit), calibration as
-   ``train`` does it; then ``ForecastModel.save(dir)`` (timed apart). Target: <= 30 min and
+   (calibration fit on the data before the last 28 days, then the final fit; once with
+   ``--no-refit-final``, which serves the calibration fits), calibration as ``train`` does it;
+   then ``ForecastModel.save(dir)`` (timed apart). Target: <= 30 min and
    <= 8 GB at 3,000 arcs x 24 horizons on a 2-core machine.
 3. ``forecast``: ``load_model(dir)`` (timed apart), then ``forecast(model, recent)`` for every
    arc x horizon at the last hour of the data, twice in the same process (the first call is the
@@ -106,6 +107,7 @@ def step_train(args: argparse.Namespace) -> dict[str, Any]:
             horizons=_horizons(args.horizons),
             levels=(80, 95),
             params=params or None,
+            refit_final=args.refit_final,
             n_jobs=args.n_jobs,
         )
         seconds = time.perf_counter() - t0
@@ -115,6 +117,7 @@ def step_train(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "model": args.model,
         "params": params,
+        "refit_final": args.refit_final,
         "train_seconds": seconds,
         "save_seconds": save_seconds,
         "peak_rss_gb": rss.peak / 2**30,
@@ -194,6 +197,7 @@ def _spawn(step: str, args: argparse.Namespace, model: str = "gbm") -> dict[str,
         str(args.n_jobs),
         "--gbm-params",
         args.gbm_params,
+        "--refit-final" if args.refit_final else "--no-refit-final",
         "--horizons",
         *map(str, args.horizons),
     ]
@@ -234,8 +238,9 @@ def _table(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
         t, f = results.get(f"train_{model}"), results.get(f"forecast_{model}")
         gbm = model == "gbm"
         if t:
+            fits = "" if t.get("refit_final", True) else ", no final refit"
             row(
-                f"train {model} ({n_h} h x {len(t['targets'])} series)",
+                f"train {model} ({n_h} h x {len(t['targets'])} series{fits})",
                 t["train_seconds"],
                 TARGETS["train_seconds"] if gbm else None,
                 t["peak_rss_gb"],
@@ -285,6 +290,12 @@ def main() -> int:
     ap.add_argument(
         "--gbm-params", default="{}", help="JSON hyper-parameters of gbm (default: none)"
     )
+    ap.add_argument(
+        "--refit-final",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="train(refit_final=...): --no-refit-final serves the calibration twins",
+    )
     ap.add_argument("--quick", action="store_true", help="100 arcs, 3 horizons (smoke run)")
     ap.add_argument("--workdir", type=Path, help="keep the panel and model directories here")
     ap.add_argument(
@@ -312,7 +323,8 @@ def main() -> int:
     print(
         f"{SYNTHETIC_LABEL}: {args.arcs:,} arcs, {args.history_days} days of history ending "
         f"{END} UTC; horizons {horizons[0]}..{horizons[-1]} ({len(horizons)}); levels 80, 95; "
-        f"train n_jobs={args.n_jobs}; gbm params {args.gbm_params}; {os.cpu_count()} CPUs"
+        f"train n_jobs={args.n_jobs}, refit_final={args.refit_final}; gbm params "
+        f"{args.gbm_params}; {os.cpu_count()} CPUs"
     )
     results: dict[str, dict[str, Any]] = {}
     try:

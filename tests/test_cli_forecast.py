@@ -150,3 +150,14 @@ def test_forecast_errors_name_the_problem(model_dir: Path, tmp_path: Path) -> No
     broken.mkdir()
     code, _, stderr = run("forecast", str(broken), "--sample", "--out", out)
     assert code == 1 and "no manifest.json" in stderr and "Traceback" not in stderr
+
+
+def test_train_without_a_final_refit_records_where_learning_stops(tmp_path: Path) -> None:
+    out = tmp_path / "twin"
+    args = ["train", "--sample", "--model", "seasonal_naive", "--horizon", "1h"]
+    args += ["--end", "2023-11-01", "--no-refit-final", "--out", str(out), "--no-progress"]
+    code, _, stderr = run(*args)
+    assert code == 0, stderr
+    training = json.loads((out / "manifest.json").read_text())["training"]
+    end, fit_end = pd.Timestamp(training["end"]), pd.Timestamp(training["fit_end"])
+    assert end - fit_end == pd.Timedelta(days=28)

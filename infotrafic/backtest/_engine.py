@@ -34,7 +34,7 @@ from infotrafic.backtest._tasks import (
     run_tasks,
 )
 from infotrafic.exceptions import BacktestError, ConfigurationError
-from infotrafic.forecasters import NaiveForecaster, SeasonalNaiveForecaster
+from infotrafic.forecasters import requires_refit
 
 __all__ = ["backtest", "model_names"]
 
@@ -101,18 +101,6 @@ def model_names(models: Mapping[str, Any] | Sequence[Any]) -> list[tuple[str, An
 
 def _has_fast_path(model: Any) -> bool:
     return all(callable(getattr(model, attr, None)) for attr in _FAST)
-
-
-def _refit_free(model: Any) -> bool:
-    """Models that learn nothing from training data are fitted once, not once per block.
-
-    A model says so with a class attribute ``requires_refit = False``; the built-in naive and
-    seasonal naive forecasters are known to be such baselines.
-    """
-    flag = getattr(model, "requires_refit", None)
-    if flag is not None:
-        return flag is False
-    return type(model) in (NaiveForecaster, SeasonalNaiveForecaster)
 
 
 def _prepare(model: Any, cfg: BacktestConfig, column: str = "flow") -> Any:
@@ -341,7 +329,7 @@ def _fast_tasks(
     :mod:`infotrafic.backtest._pool`), otherwise every row, exactly as a whole-panel build.
     """
     chunks = _Chunks(model, name, panel, cfg)
-    once = _refit_free(model)
+    once = not requires_refit(model)
     cutoffs = cfg.cutoffs()
     bounds = [cfg.train_bounds(c) for c in (cutoffs[:1] if once else cutoffs)]
     uppers = [u.value for _, u in bounds]
@@ -453,7 +441,7 @@ def _generic_tasks(
     model: Any, name: str, panel: pd.DataFrame, plan: _Plan, cfg: BacktestConfig
 ) -> tuple[int, Iterator[Any]]:
     p_ns = _ns(panel["time"])
-    if _refit_free(model):
+    if not requires_refit(model):
         groups = [(plan.cutoffs[0], 0, len(plan.targets), False)]
     else:
         groups = [(c, b0, b1, plan.warmup[k]) for k, c, b0, b1 in plan.blocks()]

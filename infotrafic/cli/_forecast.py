@@ -87,6 +87,14 @@ def _model_params(items: Sequence[str], model: str) -> dict[str, Any]:
     default=None,
     help="Also forecast occupancy and the traffic state (default: when the data has occupancy).",
 )
+@click.option(
+    "--refit-final/--no-refit-final",
+    default=True,
+    show_default=True,
+    help="Fit the served models on all the data after their calibration twins; "
+    "--no-refit-final serves the twins (half the fits; the last --calibration window is not "
+    "learned from).",
+)
 @click.option("--arc", "arcs", multiple=True, type=int, help="Only these arcs (repeatable).")
 @click.option(
     "--n-jobs", default=1, show_default=True, type=int, help="Horizons fitted in parallel."
@@ -115,6 +123,7 @@ def train_command(
     delay: str,
     calibration: str,
     state: bool | None,
+    refit_final: bool,
     arcs: tuple[int, ...],
     n_jobs: int,
     mlflow_uri: str | None,
@@ -152,6 +161,7 @@ def train_command(
             calibration=calibration,
             validate_start=validate_start,
             refit=refit,
+            refit_final=refit_final,
             n_jobs=n_jobs,
             progress=progress,
         )

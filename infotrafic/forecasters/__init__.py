@@ -12,6 +12,7 @@ from infotrafic.forecasters._base import (
     available_forecasters,
     make_forecaster,
     register_forecaster,
+    requires_refit,
 )
 from infotrafic.forecasters._gbm import GBMForecaster, default_gbm_features
 from infotrafic.forecasters._naive import (
@@ -44,5 +45,6 @@ __all__ = [
     "make_forecaster",
     "read_forecaster_header",
     "register_forecaster",
+    "requires_refit",
     "save_forecaster",
 ]

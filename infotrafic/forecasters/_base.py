@@ -34,6 +34,7 @@ __all__ = [
     "available_forecasters",
     "make_forecaster",
     "register_forecaster",
+    "requires_refit",
 ]
 
 
@@ -82,6 +83,34 @@ class TabularForecaster(Forecaster, Protocol):
     def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:
         """Predict rows of :meth:`build_features` output."""
         ...
+
+
+def requires_refit(model: Any) -> bool:
+    """Say whether a forecaster learns from its training data (a declared capability).
+
+    A forecaster that learns nothing (the naive baselines read one lag; a Darts local model
+    refits itself at every origin inside ``predict``) declares ``requires_refit = False``, as a
+    class attribute or a property. The backtest engine then fits it once instead of once per
+    refit block, and :func:`~infotrafic.forecasting.train` fits it on a handful of rows. Any
+    other forecaster, including one that declares nothing, requires a refit.
+
+    Parameters
+    ----------
+    model : object
+        A forecaster.
+
+    Returns
+    -------
+    bool
+        False only when the forecaster declares ``requires_refit = False``.
+
+    Examples
+    --------
+    >>> from infotrafic.forecasters import GBMForecaster, SeasonalNaiveForecaster, requires_refit
+    >>> requires_refit(SeasonalNaiveForecaster()), requires_refit(GBMForecaster())
+    (False, True)
+    """
+    return getattr(model, "requires_refit", True) is not False
 
 
 class BaseForecaster(BaseEstimator):  # type: ignore[misc]

@@ -16,7 +16,13 @@ __all__ = ["HistoricalAverageForecaster", "NaiveForecaster", "SeasonalNaiveForec
 
 
 class _LagForecaster(BaseForecaster):
-    """A baseline whose forecast is one lag column of its feature table."""
+    """A baseline whose forecast is one lag column of its feature table.
+
+    It learns nothing from training data (``requires_refit = False``, see
+    :func:`~infotrafic.forecasters.requires_refit`).
+    """
+
+    requires_refit = False
 
     def _column(self) -> str:
         raise NotImplementedError

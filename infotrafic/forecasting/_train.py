@@ -34,7 +34,7 @@ from infotrafic.backtest import (
 )
 from infotrafic.exceptions import ConfigurationError, DataValidationError
 from infotrafic.features import SPARSE_SHARE
-from infotrafic.forecasters import Forecaster, make_forecaster
+from infotrafic.forecasters import Forecaster, make_forecaster, requires_refit
 from infotrafic.forecasting._model import ForecastModel
 from infotrafic.intervals import ConformalIntervals, check_levels
 
@@ -110,10 +110,17 @@ def _training_rows(
     for those hours only (an eighth of the history or less), which is most of the training
     cost on the whole network. The hours depend on the panel, not on ``until``, so that the
     forecasters of one horizon share them (and one feature build).
+
+    A forecaster that learns nothing (:func:`~infotrafic.forecasters.requires_refit` is False)
+    gets the rows of the last known hour only.
     """
     t_ns = pd.DatetimeIndex(data["time"]).as_unit("ns").asi8
     known = (t_ns <= until.value) & data[target].notna().to_numpy()
     rows = data.loc[known, ["arc_id", "time"]]
+    if not requires_refit(model) and not rows.empty:
+        # It learns nothing: its fit only checks the feature table, so one hour of rows does.
+        last = t_ns[known].max()
+        rows = rows.loc[t_ns[known] == last]
     max_rows = getattr(model, "max_train_rows", None)
     if isinstance(max_rows, int) and not isinstance(max_rows, bool) and len(rows) > max_rows:
         seed = int(getattr(model, "random_state", 0) or 0)
@@ -134,6 +141,18 @@ def _training_rows(
     return rows.reset_index(drop=True)
 
 
+def _until(data: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:
+    """Return the rows of ``data`` up to ``until``: ``data`` itself when none is later.
+
+    On the whole network the panel is gigabytes: a copy per fit would double the memory.
+    """
+    t = data["time"]
+    if t.max() <= until:
+        return data
+    out: pd.DataFrame = data.loc[t <= until]
+    return out
+
+
 def _is_tabular(model: Forecaster) -> bool:
     return all(callable(getattr(model, a, None)) for a in ("build_features", "fit_features"))
 
@@ -144,17 +163,19 @@ def _fit_all(
     """Fit forecasters of the same features, each on the targets up to its own time.
 
     Tabular forecasters share one feature build: the features of a row do not depend on when a
-    model is fitted, so the union of their training rows is built once.
+    model is fitted, so the union of their training rows is built once. Other forecasters
+    are fitted on the panel up to their time.
     """
     if not all(_is_tabular(m) for m, _ in models):
         for m, until in models:
-            m.fit(data.loc[data["time"] <= until])
+            m.fit(_until(data, until))
         return
     samples = [_training_rows(m, data, until, target) for m, until in models]
     union = pd.concat(samples).drop_duplicates(ignore_index=True)
-    newest = max(until for _, until in models)
     build = models[0][0].build_features  # type: ignore[attr-defined]
-    X = build(data.loc[data["time"] <= newest], targets=union)
+    # A row's features read only data up to its origin (the builders' leakage property), so
+    # the whole panel is given: no copy of it per fit.
+    X = build(data, targets=union)
     index = pd.MultiIndex.from_frame(union)
     for (m, _), rows in zip(models, samples, strict=True):
         pick = index.get_indexer(pd.MultiIndex.from_frame(rows))
@@ -248,12 +269,14 @@ def _train_one(
     end: pd.Timestamp,
     cal: ConformalIntervals,
     calibrate: bool,
+    refit_final: bool = True,
 ) -> tuple[str, int, Forecaster, pd.DataFrame | None]:
     """Fit the final forecaster of a series and horizon, and its calibration errors.
 
     The final forecaster learns from every target before ``end``; with ``calibrate``, a twin
     learns from the targets known at ``end - calibration`` and forecasts that window, whose
-    errors calibrate the intervals (one refit block of a backtest).
+    errors calibrate the intervals (one refit block of a backtest). Without ``refit_final``
+    the twin is the final forecaster (plain split conformal: one fit instead of two).
     """
     lead = horizon + delay
     final = _configure(template, target, horizon, delay)
@@ -262,11 +285,15 @@ def _train_one(
         return target, horizon, final, None
     cut = end - cal.window * _HOUR
     early = _configure(template, target, horizon, delay)
-    _fit_all([(final, end - _HOUR), (early, cut - lead * _HOUR)], data, target)
+    fits = [(early, cut - lead * _HOUR)]
+    if refit_final:
+        fits.insert(0, (final, end - _HOUR))
+    _fit_all(fits, data, target)
     rows = _sample_rows(_window_rows(data, cut, end, target), 24 * MAX_ERRORS)
     history = _recent(early, data, cut)
     pred = np.asarray(early.predict(history, rows[["arc_id", "time"]]), dtype=np.float64)
-    return target, horizon, final, _scores(cal, history, rows, pred, target, horizon, lead)
+    scores = _scores(cal, history, rows, pred, target, horizon, lead)
+    return target, horizon, final if refit_final else early, scores
 
 
 def _validation_scores(
@@ -336,6 +363,7 @@ def train(
     validate_start: TimeLike | None = None,
     refit: DurationLike = "7D",
     stale_after: int | DurationLike = 24,
+    refit_final: bool = True,
     n_jobs: int = 1,
     progress: bool = False,
 ) -> ForecastModel:
@@ -372,6 +400,12 @@ def train(
     stale_after : int or str, default 24
         Hours without flow after which :func:`~infotrafic.forecasting.forecast` lists an arc
         as stale.
+    refit_final : bool, default True
+        Serve forecasters fitted on every target before ``end``, calibrated by twins fitted
+        before the calibration window. With False, the twins themselves are served (plain
+        split conformal): half the fits, intervals calibrated on the very forecasters served,
+        but the last ``calibration`` window is not learned from (its data still feeds the
+        features of every forecast). Ignored when a validation backtest calibrates.
     n_jobs : int, default 1
         Series and horizons fitted in parallel (threads; ``-1``: all cores).
     progress : bool, default False
@@ -415,7 +449,8 @@ def train(
         raise DataValidationError("the panel has no flow to learn from", field="flow")
     last = data.loc[data["flow"].notna(), "time"].max()
     end_ts = parse_time(end, name="end") if end is not None else last + _HOUR
-    data = data.loc[data["time"] < end_ts].reset_index(drop=True)
+    if data["time"].max() >= end_ts:
+        data = data.loc[data["time"] < end_ts].reset_index(drop=True)
     if data.empty or not data["flow"].notna().any():
         raise DataValidationError(
             f"no flow before --end {end_ts} (the data covers {last} at the latest)", field="time"
@@ -460,7 +495,9 @@ def train(
     forecasters: dict[tuple[str, int], Forecaster] = {}
     runner = joblib.Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")
     jobs = (
-        joblib.delayed(_train_one)(template, data, target, h, delay_h, end_ts, cal, calibrate)
+        joblib.delayed(_train_one)(
+            template, data, target, h, delay_h, end_ts, cal, calibrate, refit_final
+        )
         for target, h in tasks
     )
     with tqdm(total=len(tasks), disable=not progress, desc="train", unit="model") as bar:
@@ -477,6 +514,9 @@ def train(
     training = {
         "start": data["time"].min().isoformat(),
         "end": end_ts.isoformat(),
+        # The targets the served forecasters learned from end here (the calibration cut
+        # without refit_final); later data only feeds their features.
+        "fit_end": (end_ts if refit_final or not calibrate else end_ts - window).isoformat(),
         "last_flow": data.loc[data["flow"].notna(), "time"].max().isoformat(),
         "rows": len(data),
         "arcs": int(data["arc_id"].nunique()),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -247,3 +248,47 @@ def test_large_panels_sample_whole_hours_for_a_sparse_build(panel: pd.DataFrame)
     # below the threshold: the uniform sample of the backtest engine, over every hour
     uniform = _training_rows(GBMForecaster(max_train_rows=known // 2), panel, end, "flow")
     assert uniform["time"].nunique() / panel["time"].nunique() > SPARSE_SHARE
+
+
+def test_without_a_final_refit_the_calibration_fits_are_served(panel: pd.DataFrame) -> None:
+    """``refit_final=False``: one fit per series and horizon, the twin that the calibration
+    errors come from, and the same calibration errors as with the final refit."""
+    kw: dict[str, Any] = {"horizons": [1, 3], "end": END, "params": {"max_iter": 20}}
+    twin = train(panel, "gbm", state=False, refit_final=False, **kw)
+    full = train(panel, "gbm", state=False, **kw)
+    end = pd.Timestamp(full.training["end"])
+    assert pd.Timestamp(full.training["fit_end"]) == end
+    assert pd.Timestamp(twin.training["fit_end"]) == end - 28 * 24 * H
+    pd.testing.assert_frame_equal(twin.scores, full.scores)  # same twins, same errors
+    for key, served in twin.forecasters.items():  # 28 days x 4 arcs fewer training rows
+        fewer = full.forecasters[key].n_train_rows_ - served.n_train_rows_  # type: ignore[attr-defined]
+        assert 2 * 28 * 24 < fewer <= 4 * 28 * 24
+    # the served twins give the very forecasts their calibration errors measured
+    out = forecast(twin, panel, at=AT)
+    assert out["flow"].notna().all() and (out["lo_80"] < out["hi_80"]).all()
+
+
+def test_a_forecaster_that_learns_nothing_is_fitted_on_one_hour(
+    model: ForecastModel, panel: pd.DataFrame
+) -> None:
+    """Seasonal naive declares ``requires_refit = False``: its features are built for the
+    last known hour only (not the whole history, gigabytes on the whole network), and it
+    forecasts exactly the seasonal lag."""
+    from infotrafic.forecasters import GBMForecaster, SeasonalNaiveForecaster, requires_refit
+    from infotrafic.forecasting._train import _training_rows
+
+    assert not requires_refit(SeasonalNaiveForecaster()) and requires_refit(GBMForecaster())
+    end = pd.Timestamp(model.training["end"])
+    rows = _training_rows(SeasonalNaiveForecaster(), panel, end, "flow")
+    assert rows["time"].nunique() == 1 and rows["time"].iloc[0] <= end
+    for f in model.forecasters.values():
+        assert f.n_train_rows_ <= panel["arc_id"].nunique()  # type: ignore[attr-defined]
+    out = forecast(model, panel, at=AT).set_index(["arc_id", "time"])
+    lagged = panel.set_index(["arc_id", "time"])["flow"]
+    at1 = out[out["horizon"] == 1]
+    expected = lagged.reindex(
+        pd.MultiIndex.from_arrays(
+            [at1.index.get_level_values(0), at1.index.get_level_values(1) - 168 * H]
+        )
+    ).to_numpy()
+    np.testing.assert_allclose(at1["flow"].to_numpy(), expected)
