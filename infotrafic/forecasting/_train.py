@@ -115,30 +115,35 @@ def _training_rows(
     gets the rows of the last known hour only.
     """
     t_ns = pd.DatetimeIndex(data["time"]).as_unit("ns").asi8
-    known = (t_ns <= until.value) & data[target].notna().to_numpy()
-    rows = data.loc[known, ["arc_id", "time"]]
-    if not requires_refit(model) and not rows.empty:
+    has_target = data[target].notna().to_numpy()
+    # Positions, not frames: on the whole network the known rows are tens of millions.
+    idx = np.flatnonzero((t_ns <= until.value) & has_target)
+    if not requires_refit(model) and idx.size:
         # It learns nothing: its fit only checks the feature table, so one hour of rows does.
-        last = t_ns[known].max()
-        rows = rows.loc[t_ns[known] == last]
+        idx = idx[t_ns[idx] == t_ns[idx].max()]
     max_rows = getattr(model, "max_train_rows", None)
-    if isinstance(max_rows, int) and not isinstance(max_rows, bool) and len(rows) > max_rows:
+    if isinstance(max_rows, int) and not isinstance(max_rows, bool) and len(idx) > max_rows:
         seed = int(getattr(model, "random_state", 0) or 0)
-        hours = t_ns[known] // _HOUR_NS
-        share = HOUR_OVERSAMPLING * max_rows / int(data[target].notna().sum())
+        hours = t_ns[idx] // _HOUR_NS
+        share = HOUR_OVERSAMPLING * max_rows / int(has_target.sum())
         if share <= SPARSE_SHARE:
-            hour_keys = sample_keys(np.full(len(hours), -1, dtype=np.int64), hours, seed)
-            kept = np.flatnonzero(hour_keys < np.uint64(share * 2.0**64))
-            rows, hours = rows.iloc[kept], hours[kept]
-        keys = sample_keys(rows["arc_id"].to_numpy(dtype=np.int64), hours, seed)
-        if len(rows) > max_rows:
-            rows = rows.iloc[np.sort(np.argpartition(keys, max_rows - 1)[:max_rows])]
+            # one key per hour of the span (a key depends on the hour only), looked up per row
+            first = int(hours.min())
+            span = np.arange(first, int(hours.max()) + 1, dtype=np.int64)
+            hour_keys = sample_keys(np.full(len(span), -1, dtype=np.int64), span, seed)
+            kept = (hour_keys < np.uint64(share * 2.0**64))[hours - first]
+            idx, hours = idx[kept], hours[kept]
+        arcs = data["arc_id"].to_numpy(dtype=np.int64)[idx]
+        keys = sample_keys(arcs, hours, seed)
+        if len(idx) > max_rows:
+            idx = idx[np.sort(np.argpartition(keys, max_rows - 1)[:max_rows])]
+    rows = pd.DataFrame({c: data[c].take(idx).reset_index(drop=True) for c in ("arc_id", "time")})
     if rows.empty:
         raise DataValidationError(
             f"no {target} to learn from before {until}; give more data or an earlier --end",
             field=target,
         )
-    return rows.reset_index(drop=True)
+    return rows
 
 
 def _until(data: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:
