@@ -118,6 +118,18 @@ def test_forecast_from_files_and_a_store(model_dir: Path, tmp_path: Path) -> Non
     assert code == 0, stderr
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     pd.testing.assert_frame_equal(a, b)
+    # a folder is read as infotrafic etl reads it: its data files
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    path.rename(folder / path.name)
+    (folder / "notes.md").write_text("not data")
+    code, _, stderr = run("forecast", str(model_dir), str(folder), "--out", str(tmp_path / "c.csv"))
+    assert code == 0, stderr
+    pd.testing.assert_frame_equal(a, pd.read_csv(tmp_path / "c.csv"))
+    (folder / path.name).unlink()
+    code, _, stderr = run("forecast", str(model_dir), str(folder), "--out", str(tmp_path / "d.csv"))
+    assert code != 0 and f"no data files in {folder}" in stderr
+    assert not (tmp_path / "d.csv").exists()
 
 
 @pytest.mark.parametrize(

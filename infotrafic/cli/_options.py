@@ -27,6 +27,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 def data_source_options(command: F) -> F:
     """Add the data source of a command: ``FILE...``, ``--store DIR`` or ``--sample``.
 
+    ``FILE...`` may name folders too: their data files are read, as ``infotrafic etl`` does
+    (:func:`~infotrafic.etl.expand_paths`).
+
     Parameters
     ----------
     command : callable
@@ -42,7 +45,7 @@ def data_source_options(command: F) -> F:
     command = click.option(
         "--store", type=click.Path(exists=True, file_okay=False), help="Read a local store."
     )(command)
-    return click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))(command)
+    return click.argument("files", nargs=-1, type=click.Path(exists=True))(command)
 
 
 #: Horizons the forecasting commands accept, in hours.
@@ -176,7 +179,7 @@ def load_panel(
     Parameters
     ----------
     files : sequence of str
-        Data files (any format the ETL reads).
+        Data files (any format the ETL reads) or folders of them.
     store : str, optional
         A local parquet store.
     sample : bool
@@ -207,9 +210,9 @@ def load_panel(
 
         panel: pd.DataFrame = ParquetStore(store).read(arcs=list(arcs) or None, start=start)
         return panel
-    from infotrafic.etl import read_files
+    from infotrafic.etl import expand_paths, read_files
 
-    result = read_files([Path(f) for f in files])
+    result = read_files(expand_paths([Path(f) for f in files], empty_ok=False))
     n_bad = len(result.quarantine)
     if n_bad:
         click.echo(f"{n_bad:,} input rows quarantined (see `infotrafic` ETL commands)", err=True)
