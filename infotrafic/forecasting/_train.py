@@ -289,16 +289,13 @@ def _train_one(
         _fit_all([(final, end - _HOUR)], data, target)
         return target, horizon, final, None
     cut = end - cal.window * _HOUR
-    early = _configure(template, target, horizon, delay)
-    fits = [(early, cut - lead * _HOUR)]
-    if refit_final:
-        fits.insert(0, (final, end - _HOUR))
-    _fit_all(fits, data, target)
+    early = _configure(template, target, horizon, delay) if refit_final else final
+    fits = [(final, end - _HOUR)] if refit_final else []
+    _fit_all([*fits, (early, cut - lead * _HOUR)], data, target)
     rows = _sample_rows(_window_rows(data, cut, end, target), 24 * MAX_ERRORS)
     history = _recent(early, data, cut)
     pred = np.asarray(early.predict(history, rows[["arc_id", "time"]]), dtype=np.float64)
-    scores = _scores(cal, history, rows, pred, target, horizon, lead)
-    return target, horizon, final if refit_final else early, scores
+    return target, horizon, final, _scores(cal, history, rows, pred, target, horizon, lead)
 
 
 def _validation_scores(
