@@ -17,7 +17,7 @@ IDENTICAL (checked to 1e-9).
 Benchmark 2 — the same LightGBM model on lags 1, 2, 3, 24, 168 h, global over the 3 arcs that
 cover the whole period (4264, 5672, 191), expanding window, refitted every 168 h (weekly) at the
 same cutoffs, identical LightGBM parameters on every side (objective l1, n_estimators,
-learning_rate, num_leaves, min_child_samples, reg_lambda, seed, deterministic, force_row_wise)
+learning_rate, num_leaves, min_child_samples, reg_lambda, seed, deterministic, force_col_wise)
 and the same training rows (Darts and mlforecast drop the rows with a missing lag, the first
 week of each arc; infotrafic's ``dropna=True`` does the same).
 Darts and LightGBM cannot train on missing targets, so missing hours of the history are
@@ -87,7 +87,7 @@ def lgbm_params(n_jobs: int, n_estimators: int) -> dict[str, object]:
         "random_state": 0,
         "n_jobs": n_jobs,
         "deterministic": True,
-        "force_row_wise": True,
+        "force_col_wise": True,
         "verbosity": -1,
     }
 

@@ -12,9 +12,9 @@ prepared parquet input excluded; peak RSS of the subprocess and its children sam
    365, ending 2023-11-01 UTC), written to the work directory, with the last 8 weeks aside as
    the forecast input (a forecast reads the recent weeks, not the year).
 2. ``train``: ``train(panel, "gbm", horizons=1..H, levels=(80, 95), n_jobs=--n-jobs)`` — the
-   default ``gbm`` on flow and occupancy (traffic state), each series and horizon fitted twice
-   (calibration fit on the data before the last 28 days, then the final fit; once with
-   ``--no-refit-final``, which serves the calibration fits), calibration as ``train`` does it;
+   default ``gbm`` on flow and occupancy (traffic state), each series and horizon fitted once
+   on the data before the last 28 days and calibrated on them, as ``train`` does by default
+   (``--refit-final``: fitted a second time on everything, as ``train(refit_final=True)``);
    then ``ForecastModel.save(dir)`` (timed apart). Target: <= 30 min and
    <= 8 GB at 3,000 arcs x 24 horizons on a 2-core machine.
 3. ``forecast``: ``load_model(dir)`` (timed apart), then ``forecast(model, recent)`` for every
@@ -293,8 +293,8 @@ def main() -> int:
     ap.add_argument(
         "--refit-final",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="train(refit_final=...): --no-refit-final serves the calibration twins",
+        default=False,
+        help="train(refit_final=...), default False as train's: --refit-final fits twice",
     )
     ap.add_argument("--quick", action="store_true", help="100 arcs, 3 horizons (smoke run)")
     ap.add_argument("--workdir", type=Path, help="keep the panel and model directories here")

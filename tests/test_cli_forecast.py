@@ -164,12 +164,17 @@ def test_forecast_errors_name_the_problem(model_dir: Path, tmp_path: Path) -> No
     assert code == 1 and "no manifest.json" in stderr and "Traceback" not in stderr
 
 
-def test_train_without_a_final_refit_records_where_learning_stops(tmp_path: Path) -> None:
-    out = tmp_path / "twin"
-    args = ["train", "--sample", "--model", "seasonal_naive", "--horizon", "1h"]
-    args += ["--end", "2023-11-01", "--no-refit-final", "--out", str(out), "--no-progress"]
-    code, _, stderr = run(*args)
-    assert code == 0, stderr
-    training = json.loads((out / "manifest.json").read_text())["training"]
-    end, fit_end = pd.Timestamp(training["end"]), pd.Timestamp(training["fit_end"])
-    assert end - fit_end == pd.Timedelta(days=28)
+def test_train_records_where_learning_stops_with_and_without_a_final_refit(
+    tmp_path: Path,
+) -> None:
+    """By default the calibration fits are served (learning stops 28 days before --end);
+    --refit-final serves fits on everything before --end."""
+    for flag, gap in (([], 28), (["--no-refit-final"], 28), (["--refit-final"], 0)):
+        out = tmp_path / f"model{len(flag)}{gap}"
+        args = ["train", "--sample", "--model", "seasonal_naive", "--horizon", "1h", *flag]
+        args += ["--end", "2023-11-01", "--out", str(out), "--no-progress"]
+        code, _, stderr = run(*args)
+        assert code == 0, stderr
+        training = json.loads((out / "manifest.json").read_text())["training"]
+        end, fit_end = pd.Timestamp(training["end"]), pd.Timestamp(training["fit_end"])
+        assert end - fit_end == pd.Timedelta(days=gap), flag

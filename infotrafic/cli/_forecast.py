@@ -89,11 +89,10 @@ def _model_params(items: Sequence[str], model: str) -> dict[str, Any]:
 )
 @click.option(
     "--refit-final/--no-refit-final",
-    default=True,
+    default=False,
     show_default=True,
-    help="Fit the served models on all the data after their calibration twins; "
-    "--no-refit-final serves the twins (half the fits; the last --calibration window is not "
-    "learned from).",
+    help="Serve models refitted on all the data, calibrated by the models fitted before the "
+    "last --calibration window (twice the fits); by default those are served themselves.",
 )
 @click.option("--arc", "arcs", multiple=True, type=int, help="Only these arcs (repeatable).")
 @click.option(

@@ -466,7 +466,7 @@ class GBMForecaster(BaseForecaster):
             "seed": seed,
             "num_threads": self.n_jobs if self.n_jobs is not None else -1,
             "deterministic": True,
-            "force_row_wise": True,
+            "force_col_wise": True,
             "verbosity": -1,
         }
 

@@ -250,12 +250,46 @@ def test_large_panels_sample_whole_hours_for_a_sparse_build(panel: pd.DataFrame)
     assert uniform["time"].nunique() / panel["time"].nunique() > SPARSE_SHARE
 
 
+def test_calibration_on_a_large_network_reads_a_random_set_of_whole_arcs(
+    panel: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond ``CALIBRATION_ARCS`` arcs the calibration forecasts cover a seeded random set of
+    whole arcs (their history only is read), every hour of the window."""
+    import infotrafic.forecasting._train as mod
+
+    big = pd.concat(
+        [panel.assign(arc_id=panel["arc_id"] * 100 + i) for i in range(20)], ignore_index=True
+    )
+    end = pd.Timestamp(END, tz="Europe/Paris").tz_convert("UTC")
+    window = mod._window_rows(big, end - 28 * 24 * H, end, "flow")
+    assert window["arc_id"].nunique() > 40
+    few = mod._calibration_rows(window, limit=2_000, max_arcs=10)
+    assert few["arc_id"].nunique() == 10 and len(few) == 2_000 and not few.duplicated().any()
+    assert few["time"].dt.hour.nunique() == 24 and few["time"].dt.date.nunique() >= 28
+    assert few.equals(mod._calibration_rows(window, limit=2_000, max_arcs=10))  # seeded
+    whole = mod._calibration_rows(window, limit=10**9, max_arcs=10)  # the arcs, every row
+    assert set(whole["arc_id"]) == set(few["arc_id"])
+    assert len(whole) == int(window["arc_id"].isin(set(few["arc_id"])).sum())
+    # up to max_arcs: a uniform sample over every arc, as before
+    assert mod._calibration_rows(window, limit=2_000, max_arcs=100)["arc_id"].nunique() == (
+        window["arc_id"].nunique()
+    )
+    # train: errors of 2 of the sample's arcs only, and the intervals still forecast every arc
+    kw: dict[str, Any] = {"horizons": [1], "end": END, "state": False}
+    every = train(panel, "seasonal_naive", **kw)
+    monkeypatch.setattr(mod, "CALIBRATION_ARCS", 2)
+    two = train(panel, "seasonal_naive", **kw)
+    assert 0 < len(two.scores) < len(every.scores)
+    out = forecast(two, panel, at=AT)
+    assert out["lo_80"].notna().all() and (out["lo_80"] <= out["hi_80"]).all()
+
+
 def test_without_a_final_refit_the_calibration_fits_are_served(panel: pd.DataFrame) -> None:
     """``refit_final=False``: one fit per series and horizon, the twin that the calibration
     errors come from, and the same calibration errors as with the final refit."""
     kw: dict[str, Any] = {"horizons": [1, 3], "end": END, "params": {"max_iter": 20}}
-    twin = train(panel, "gbm", state=False, refit_final=False, **kw)
-    full = train(panel, "gbm", state=False, **kw)
+    twin = train(panel, "gbm", state=False, **kw)  # the default
+    full = train(panel, "gbm", state=False, refit_final=True, **kw)
     end = pd.Timestamp(full.training["end"])
     assert pd.Timestamp(full.training["fit_end"]) == end
     assert pd.Timestamp(twin.training["fit_end"]) == end - 28 * 24 * H
