@@ -221,9 +221,7 @@ def _window_rows(data: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp, target:
 CALIBRATION_ARCS = 500
 
 
-def _calibration_rows(
-    rows: pd.DataFrame, limit: int, max_arcs: int | None = None
-) -> pd.DataFrame:
+def _calibration_rows(rows: pd.DataFrame, limit: int, max_arcs: int | None = None) -> pd.DataFrame:
     """Return a deterministic sample of at most ``limit`` rows of at most ``max_arcs`` arcs.
 
     On a network of more than ``max_arcs`` arcs, a seeded random set of ``max_arcs`` whole
