@@ -1,17 +1,18 @@
 """infotrafic: road traffic forecasts for Paris, 1 to 24 hours ahead, from the City's open data.
 
-The most used names of every layer are available here; heavier layers (the HTTP client, the
-forecasters, the backtest engine) are imported lazily on first use, so ``import infotrafic`` stays
-cheap.
+The most used names of every layer are available here. Everything that needs numpy, pandas or
+pydantic (the panel functions, :class:`Settings`, the HTTP client, the forecasters, the backtest
+engine) is imported lazily on first use, so ``import infotrafic`` stays cheap and the command
+line's ``--help`` imports no pandas.
 
 Data: Ville de Paris — comptages routiers permanents (opendata.paris.fr), ODbL.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from infotrafic._lazy import attach
 from infotrafic._schema import (
     ARC_COLUMNS,
     CLOSURE_STATES,
@@ -25,7 +26,6 @@ from infotrafic._schema import (
     validate_panel,
 )
 from infotrafic._version import __version__
-from infotrafic.config import Settings
 from infotrafic.exceptions import (
     BacktestError,
     ConfigurationError,
@@ -46,6 +46,7 @@ from infotrafic.exceptions import (
 
 if TYPE_CHECKING:
     from infotrafic.backtest import BacktestConfig, BacktestReport, BacktestResult, backtest
+    from infotrafic.config import Settings
     from infotrafic.datasets import load_network, load_sample, load_sample_arcs
     from infotrafic.etl import ParquetStore, quality_report, read_arcs, read_file, read_files
     from infotrafic.features import FeatureSpec
@@ -72,6 +73,7 @@ _LAZY: dict[str, str] = {
     "OpenDataClient": "infotrafic.opendata",
     "ParquetStore": "infotrafic.etl",
     "RetryPolicy": "infotrafic.opendata",
+    "Settings": "infotrafic.config",
     "backtest": "infotrafic.backtest",
     "forecast": "infotrafic.forecasting",
     "load_forecaster": "infotrafic.forecasters",
@@ -89,18 +91,7 @@ _LAZY: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'infotrafic' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
-
+__getattr__, __dir__ = attach(__name__, _LAZY)
 
 __all__ = [
     "ARC_COLUMNS",

@@ -20,13 +20,16 @@ Arc attributes (names, nodes, geometry) live in a separate **arcs table** (:data
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import numpy as np
-import pandas as pd
-from numpy.typing import ArrayLike, NDArray
+from typing import TYPE_CHECKING
 
 from infotrafic.exceptions import DataValidationError
+
+if TYPE_CHECKING:  # numpy and pandas are imported on first use: ``import infotrafic`` stays cheap
+    from collections.abc import Iterable
+
+    import numpy as np
+    import pandas as pd
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "ARC_COLUMNS",
@@ -116,6 +119,8 @@ def empty_panel() -> pd.DataFrame:
     >>> empty_panel().dtypes["time"]
     datetime64[ns, UTC]
     """
+    import pandas as pd
+
     return pd.DataFrame({c: pd.Series(dtype=PANEL_DTYPES[c]) for c in PANEL_COLUMNS})
 
 
@@ -141,6 +146,8 @@ def occupancy_state(occupancy: ArrayLike) -> NDArray[np.int8]:
     >>> occupancy_state([3.2, 15.0, 29.9, 30.0, 72.5, float("nan")]).tolist()
     [1, 2, 2, 3, 4, 0]
     """
+    import numpy as np
+
     k = np.asarray(occupancy, dtype="float64")
     codes = np.digitize(k, STATE_THRESHOLDS) + 1
     return np.where(np.isnan(k), 0, codes).astype(np.int8)
@@ -194,6 +201,9 @@ def validate_panel(
     >>> validate_panel(raw).columns.tolist()
     ['arc_id', 'time', 'flow', 'occupancy', 'traffic_state', 'closure_state']
     """
+    import numpy as np
+    import pandas as pd
+
     if not isinstance(df, pd.DataFrame):
         raise _fail(f"expected a pandas DataFrame, got {type(df).__name__}", None, name)
     missing = [c for c in _REQUIRED if c not in df.columns]
@@ -312,6 +322,9 @@ def to_hourly_grid(df: pd.DataFrame, *, arcs: Iterable[int] | None = None) -> pd
     >>> to_hourly_grid(p)["flow"].tolist()
     [10.0, nan, nan, 40.0]
     """
+    import numpy as np
+    import pandas as pd
+
     panel = validate_panel(df)
     if arcs is not None:
         panel = panel[panel["arc_id"].isin(list(arcs))]

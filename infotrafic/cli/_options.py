@@ -5,12 +5,14 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import pandas as pd
 
 from infotrafic.exceptions import ConfigurationError
+
+if TYPE_CHECKING:  # pandas is imported by the commands only when they run, never for --help
+    import pandas as pd
 
 __all__ = [
     "MAX_HORIZON",

@@ -6,12 +6,34 @@ panel in the portal's shapes — metadata, ``/records`` with its limits and 400s
 ``Range`` — and misbehaves on demand through :class:`Fault` objects pushed on
 ``server.faults``. The pytest plugin (:mod:`infotrafic.testing.pytest_plugin`, registered as an
 entry point) provides the ``opendata_server`` fixture.
+
+The names that need pandas (the server, the ODSQL compiler, the field tables) are imported on
+first use, so that loading the plugin in every pytest run costs nothing until a test uses it.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from infotrafic._lazy import attach
 from infotrafic.testing._faults import Fault, FaultQueue
-from infotrafic.testing._odsql import ODSQLSyntaxError, compile_where
-from infotrafic.testing._render import FIELDS, LABELS
-from infotrafic.testing._server import OpenDataServer, RequestLog
+
+if TYPE_CHECKING:
+    from infotrafic.testing._odsql import ODSQLSyntaxError, compile_where
+    from infotrafic.testing._render import FIELDS, LABELS
+    from infotrafic.testing._server import OpenDataServer, RequestLog
+
+_LAZY: dict[str, str] = {
+    "FIELDS": "infotrafic.testing._render",
+    "LABELS": "infotrafic.testing._render",
+    "ODSQLSyntaxError": "infotrafic.testing._odsql",
+    "OpenDataServer": "infotrafic.testing._server",
+    "RequestLog": "infotrafic.testing._server",
+    "compile_where": "infotrafic.testing._odsql",
+}
+
+
+__getattr__, __dir__ = attach(__name__, _LAZY)
 
 __all__ = [
     "FIELDS",

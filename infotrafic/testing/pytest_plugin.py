@@ -14,12 +14,16 @@ January 2023). To serve your own data, override the ``opendata_panel`` fixture (
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pytest
 
-from infotrafic.testing._server import OpenDataServer
+if TYPE_CHECKING:  # pandas and the server are imported when a test first uses a fixture
+    from collections.abc import Iterator
+
+    import pandas as pd
+
+    from infotrafic.testing._server import OpenDataServer
 
 __all__ = ["opendata_arcs", "opendata_panel", "opendata_server"]
 
@@ -41,6 +45,8 @@ def opendata_server(
     opendata_panel: pd.DataFrame | None, opendata_arcs: pd.DataFrame | None
 ) -> Iterator[OpenDataServer]:
     """Yield a started :class:`OpenDataServer` on 127.0.0.1; stopped after the test."""
+    from infotrafic.testing._server import OpenDataServer
+
     if opendata_panel is None:
         server = OpenDataServer.demo(arcs=opendata_arcs)
     else:
