@@ -2,7 +2,8 @@
 
 Darts (``pip install infotrafic[darts]``) works on ``TimeSeries`` objects with a timezone-naive
 regular index; infotrafic works on the canonical long panel with UTC-aware end-of-hour times. The
-conversion lives here, at the edge:
+conversions are :func:`infotrafic.interop.to_darts` and :func:`~infotrafic.interop.from_darts`
+(and the per-arc hourly grids this adapter feeds its models from):
 
 * **Index.** ``time`` (tz-aware, end of the counting hour) becomes a naive UTC
   ``DatetimeIndex`` with ``freq="h"``; predictions come back as tz-aware UTC again.
@@ -41,6 +42,7 @@ from infotrafic._schema import validate_panel
 from infotrafic.exceptions import ConfigurationError, DataValidationError, NotFittedError
 from infotrafic.features import CALENDAR_FIELDS, Calendar, calendar_frame
 from infotrafic.forecasters._base import Forecaster, register_forecaster
+from infotrafic.interop import _arc_grids, _import_darts, _naive_utc, from_darts, to_darts
 
 __all__ = ["DartsForecaster", "frame_to_series", "make_darts_forecaster", "series_to_frame"]
 
@@ -49,13 +51,7 @@ _PAST_COLUMNS = ("occupancy",)
 MissingPolicy = Literal["segments", "keep"]
 
 
-def _darts() -> Any:
-    try:
-        return importlib.import_module("darts")
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ConfigurationError(
-            "the Darts adapter needs the darts package: pip install 'infotrafic[darts]'"
-        ) from exc
+_darts = _import_darts
 
 
 def _forecasting_model_module() -> Any:
@@ -63,18 +59,12 @@ def _forecasting_model_module() -> Any:
     return importlib.import_module("darts.models.forecasting.forecasting_model")
 
 
-def _naive_utc(times: pd.Series | pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """tz-aware times -> naive UTC DatetimeIndex (what Darts expects)."""
-    return pd.DatetimeIndex(times).tz_convert("UTC").tz_localize(None)
-
-
 def frame_to_series(
     panel: pd.DataFrame, *, column: str = "flow", arcs: Sequence[int] | None = None
 ) -> dict[int, Any]:
-    """Convert a canonical panel to one Darts ``TimeSeries`` per arc.
+    """Convert one panel column to one Darts ``TimeSeries`` per arc.
 
-    Each arc's series spans its first to last hour on a regular hourly grid with a naive UTC
-    index (end of the counting hour); absent hours are NaN.
+    Shorthand for :func:`infotrafic.interop.to_darts` with one column.
 
     Parameters
     ----------
@@ -89,28 +79,14 @@ def frame_to_series(
     -------
     dict of int to darts.TimeSeries
         One univariate series per arc, in ascending arc order.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> times = pd.to_datetime(["2024-01-01 01:00", "2024-01-01 03:00"], utc=True)
-    >>> p = pd.DataFrame({"arc_id": [7, 7], "flow": [1.0, 3.0], "time": times})
-    >>> s = frame_to_series(p)[7]
-    >>> s.values().ravel().tolist(), str(s.time_index[0])
-    ([1.0, nan, 3.0], '2024-01-01 01:00:00')
     """
-    darts = _darts()
-    panel = validate_panel(panel)
-    if column not in panel.columns:
-        raise DataValidationError(f"panel has no column {column!r}", field=column)
-    out: dict[int, Any] = {}
-    for arc, (index, values) in _arc_grids(panel, column, arcs).items():
-        out[arc] = darts.TimeSeries.from_times_and_values(index, values[:, None], columns=[column])
-    return out
+    return to_darts(panel, columns=column, arcs=arcs)
 
 
 def series_to_frame(series: Mapping[int, Any], *, column: str = "flow") -> pd.DataFrame:
-    """Convert per-arc Darts ``TimeSeries`` (naive UTC index) back to a long frame.
+    """Convert per-arc univariate Darts ``TimeSeries`` back to a long frame.
+
+    Shorthand for :func:`infotrafic.interop.from_darts` without validation.
 
     Parameters
     ----------
@@ -123,67 +99,8 @@ def series_to_frame(series: Mapping[int, Any], *, column: str = "flow") -> pd.Da
     -------
     pandas.DataFrame
         Columns ``arc_id`` (int64), ``time`` (``datetime64[ns, UTC]``) and ``column``.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> p = pd.DataFrame({"arc_id": [7], "flow": [1.0],
-    ...                   "time": pd.to_datetime(["2024-01-01 01:00"], utc=True)})
-    >>> series_to_frame(frame_to_series(p))["time"].iloc[0]
-    Timestamp('2024-01-01 01:00:00+0000', tz='UTC')
     """
-    frames = []
-    for arc, s in series.items():
-        frames.append(
-            pd.DataFrame(
-                {
-                    "arc_id": np.full(len(s), arc, dtype="int64"),
-                    "time": pd.DatetimeIndex(s.time_index).tz_localize("UTC"),
-                    column: s.values(copy=False)[:, 0].astype("float64"),
-                }
-            )
-        )
-    if not frames:
-        return pd.DataFrame(
-            {
-                "arc_id": pd.Series(dtype="int64"),
-                "time": pd.Series(dtype="datetime64[ns, UTC]"),
-                column: pd.Series(dtype="float64"),
-            }
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
-def _arc_grids(
-    panel: pd.DataFrame,
-    columns: str | Sequence[str],
-    arcs: Sequence[int] | None = None,
-    end: Mapping[int, pd.Timestamp] | None = None,
-) -> dict[int, tuple[pd.DatetimeIndex, NDArray[np.float64]]]:
-    """Per arc: naive-UTC hourly index and values (``(n,)`` or ``(n, k)``) on the grid.
-
-    ``end`` cuts each arc's rows after the given (aware) time, so nothing later is ever read.
-    """
-    cols = [columns] if isinstance(columns, str) else list(columns)
-    wanted = None if arcs is None else {int(a) for a in arcs}
-    out: dict[int, tuple[pd.DatetimeIndex, NDArray[np.float64]]] = {}
-    for arc, group in panel.groupby("arc_id", sort=True):
-        arc_id = int(cast(int, arc))
-        if wanted is not None and arc_id not in wanted:
-            continue
-        if end is not None:
-            if arc_id not in end:
-                continue
-            group = group[group["time"] <= end[arc_id]]
-        if group.empty:
-            continue
-        times = _naive_utc(group["time"])
-        index = pd.date_range(times[0], times[-1], freq="h")
-        pos = ((times - times[0]) // _HOUR).to_numpy()
-        values = np.full((len(index), len(cols)), np.nan)
-        values[pos] = group[cols].to_numpy(dtype="float64")
-        out[arc_id] = (index, values[:, 0] if isinstance(columns, str) else values)
-    return out
+    return from_darts(series, columns=[column], validate=False)
 
 
 def _segments(observed: NDArray[np.bool_], min_length: int) -> list[tuple[int, int]]:
