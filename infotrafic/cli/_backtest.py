@@ -25,7 +25,8 @@ __all__ = ["register"]
     "models",
     multiple=True,
     required=True,
-    help="Forecaster name (naive, seasonal_naive, historical_average, gbm, darts:<Model>); "
+    help="Forecaster name (naive, seasonal_naive, historical_average, gbm, "
+    "sklearn:<dotted.path>, darts:<Model>); "
     "repeat to compare.",
 )
 @click.option("--start", required=True, help="First target time (Paris time, e.g. 2023-06-01).")

@@ -44,7 +44,8 @@ def _model_params(items: Sequence[str], model: str) -> dict[str, Any]:
 @click.option(
     "--model",
     required=True,
-    help="Forecaster name (naive, seasonal_naive, historical_average, gbm, darts:<Model>).",
+    help="Forecaster name (naive, seasonal_naive, historical_average, gbm, "
+    "sklearn:<dotted.path>, darts:<Model>).",
 )
 @click.option(
     "--horizon",

@@ -1,8 +1,10 @@
 """Forecasters: one scikit-learn style contract, global over many arcs.
 
 Built-ins (also by name through :func:`make_forecaster`): ``naive``, ``seasonal_naive``,
-``historical_average`` and ``gbm``; the Darts adapter registers the ``darts:<ModelClass>``
-family. See :class:`Forecaster` for the contract and :class:`BaseForecaster` for the base class.
+``historical_average`` and ``gbm``; ``sklearn:<dotted.path>`` runs any scikit-learn regressor
+on the same features (:class:`SklearnForecaster`) and the Darts adapter registers the
+``darts:<ModelClass>`` family. See :class:`Forecaster` for the contract and
+:class:`BaseForecaster` for the base class.
 """
 
 from infotrafic.forecasters._base import (
@@ -25,11 +27,15 @@ from infotrafic.forecasters._persist import (
     read_forecaster_header,
     save_forecaster,
 )
+from infotrafic.forecasters._sklearn import SklearnForecaster, make_sklearn_forecaster
 
 register_forecaster("naive", NaiveForecaster, overwrite=True)
 register_forecaster("seasonal_naive", SeasonalNaiveForecaster, overwrite=True)
 register_forecaster("historical_average", HistoricalAverageForecaster, overwrite=True)
 register_forecaster("gbm", GBMForecaster, overwrite=True)
+register_forecaster(
+    "sklearn:", make_sklearn_forecaster, overwrite=True, placeholder="<dotted.path>"
+)
 
 __all__ = [
     "BaseForecaster",
@@ -38,6 +44,7 @@ __all__ = [
     "HistoricalAverageForecaster",
     "NaiveForecaster",
     "SeasonalNaiveForecaster",
+    "SklearnForecaster",
     "TabularForecaster",
     "available_forecasters",
     "default_gbm_features",

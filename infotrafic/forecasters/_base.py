@@ -254,10 +254,18 @@ _REGISTRY: dict[str, Factory] = {}
 _PREFIXES: dict[str, Callable[..., Forecaster]] = {}
 #: Prefixes whose factory lives in an optional module imported on first use.
 _LAZY_PREFIXES: dict[str, str] = {"darts": "infotrafic.forecasters._darts"}
+#: What follows the colon of a prefix family, as :func:`available_forecasters` shows it.
+_PLACEHOLDERS: dict[str, str] = {}
+_DEFAULT_PLACEHOLDER = "<Model>"
 
 
 def register_forecaster(
-    name: str, factory: Callable[..., Forecaster], *, prefix: bool = False, overwrite: bool = False
+    name: str,
+    factory: Callable[..., Forecaster],
+    *,
+    prefix: bool = False,
+    overwrite: bool = False,
+    placeholder: str = _DEFAULT_PLACEHOLDER,
 ) -> None:
     """Register a forecaster factory under ``name`` (or a ``prefix:`` family).
 
@@ -272,6 +280,9 @@ def register_forecaster(
         Treat ``name`` as a prefix even without the trailing colon.
     overwrite : bool, default False
         Replace an existing registration instead of failing.
+    placeholder : str, default "<Model>"
+        For a prefix family, how :func:`available_forecasters` shows the part after the colon
+        (``"sklearn:<dotted.path>"``).
 
     Raises
     ------
@@ -294,6 +305,8 @@ def register_forecaster(
             "registered (pass overwrite=True to replace it)"
         )
     table[key] = factory
+    if is_prefix:
+        _PLACEHOLDERS[key] = placeholder
 
 
 def make_forecaster(name: str, **params: Any) -> Forecaster:
@@ -303,7 +316,7 @@ def make_forecaster(name: str, **params: Any) -> Forecaster:
     ----------
     name : str
         ``naive``, ``seasonal_naive``, ``historical_average``, ``gbm`` or ``prefix:Model``
-        (e.g. ``darts:NaiveSeasonal``).
+        (e.g. ``darts:NaiveSeasonal``, ``sklearn:sklearn.linear_model.Ridge``).
     **params
         Hyper-parameters passed to the factory.
 
@@ -354,7 +367,9 @@ def available_forecasters() -> list[str]:
     ['gbm', 'naive']
     """
     prefixes = set(_PREFIXES) | set(_LAZY_PREFIXES)
-    return sorted(_REGISTRY) + sorted(f"{p}:<Model>" for p in prefixes)
+    return sorted(_REGISTRY) + sorted(
+        f"{p}:{_PLACEHOLDERS.get(p, _DEFAULT_PLACEHOLDER)}" for p in prefixes
+    )
 
 
 def align_targets(

@@ -429,6 +429,41 @@ class GBMForecaster(BaseForecaster):
         anchor = X[last].to_numpy(dtype=np.float64)
         return np.where(np.isnan(anchor), scale if self.normalize else 0.0, anchor)
 
+    def _training_rows(self, X: pd.DataFrame, names: list[str]) -> NDArray[np.intp]:
+        """Positions of the rows to learn from, sorted.
+
+        A row is learned from when its ``y`` is known, it lies in ``train_window``, its arc
+        level is known (``normalize``) and, with ``dropna``, every feature ``names`` is known;
+        beyond ``max_train_rows`` a sample seeded by ``random_state`` is kept.
+        """
+        keep = X["y"].notna().to_numpy().copy()  # writable under pandas copy-on-write
+        if self.train_window is not None and keep.any():
+            newest = X.loc[keep, "time"].max()
+            start = newest - pd.Timedelta(hours=int(self.train_window))
+            keep &= (X["time"] > start).to_numpy()
+        if self.normalize:
+            keep &= X[self._level_columns()[0]].notna().to_numpy()
+        if self.dropna:
+            keep &= _complete(X, names)
+        rows = np.flatnonzero(keep)
+        if self.max_train_rows is not None and len(rows) > int(self.max_train_rows):
+            rng = np.random.default_rng(self.random_state)
+            rows = np.sort(rng.choice(rows, size=int(self.max_train_rows), replace=False))
+        return rows
+
+    def _predictable(self, X: pd.DataFrame, names: list[str]) -> NDArray[np.bool_]:
+        """Rows that get a prediction: arc level (or last value) known, complete with ``dropna``."""
+        ok = np.ones(len(X), dtype=bool)
+        if self.normalize:
+            level = X[self._level_columns()[0]].to_numpy(dtype=np.float64)
+            last = X.get(f"{self.target_column}_last_lag{self.lead}")
+            ok = ~np.isnan(level)
+            if last is not None:
+                ok |= ~np.isnan(last.to_numpy(dtype=np.float64))
+        if getattr(self, "dropna", False):  # a model saved before dropna existed: False
+            ok &= _complete(X, names)
+        return ok
+
     def _check_level_features(self, names: list[str]) -> None:
         if self.normalize and self._level_columns()[0] not in names:
             raise ConfigurationError(
@@ -530,19 +565,7 @@ class GBMForecaster(BaseForecaster):
         self._check_level_features(names)
         backend = _resolve_backend(self.backend)
         self._check_columns(X, ["time", "y", *names])
-        keep = X["y"].notna().to_numpy().copy()  # writable under pandas copy-on-write
-        if self.train_window is not None and keep.any():
-            newest = X.loc[keep, "time"].max()
-            start = newest - pd.Timedelta(hours=int(self.train_window))
-            keep &= (X["time"] > start).to_numpy()
-        if self.normalize:
-            keep &= X[self._level_columns()[0]].notna().to_numpy()
-        if self.dropna:
-            keep &= _complete(X, names)
-        rows = np.flatnonzero(keep)
-        rng = np.random.default_rng(self.random_state)
-        if self.max_train_rows is not None and len(rows) > int(self.max_train_rows):
-            rows = np.sort(rng.choice(rows, size=int(self.max_train_rows), replace=False))
+        rows = self._training_rows(X, names)
         if len(rows) == 0:
             hint = (
                 "; dropna=True keeps only rows with every feature known: set dropna=False"
@@ -591,15 +614,7 @@ class GBMForecaster(BaseForecaster):
         if len(X) == 0:
             return out
         mat, scale = self._design(X, self.feature_names_, self.units_)
-        ok = np.ones(len(X), dtype=bool)
-        if self.normalize:
-            level = X[self._level_columns()[0]].to_numpy(dtype=np.float64)
-            last = X.get(f"{self.target_column}_last_lag{self.lead}")
-            ok = ~np.isnan(level)
-            if last is not None:
-                ok |= ~np.isnan(last.to_numpy(dtype=np.float64))
-        if getattr(self, "dropna", False):  # a model saved before dropna existed: False
-            ok &= _complete(X, self.feature_names_)
+        ok = self._predictable(X, self.feature_names_)
         if ok.any():
             anchor = self._anchor(X, self.feature_names_, scale)[ok]
             rows, scale = mat[ok], scale[ok]
