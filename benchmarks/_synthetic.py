@@ -1,6 +1,6 @@
 """Data for the benchmarks: the real Paris files, and a SYNTHETIC panel built from them.
 
-``load_real_panel`` reads the real archive + export files of ``../shared/data`` with
+``load_real_panel`` reads the real archive + export files (``tests/data/paris``, see ``_data``) with
 :func:`infotrafic.etl.read_files` (falling back to a minimal pandas reader when the ETL layer is
 not importable, so that the peer side of the benchmarks can run on its own).
 
@@ -14,18 +14,12 @@ speed measurements only: never quote an accuracy figure computed on it.
 from __future__ import annotations
 
 import glob
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _data import DEFAULT_DATA
 from scipy.signal import lfilter
-
-DEFAULT_DATA = Path(
-    os.environ.get(
-        "INFOTRAFIC_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
-    )
-)
 
 SYNTHETIC_LABEL = "SYNTHETIC panel (built from real arcs' profiles; not real data)"
 
@@ -35,7 +29,10 @@ def real_files(data_dir: Path = DEFAULT_DATA) -> list[Path]:
     files = sorted(glob.glob(str(data_dir / "archive" / "*.csv.gz")))
     files += sorted(glob.glob(str(data_dir / "exports" / "*.csv.gz")))
     if not files:
-        raise SystemExit(f"no real data under {data_dir} (set INFOTRAFIC_SHARED_DATA)")
+        raise SystemExit(
+            f"no real data under {data_dir}: restore tests/data/paris (bundled in the "
+            "repository) or point INFOTRAFIC_SHARED_DATA at a folder with archive/ and exports/"
+        )
     return [Path(f) for f in files]
 
 

@@ -1,6 +1,6 @@
 """The judged accuracy run on REAL data: 1 h ahead, weekly refit, Nov 2022 -> Nov 2023.
 
-Reads every file of ``../shared/data/archive`` and ``../shared/data/exports`` (real Paris loop
+Reads every file of ``tests/data/paris/archive`` and ``tests/data/paris/exports`` (real Paris loop
 counts, Ville de Paris, ODbL), trains on the data before 2022-11-01 (Paris time) and scores
 every target hour from 2022-11-01 to 2023-11-30 inclusive (``--end 2023-12-01``) with a weekly
 expanding-window refit. Models: naive, seasonal_naive (168 h), historical_average, gbm.
@@ -13,36 +13,31 @@ reference run scored 26,872 arc-hours; persistence 67.2, seasonal naive 168 h 79
 Usage::
 
     python benchmarks/accuracy_real.py --out bench_out/accuracy
-    python benchmarks/accuracy_real.py --data ../shared/data --n-jobs 2 --param gbm.max_iter=600
+    python benchmarks/accuracy_real.py --data tests/data/paris --n-jobs 2 --param gbm.max_iter=600
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
+
+from _data import DEFAULT_DATA
 
 from infotrafic.backtest import BacktestConfig, backtest, format_table
 from infotrafic.cli._options import parse_params
 from infotrafic.etl import read_files
 from infotrafic.forecasters import make_forecaster
 
-REPO = Path(__file__).resolve().parents[1]
 MODELS = ("naive", "seasonal_naive", "historical_average", "gbm")
 TARGETS = {"seasonal_naive": 0.45, "naive": 0.55}
 REFERENCE = {"n": 26_872, "naive": 67.2, "seasonal_naive": 79.2, "gbm": 38.1}
 
 
-def _default_data() -> Path:
-    env = os.environ.get("INFOTRAFIC_SHARED_DATA")
-    return Path(env) if env else REPO.parent / "shared" / "data"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=_default_data(), help="../shared/data folder")
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="real data folder")
     ap.add_argument("--out", type=Path, default=Path("bench_out/accuracy_real"))
     ap.add_argument("--start", default="2022-11-01")
     ap.add_argument("--end", default="2023-12-01")

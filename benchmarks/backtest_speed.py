@@ -1,6 +1,6 @@
 """Backtest speed, side by side in one run: infotrafic vs Darts vs mlforecast on REAL data.
 
-Data: the real Paris files of ``../shared/data`` (archive + exports) read with
+Data: the real Paris files of ``tests/data/paris`` (archive + exports) read with
 ``infotrafic.etl.read_files``; history from ``--history-start`` (default 2021-11-01), scoring
 every hour of ``[--start, --end)`` (default 2022-11-01 -> 2023-12-01, UTC end-of-hour), 1 h ahead.
 

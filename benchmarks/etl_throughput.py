@@ -1,8 +1,8 @@
-"""ETL throughput and peak memory on the shared real files, next to a plain pandas.read_csv.
+"""ETL throughput and peak memory on the real Paris files, next to a plain pandas.read_csv.
 
 Usage::
 
-    python benchmarks/etl_throughput.py [--data ../shared/data] [--repeat 3] [--quality]
+    python benchmarks/etl_throughput.py [--data tests/data/paris] [--repeat 3] [--quality]
 
 Every measured side runs in its own fresh Python subprocess, so start-up imports are excluded
 from the timings (they are measured from inside the child) and the peak RSS (``ru_maxrss``)
@@ -39,8 +39,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO.parent / "shared" / "data"
+from _data import DEFAULT_DATA
+
 FOLDERS = ("archive", "exports", "multi-arc")
 SIDES = ("pandas", "read_files", "read+ingest", "ingest_files")
 
@@ -108,7 +108,7 @@ def run_side(side: str, files: list[Path], trace: bool) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="real data folder")
     parser.add_argument("--repeat", type=int, default=3, help="runs per side (best time kept)")
     parser.add_argument("--quality", action="store_true", help="also print the quality table")
     parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)

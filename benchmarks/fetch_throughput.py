@@ -1,7 +1,7 @@
 """Throughput and peak memory of a large export fetched by the client into the store.
 
 SYNTHETIC DATA: the rows are made up from the hour-of-week flow profiles of the real arcs 4264,
-5672 and 191 (``../shared/data/exports``), scaled and noised per synthetic arc (ids 900000+);
+5672 and 191 (``tests/data/paris/exports``), scaled and noised per synthetic arc (ids 900000+);
 they measure speed and memory only, never accuracy.
 
 The loopback test server runs in its own process and serves the rows; each measured client runs
@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _data import DEFAULT_DATA
 
 START, END = "2024-01-01", "2025-01-01"  # Paris local time: 8,784 hours
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "exports"
+DATA = DEFAULT_DATA / "exports"
 
 
 def synthetic_panel(rows: int, seed: int = 0) -> pd.DataFrame:

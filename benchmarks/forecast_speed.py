@@ -1,7 +1,7 @@
 """Train and forecast speed on a SYNTHETIC panel: ``train`` 1 year x 24 horizons, ``forecast``.
 
 The panel is **synthetic** (built by :func:`_synthetic.synthetic_panel` from the hour-of-week
-profiles of the real Paris arcs in ``../shared/data``, scaled, noised, with realistic
+profiles of the real Paris arcs in ``tests/data/paris``, scaled, noised, with realistic
 missingness); it measures time and memory only, never accuracy.
 
 Steps, each in its own fresh subprocess (wall time with ``time.perf_counter``, reading the

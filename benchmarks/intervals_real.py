@@ -1,6 +1,6 @@
 """Prediction intervals on REAL data: infotrafic's conformal intervals vs mlforecast, Darts, MAPIE.
 
-Data: the real Paris files of ``../shared/data`` (archive + exports, read with
+Data: the real Paris files of ``tests/data/paris`` (archive + exports, read with
 ``infotrafic.etl.read_files``). Dev split: models learn from data before 2022-11-01 (Paris
 time) and every target hour of [2022-11-01, 2023-12-01) Paris time (i.e. to 2023-11-30
 inclusive) is forecast 1 h and 24 h ahead with 80 % and 95 % intervals. Every tool is scored

@@ -1,7 +1,7 @@
 """Scale benchmark on a SYNTHETIC panel: 1 h-ahead backtest of ``gbm`` over a full year.
 
 The panel is **synthetic** (built by :func:`_synthetic.synthetic_panel` from the hour-of-week
-profiles of the real Paris arcs in ``../shared/data``, scaled, noised, with realistic
+profiles of the real Paris arcs in ``tests/data/paris``, scaled, noised, with realistic
 missingness); it measures time and memory only, never accuracy.
 
 For each size (default 100, 300, 1,000 and 3,000 arcs) a fresh subprocess builds the synthetic

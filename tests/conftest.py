@@ -1,33 +1,24 @@
-"""Shared fixtures: where the real Paris files are."""
+"""Shared fixtures: where the real Paris files are (``tests/data/paris``, see ``bundled_data``)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from bundled_data import MissingDataError, locate
 
 # Case modules of the forecaster contract test are loaded by the test itself (they may need
 # optional dependencies); --doctest-modules must not import them.
 collect_ignore_glob = ["forecasters/contract_cases_*.py"]
 
 
-def _shared_data() -> Path | None:
-    env = os.environ.get("INFOTRAFIC_SHARED_DATA")
-    candidates = [Path(env)] if env else []
-    candidates += [REPO.parent / "shared" / "data", REPO / "shared" / "data"]
-    for c in candidates:
-        if (c / "README.md").exists():
-            return c
-    return None
-
-
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The folder of real Paris files (``../shared/data``); skips when it is not present."""
-    path = _shared_data()
-    if path is None:
-        pytest.skip("real data folder ../shared/data not found (set INFOTRAFIC_SHARED_DATA)")
-    return path
+    """The folder of real Paris files: ``tests/data/paris``, or ``$INFOTRAFIC_SHARED_DATA``.
+
+    A missing folder or file fails the tests that need it, naming the path and the fix.
+    """
+    try:
+        return locate()
+    except MissingDataError as exc:
+        pytest.fail(str(exc), pytrace=False)

@@ -197,7 +197,7 @@ def stack(images: dict[str, str], tmp_path: Path) -> Iterator[dict[str, Any]]:
                  check=False)  # fmt: skip
 
 
-def test_stack_serves_forecasts(stack: dict[str, Any]) -> None:
+def test_stack_serves_forecasts(stack: dict[str, Any], shared_data: Path) -> None:
     t0 = time.monotonic()
     api = stack["api"]
     _wait_http(f"{api}/health", timeout=240)
@@ -220,12 +220,10 @@ def test_stack_serves_forecasts(stack: dict[str, Any]) -> None:
     assert set(stored["arc_id"]) == {4264, 5672, 191}
     assert stored["time"].max() == sample["time"].max()
 
-    # ETL service: a real export file of raw/ into the store of processed/ (when available).
-    shared = Path(os.environ.get("INFOTRAFIC_SHARED_DATA", REPO.parent / "shared" / "data"))
-    if (shared / EXPORT).exists():
-        shutil.copy(shared / EXPORT, stack["data"] / "raw")
-        stack["run"]("run", "--rm", "etl", timeout=600)
-        assert any((stack["data"] / "processed").rglob("*.parquet")), "etl wrote no parquet"
+    # ETL service: a real export file (tests/data/paris) of raw/ into the store of processed/.
+    shutil.copy(shared_data / EXPORT, stack["data"] / "raw")
+    stack["run"]("run", "--rm", "etl", timeout=600)
+    assert any((stack["data"] / "processed").rglob("*.parquet")), "etl wrote no parquet"
 
     # Training service, once: infotrafic.forecasting.train into the shared models volume,
     # registered on the tracking server (the first model: the champion).

@@ -1,4 +1,4 @@
-"""Readers on the real Paris files (../shared/data): every regime, counts, values, metadata."""
+"""Readers on the real Paris files (tests/data/paris): every regime, counts, values, metadata."""
 
 from __future__ import annotations
 

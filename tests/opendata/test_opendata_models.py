@@ -1,4 +1,4 @@
-"""Typed models on the real API answers of ../shared/data/api (both vintages)."""
+"""Typed models on the real API answers of tests/data/paris/api (both vintages)."""
 
 from __future__ import annotations
 
