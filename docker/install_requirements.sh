@@ -4,15 +4,20 @@
 #   sh docker/install_requirements.sh              # the core dependencies (+ setuptools, wheel)
 #   sh docker/install_requirements.sh api mlflow   # what these extras add
 #
-# The core needs a C compiler (zipfile-deflate64 ships no wheel for Python >= 3.11): it is
-# installed with apt only for this step and removed in the same layer, so images stay small.
+# The ``archive`` extra (zipfile-deflate64, for the yearly deflate64 ZIPs) needs a C compiler: it
+# ships no wheel for Python >= 3.11. The compiler is installed with apt only for that step and
+# removed in the same layer, so images stay small; the core and other extras need none.
 set -eu
 cd "$(dirname "$0")/.."
 python docker/requirements.py "$@" > /tmp/requirements.txt
 echo "installing: $(tr '\n' ' ' < /tmp/requirements.txt)"
 
-if [ $# -gt 0 ]; then
-    pip install -c docker/constraints.txt -r /tmp/requirements.txt
+if ! grep -qi '^zipfile-deflate64' /tmp/requirements.txt; then
+    if [ $# -gt 0 ]; then
+        pip install -c docker/constraints.txt -r /tmp/requirements.txt
+    else
+        pip install -c docker/constraints.txt "setuptools>=69" wheel -r /tmp/requirements.txt
+    fi
     rm -f /tmp/requirements.txt
     exit 0
 fi

@@ -495,7 +495,8 @@ def backtest(
     with ``state``, every model able to (a ``target`` hyper-parameter) also forecasts the
     occupancy, from which the traffic state and its probability follow, scored against
     persistence of the last state. Both run the models on a calibration warm-up before
-    ``start`` (``calibration``, rounded up to whole refit blocks), which is not scored.
+    ``start`` (``calibration``, rounded up to whole refit blocks), which is not scored: the
+    flow models with ``levels``, the occupancy models with ``state``.
 
     Models with the tabular fast path (``build_features``, ``fit_features``,
     ``predict_features``) get their features streamed: built once per row, chunk by chunk (one
@@ -531,7 +532,9 @@ def backtest(
     arcs : iterable of int, optional
         Restrict to these arcs.
     n_jobs : int, default 1
-        Refit blocks run in parallel with joblib (``-1``: all cores).
+        Refit blocks run at once, each in a worker process (``-1``: all the available cores);
+        1 runs them inline, serially (the ``infotrafic backtest`` command defaults to all
+        cores). The predictions are the same whatever the value.
     progress : bool, default False
         Show a tqdm progress bar on stderr.
     levels : float or iterable of float, optional
@@ -620,8 +623,13 @@ def backtest(
     with tqdm(total=0, disable=not cfg.progress, desc="backtest", unit="fit") as bar:
         for h in cfg.horizons:
             one = cfg.at_horizon(h)
-            run = dataclasses.replace(one, start=one.warmup_start())
+            warm = dataclasses.replace(one, start=one.warmup_start())
             for column in columns:
+                # Warm-up forecasts only serve as past errors: of the flow for its intervals
+                # (levels), of the occupancy for the state probabilities. Without levels the
+                # flow's would be thrown away, so they are not made (a block's model does not
+                # depend on the blocks before it: the scored forecasts are the same).
+                run = warm if column != "flow" or cfg.levels else one
                 f = _point_forecasts(data, named, run, column, cfg.start, bar, timings)
                 if column == "flow":
                     frames.append(prediction_frame(f, data, one))
@@ -667,7 +675,7 @@ def _point_forecasts(
         n_tasks, tasks = make(m, name, data, plan, cfg)
         bar.total += n_tasks
         bar.refresh()
-        for positions, out in run_tasks(tasks, cfg.n_jobs):
+        for positions, out in run_tasks(tasks, cfg.workers):
             preds[i, positions] = out
             bar.update(1)
         timings[name] = timings.get(name, 0.0) + _time.perf_counter() - t0

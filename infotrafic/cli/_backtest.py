@@ -18,6 +18,17 @@ from infotrafic.cli._options import (
 __all__ = ["register"]
 
 
+def _check_n_jobs(ctx: click.Context, param: click.Parameter, value: int | None) -> int:
+    """Read ``--n-jobs``: absent means all the available cores (-1, joblib's convention)."""
+    if value is None:
+        return -1
+    if value == 0 or value < -1:
+        raise click.BadParameter(
+            f"must be a positive number of processes or -1 (all cores), got {value}"
+        )
+    return value
+
+
 @click.command("backtest")
 @data_source_options
 @click.option(
@@ -70,7 +81,16 @@ __all__ = ["register"]
 )
 @click.option("--train-size", default=None, help="Sliding window length, e.g. 365D.")
 @click.option("--arc", "arcs", multiple=True, type=int, help="Only these arcs (repeatable).")
-@click.option("--n-jobs", default=1, show_default=True, type=int, help="Parallel refit blocks.")
+@click.option(
+    "--n-jobs",
+    type=int,
+    default=None,
+    show_default="all cores",
+    callback=_check_n_jobs,
+    help="Refit blocks run at once, one worker process each: a positive number, or -1 for "
+    "all the available cores; 1 runs serially, with the least memory. The predictions do not "
+    "depend on it.",
+)
 @click.option(
     "--predictions",
     type=click.Path(dir_okay=False),

@@ -20,7 +20,6 @@ from typing import IO
 
 import numpy as np
 import pandas as pd
-import zipfile_deflate64  # noqa: F401 - registers deflate64 in zipfile on import
 
 from infotrafic._schema import PANEL_COLUMNS, empty_panel
 from infotrafic._types import PathLike
@@ -257,6 +256,27 @@ def _zip_members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     ]
 
 
+#: ``ZipInfo.compress_type`` of deflate64 ("enhanced deflate"), which :mod:`zipfile` cannot read.
+_DEFLATE64 = 9
+
+
+def _require_deflate64(member: zipfile.ZipInfo, name: str) -> None:
+    """Make :mod:`zipfile` read deflate64 members (the optional ``zipfile-deflate64``).
+
+    Imported only when an archive has such a member (some yearly archives of the portal do):
+    importing it patches :mod:`zipfile` for the whole process.
+    """
+    try:
+        import zipfile_deflate64  # noqa: F401 - registers deflate64 in zipfile on import
+    except ImportError as exc:
+        raise FileFormatError(
+            f"member {member.filename!r} is compressed with deflate64, which needs the optional "
+            "package zipfile-deflate64: pip install 'infotrafic[archive]' (or unpack the "
+            "archive and read its files)",
+            file=name,
+        ) from exc
+
+
 def _iter_zip(path: str, name: str) -> Iterator[ReadResult]:
     try:
         zf = zipfile.ZipFile(path)
@@ -265,6 +285,8 @@ def _iter_zip(path: str, name: str) -> Iterator[ReadResult]:
     with zf:
         for member in _zip_members(zf):
             label = f"{name}::{member.filename}"
+            if member.compress_type == _DEFLATE64:
+                _require_deflate64(member, name)
             try:
                 with zf.open(member) as fh:
                     head = fh.read(_HEAD)
@@ -343,7 +365,8 @@ def read_file(path: PathLike, *, source_name: str | None = None) -> ReadResult:
     Detected from the content: gzip (transparent), CSV/TXT with ``;`` or ``,`` (live exports with
     French labels and offset timestamps, archive files with raw names and naive Paris times),
     JSON (v2.1 ``/records`` envelope or ``results`` list, ``/exports/json``, v1 search), JSONL,
-    Parquet, and the yearly historical ZIP archive (deflate64 too, read member by member).
+    Parquet, and the yearly historical ZIP archive (read member by member; deflate64
+    members need the ``archive`` extra, ``zipfile-deflate64``).
     See :mod:`infotrafic.etl` for the time and DST conventions and the duplicate policy.
 
     Parameters
