@@ -6,10 +6,12 @@ to Europe/Paris wall-clock time: the row ``2023-02-01 08:00 UTC`` (09:00 Paris, 
 covers 08:00-09:00 local and gets ``hour == 8``. Calendar values of a target hour are known in
 advance, so they never leak.
 
-French public holidays come from the ``holidays`` package; Paris school holidays (zone C) from a
-table shipped in ``infotrafic/features/data/school_holidays_zone_c.csv`` (2010-2027, source
-named in the file). A *bridge day* is a working day squeezed between two days off of which at
-least one is a public holiday (e.g. the Friday after Ascension Thursday).
+French public holidays come from the ``holidays`` package. Paris school holidays (zone C) come
+from the ``holidays`` package's French school calendar (category ``school``, subdivision
+``Zone C``) from 2018 on, and from the table shipped in
+``infotrafic/features/data/school_holidays_zone_c.csv`` (source named in the file) for the years
+before; both are known for 2010-2027 only. A *bridge day* is a working day squeezed between two
+days off of which at least one is a public holiday (e.g. the Friday after Ascension Thursday).
 """
 
 from __future__ import annotations
@@ -63,26 +65,97 @@ CALENDAR_FIELDS: tuple[str, ...] = (
 _SCHOOL_FILE = "school_holidays_zone_c.csv"
 _SCHOOL_RANGE = (2010, 2027)
 
+# First year whose Paris school holidays come from the ``holidays`` package. Its zone C calendar
+# starts with the 2017-2018 school year (All Saints' 2017), so 2018 is its first complete
+# calendar year; the years before come from the shipped table. The package extrapolates its rules
+# past the last calendar it cites (2027-2028), so the last year served stays 2027.
+_SCHOOL_PACKAGE_FROM = 2018
+
+
+def _runs(days: pd.Series) -> pd.DataFrame:
+    """Group a date-indexed series of holiday names into ``start``/``end``/``name`` periods."""
+    days = days.sort_index()
+    dates = pd.Series(days.index, dtype="datetime64[ns]")
+    names = pd.Series(days.to_numpy(dtype=object))
+    new = (dates.diff() != pd.Timedelta(days=1)) | (names != names.shift())
+    run = new.cumsum()
+    periods = pd.DataFrame(
+        {
+            "start": dates.groupby(run).first(),
+            "end": dates.groupby(run).last(),
+            "name": names.groupby(run).first(),
+        }
+    )
+    return periods.reset_index(drop=True)
+
+
+def _expand(periods: pd.DataFrame) -> pd.Series:
+    """Expand ``start``/``end``/``name`` periods to one row per day: the holiday name by date."""
+    parts = [
+        pd.Series(name, index=pd.date_range(start, end, freq="D"), dtype=object)
+        for start, end, name in periods[["start", "end", "name"]].itertuples(index=False)
+    ]
+    days = pd.concat(parts) if parts else pd.Series(dtype=object)
+    return days.set_axis(pd.DatetimeIndex(days.index).as_unit("ns"))
+
+
+@lru_cache(maxsize=1)
+def _table_school_holidays() -> pd.DataFrame:
+    """Read the shipped table of Paris (zone C) school holiday periods, 2010-2027, as is."""
+    path = resources.files("infotrafic.features").joinpath("data", _SCHOOL_FILE)
+    with path.open("r", encoding="utf-8") as fh:
+        table = pd.read_csv(fh, comment="#", parse_dates=["start", "end"])
+    return table
+
+
+@lru_cache(maxsize=8)
+def _package_school_holidays(first_year: int, last_year: int) -> pd.DataFrame:
+    """Return the ``holidays`` package's Paris (zone C) school holiday periods within the years."""
+    calendar = holidays.country_holidays(
+        "FR",
+        subdiv="Zone C",
+        years=range(first_year, last_year + 1),
+        categories=holidays.SCHOOL,
+        language="fr",
+    )
+    days = pd.Series(
+        list(calendar.values()), index=pd.DatetimeIndex(list(calendar.keys())), dtype=object
+    )
+    return _runs(days)
+
 
 @lru_cache(maxsize=1)
 def school_holidays() -> pd.DataFrame:
-    """Return the shipped table of Paris (zone C) school holiday periods, 2010-2027.
+    """Return the Paris (zone C) school holiday periods, 2010-2027.
+
+    Days from 2018 on come from the ``holidays`` package's French school calendar
+    (``categories="school"``, ``subdiv="Zone C"``), which starts with the 2017-2018 school year;
+    the days before 2018, from the shipped table ``school_holidays_zone_c.csv``. A period spanning
+    the cut-over (Christmas 2017) is one row. A period lists the calendar days without school for
+    pupils, the weekends framing it included: from the day after the last class to the day before
+    classes resume. (The table starts a summer holiday on the official "fin des cours" date even
+    when that weekday is the last day of classes; the features documentation lists every day on
+    which the two sources disagree.)
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``start``, ``end`` (inclusive calendar dates without school) and ``name``.
+        Columns ``start``, ``end`` (inclusive calendar dates without school, ``datetime64[ns]``)
+        and ``name`` (French, e.g. ``"Vacances d'été"``), sorted by ``start``.
 
     Examples
     --------
     >>> table = school_holidays()
     >>> table.iloc[0]["name"]
     'Vacances de Noël'
+    >>> row = table[table["start"] == "2023-05-18"].iloc[0]  # from the package
+    >>> row["name"], str(row["end"].date())
+    ("Pont de l'Ascension", '2023-05-21')
     """
-    path = resources.files("infotrafic.features").joinpath("data", _SCHOOL_FILE)
-    with path.open("r", encoding="utf-8") as fh:
-        table = pd.read_csv(fh, comment="#", parse_dates=["start", "end"])
-    return table
+    cut = pd.Timestamp(_SCHOOL_PACKAGE_FROM, 1, 1)
+    table = _expand(_table_school_holidays())
+    package = _expand(_package_school_holidays(_SCHOOL_PACKAGE_FROM, _SCHOOL_RANGE[1]))
+    return _runs(pd.concat([table[table.index < cut], package[package.index >= cut]]))
 
 
 def _school_days(dates: pd.DatetimeIndex) -> F64:
@@ -164,7 +237,7 @@ def _day_flags(days: pd.DatetimeIndex) -> tuple[F64, F64, F64]:
     span = pd.date_range(first, last, freq="D")
     hol_set = _french_holidays(tuple(range(first.year, last.year + 1)))
     hol = np.fromiter((d.date() in hol_set for d in span), dtype=bool, count=len(span))
-    weekend = span.dayofweek.to_numpy() >= 5
+    weekend = span.day_of_week.to_numpy() >= 5
     off = hol | weekend
     bridge = np.zeros(len(span), dtype=bool)
     prev_off, next_off = off[:-2], off[2:]
@@ -206,8 +279,8 @@ def calendar_frame(times: pd.DatetimeIndex) -> pd.DataFrame:
     """
     start, days = _hour_starts(times)
     hour = start.hour.to_numpy().astype(np.float64)
-    weekday = start.dayofweek.to_numpy().astype(np.float64)
-    doy = start.dayofyear.to_numpy().astype(np.float64)
+    weekday = start.day_of_week.to_numpy().astype(np.float64)
+    doy = start.day_of_year.to_numpy().astype(np.float64)
     how = weekday * 24 + hour
     hol, bridge, off = _day_flags(days)
     two_pi = 2 * np.pi
@@ -255,7 +328,7 @@ def day_types(times: pd.DatetimeIndex) -> NDArray[np.int8]:
     [0, 2, 1]
     """
     start, days = _hour_starts(times)
-    weekday = start.dayofweek.to_numpy()
+    weekday = start.day_of_week.to_numpy()
     hol, _, _ = _day_flags(days)
     out = np.where(weekday == 5, 1, 0).astype(np.int8)
     out[(weekday == 6) | (hol > 0)] = 2
