@@ -88,7 +88,7 @@ def load_real_panel(data_dir: Path = DEFAULT_DATA) -> tuple[pd.DataFrame, str]:
 def _profiles(panel: pd.DataFrame, since: str = "2015-01-01") -> dict[str, np.ndarray]:
     """Hour-of-week (UTC) flow mean/std and an occupancy-per-flow ratio per real arc."""
     p = panel[(panel["time"] >= pd.Timestamp(since, tz="UTC")) & panel["flow"].notna()]
-    how = (p["time"].dt.dayofweek * 24 + p["time"].dt.hour).to_numpy()
+    how = (p["time"].dt.day_of_week * 24 + p["time"].dt.hour).to_numpy()
     means, stds, ratios = [], [], []
     for arc in sorted(p["arc_id"].unique()):
         m = (p["arc_id"] == arc).to_numpy()
@@ -127,7 +127,7 @@ def synthetic_panel(
         pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC"), freq="h", inclusive="left"
     )
     n_t = len(times)
-    how = (times.dayofweek * 24 + times.hour).to_numpy()
+    how = (times.day_of_week * 24 + times.hour).to_numpy()
     flow = np.empty((n_arcs, n_t), dtype="float64")
     occ = np.empty((n_arcs, n_t), dtype="float64")
     phi = 0.8

@@ -40,13 +40,13 @@ def synthetic_panel(rows: int, seed: int = 0) -> pd.DataFrame:
 
     real = read_files(sorted(DATA.glob("arc*_2022-11_2023-12.csv.gz"))).panel
     local = real["time"].dt.tz_convert("Europe/Paris")
-    real = real.assign(how=local.dt.dayofweek * 24 + local.dt.hour)
+    real = real.assign(how=local.dt.day_of_week * 24 + local.dt.hour)
     profiles = real.groupby(["arc_id", "how"])["flow"].mean().unstack("how").ffill(axis=1)
     hours = pd.date_range(
         pd.Timestamp(START, tz="Europe/Paris"), pd.Timestamp(END, tz="Europe/Paris"),
         freq="h", inclusive="left",
     ).tz_convert("UTC")  # fmt: skip
-    how = hours.tz_convert("Europe/Paris").dayofweek * 24 + hours.tz_convert("Europe/Paris").hour
+    how = hours.tz_convert("Europe/Paris").day_of_week * 24 + hours.tz_convert("Europe/Paris").hour
     n_arcs = max(1, round(rows / len(hours)))
     rng = np.random.default_rng(seed)
     frames = []

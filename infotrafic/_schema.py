@@ -153,6 +153,25 @@ def occupancy_state(occupancy: ArrayLike) -> NDArray[np.int8]:
     return np.where(np.isnan(k), 0, codes).astype(np.int8)
 
 
+def is_text(values: pd.Series) -> bool:
+    """Return True when ``values`` holds text: ``object`` or a pandas string dtype.
+
+    pandas 3 reads text as its ``str`` dtype where pandas 2 gave ``object``; readers that treat
+    text columns apart ask this instead of comparing with ``object``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> is_text(pd.Series(["a", None])), is_text(pd.Series(["a"], dtype="string"))
+    (True, True)
+    >>> is_text(pd.Series([1.0]))
+    False
+    """
+    import pandas as pd
+
+    return values.dtype == object or isinstance(values.dtype, pd.StringDtype)
+
+
 def _fail(message: str, field: str | None, name: str) -> DataValidationError:
     return DataValidationError(f"{name}: {message}", field=field)
 

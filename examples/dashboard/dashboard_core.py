@@ -269,7 +269,7 @@ def _scored(predictions: pd.DataFrame) -> pd.DataFrame:
     out["abs_error"] = (out["y_true"] - out["y_pred"]).abs()
     local = pd.DatetimeIndex(out["time"]).tz_convert(PARIS)
     out["hour"] = local.hour
-    out["weekday"] = local.dayofweek
+    out["weekday"] = local.day_of_week
     return out
 
 

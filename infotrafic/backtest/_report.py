@@ -87,7 +87,7 @@ def _weekdays(time: pd.Series) -> np.ndarray:
     """Paris weekday (0 = Monday) of the start of each counting hour (per unique time)."""
     uniq, inv = np.unique(time.to_numpy(dtype="datetime64[ns]"), return_inverse=True)
     local = pd.DatetimeIndex(uniq).tz_localize("UTC").tz_convert("Europe/Paris") - _HOUR
-    return np.asarray(local.weekday.to_numpy()[inv])
+    return np.asarray(local.day_of_week.to_numpy()[inv])
 
 
 def _add_ratios(table: pd.DataFrame) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from infotrafic._schema import is_text
 from infotrafic.etl._labels import closure_code_for, traffic_code_for
 from infotrafic.etl._time import REGIMES, STATUS_REASON, TimeStatus, parse_times
 
@@ -70,8 +71,8 @@ class Chunk:
 
 def _is_blank(values: pd.Series) -> np.ndarray:
     """Return True where a raw value is missing (NaN/None) or an empty string."""
-    missing = values.isna().to_numpy()
-    if values.dtype == object:
+    missing = values.isna().to_numpy(copy=True)
+    if is_text(values):
         text = values.astype(str).str.strip()
         missing |= text.eq("").to_numpy()
     return missing
@@ -107,7 +108,7 @@ def _parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         return nums_u[codes], bad_u[codes]
     blank = _is_blank(values)
     nums = pd.to_numeric(values.where(~blank), errors="coerce").to_numpy(
-        dtype="float64", na_value=np.nan
+        dtype="float64", na_value=np.nan, copy=True
     )
     bad = np.isnan(nums) & ~blank
     if bad.any():

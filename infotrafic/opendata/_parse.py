@@ -54,6 +54,12 @@ _LABELS = {label: name for name, label in FIELD_LABELS.items()}
 _TEXT = ("t_1h", "etat_trafic", "etat_barre")  # read as text whatever they look like
 
 
+def _raw_text(rows: pd.DataFrame) -> Any:
+    """Join each row's values by ``;``, missing values as empty strings (quarantine ``raw``)."""
+    text = rows.astype(object).where(rows.notna(), "").astype(str)
+    return text.agg(";".join, axis=1).to_numpy()
+
+
 def canonical(frame: pd.DataFrame) -> pd.DataFrame:
     """Validate a panel; an empty frame gives :func:`infotrafic.empty_panel` (typed columns)."""
     return empty_panel() if frame.empty else validate_panel(frame)
@@ -230,7 +236,7 @@ def api_frame_to_panel(
             "line": np.flatnonzero(bad) + 1,
             "field": reasons[bad].str.split(" ").str[0].to_numpy(),
             "reason": reasons[bad].to_numpy(),
-            "raw": frame[bad].astype(str).agg(";".join, axis=1).to_numpy() if bad.any() else [],
+            "raw": _raw_text(frame[bad]) if bad.any() else [],
         }
     )
     good = ~bad

@@ -20,6 +20,8 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from infotrafic._schema import is_text
+
 __all__ = ["check_csv_body", "check_no_nul", "check_values"]
 
 _BLOCK = 1 << 22
@@ -170,7 +172,7 @@ def check_values(
             given = np.ones(len(raw), dtype=bool)  # a record without an id is broken too
         failed = given & values.isna().to_numpy()
         _first_bad(failed, raw, name, field, what[field])
-        if field == "t_1h" and raw.dtype == object and given.any():  # not the fixed-width path
+        if field == "t_1h" and is_text(raw) and given.any():  # not the fixed-width path
             text = raw[given].astype(str)
             shaped = text.str.fullmatch(_ISO).to_numpy(dtype=bool)
             mask = np.zeros(len(raw), dtype=bool)
