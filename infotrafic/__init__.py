@@ -5,11 +5,17 @@ pydantic (the panel functions, :class:`Settings`, the HTTP client, the forecaste
 engine) is imported lazily on first use, so ``import infotrafic`` stays cheap and the command
 line's ``--help`` imports no pandas.
 
+The library logs under the ``infotrafic`` logger, one child per layer
+(``infotrafic.opendata``, ``infotrafic.etl``, ``infotrafic.forecasting``, ...), and never
+prints; it only adds a :class:`logging.NullHandler`: configure logging in your application
+(or pass ``-v`` to the command line) to see the records.
+
 Data: Ville de Paris — comptages routiers permanents (opendata.paris.fr), ODbL.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from infotrafic._lazy import attach
@@ -92,6 +98,8 @@ _LAZY: dict[str, str] = {
 
 
 __getattr__, __dir__ = attach(__name__, _LAZY)
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "ARC_COLUMNS",

@@ -3,7 +3,8 @@
 Each command parses its options, calls the library, and turns an
 :class:`~infotrafic.exceptions.InfotraficError` into a one-line message and exit status 1.
 Commands live in small modules (``_etl``, ``_opendata``, ``_backtest``, ``_forecast``) that
-register themselves on :data:`main`.
+register themselves on :data:`main`. The group's ``-v/--verbose`` and ``--log-level`` options
+send the library's log records to stderr (see :mod:`infotrafic.cli._logging`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import click
 
 from infotrafic._version import __version__
+from infotrafic.cli._logging import LEVELS, configure_logging, resolve_level
 from infotrafic.exceptions import InfotraficError
 
 __all__ = ["main"]
@@ -31,8 +33,23 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="infotrafic")
-def main() -> None:
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log more on stderr: -v the INFO lines, -vv the DEBUG ones (default: warnings only).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default=None,
+    metavar="[" + "|".join(LEVELS) + "]",
+    help="Log records of this level and above on stderr (instead of -v).",
+)
+@click.pass_context
+def main(ctx: click.Context, verbose: int, log_level: str | None) -> None:
     """Forecast Paris road traffic 1 to 24 hours ahead from the City of Paris open data."""
+    configure_logging(ctx, resolve_level(verbose, log_level))
 
 
 def _register() -> None:

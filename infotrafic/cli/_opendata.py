@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -170,11 +171,20 @@ def archive_list(base_url: str | None) -> None:
     show_default=True,
     help="Read the ZIP into the store --out DIR; --no-ingest only downloads it into DIR.",
 )
-def archive_get(year: str, out: Path, base_url: str | None, ingest: bool) -> None:
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a byte progress bar on stderr (default: when stderr is a terminal).",
+)
+def archive_get(
+    year: str, out: Path, base_url: str | None, ingest: bool, progress: bool | None
+) -> None:
     """Download the archive of YEAR (or a file name), resuming a partial download.
 
     With --ingest (default) the ZIP is kept in the store's raw area and read into the store.
     """
+    if progress is None:
+        progress = sys.stderr.isatty()
     which: int | str = int(year) if year.isdigit() else year
     if ingest:
         store = _store(out)
@@ -183,7 +193,7 @@ def archive_get(year: str, out: Path, base_url: str | None, ingest: bool) -> Non
         dest = out
     dest.mkdir(parents=True, exist_ok=True)
     with _client(base_url) as client:
-        path = client.download_archive(which, dest)
+        path = client.download_archive(which, dest, progress=progress)
     click.echo(f"downloaded: {path}")
     if ingest:
         from infotrafic.etl import read_file

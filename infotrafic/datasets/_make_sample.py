@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pandas as pd
 
 from infotrafic.datasets._network import NETWORK_FILE
@@ -133,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: ``python -m infotrafic.datasets._make_sample DIR``."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print(__doc__, file=sys.stderr)
+        click.echo(__doc__, err=True)
         return 2
     for path in (*make_sample(Path(args[0])), make_network(Path(args[0]))):
-        print(f"{path}  {path.stat().st_size / 1024:.0f} KiB")
+        click.echo(f"{path}  {path.stat().st_size / 1024:.0f} KiB")
     return 0
 
 

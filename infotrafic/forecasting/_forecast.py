@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -19,6 +20,8 @@ from infotrafic.features import HourlyGrid, build_grid, build_on_grid
 from infotrafic.forecasting._model import ForecastModel, load_model
 
 __all__ = ["forecast", "forecast_columns"]
+
+logger = logging.getLogger("infotrafic.forecasting")
 
 _HOUR = pd.Timedelta(hours=1)
 #: A calibration window longer than any model's history (hours).
@@ -272,4 +275,13 @@ def _forecast_frame(
     out["state_probability"] = probability
     out["stale"] = np.repeat(stale, len(horizons))
     frame = pd.DataFrame(out)
+    logger.info(
+        "forecast issued at %s (data up to %s): %d arcs (%d stale) x %d horizons = %d rows",
+        issued,
+        cutoff,
+        len(all_arcs),
+        int(stale.sum()),
+        len(horizons),
+        n,
+    )
     return frame[forecast_columns(model.levels)]

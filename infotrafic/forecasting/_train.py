@@ -15,6 +15,7 @@ from every target before ``end``.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -41,6 +42,8 @@ from infotrafic.forecasting._model import ForecastModel
 from infotrafic.intervals import ConformalIntervals, check_levels
 
 __all__ = ["DEFAULT_HORIZONS", "fingerprint", "train"]
+
+logger = logging.getLogger("infotrafic.forecasting")
 
 #: Horizons trained by default: every hour of the next day.
 DEFAULT_HORIZONS: tuple[int, ...] = tuple(range(1, 25))
@@ -313,19 +316,32 @@ def _train_one(
     from every target before ``end`` is (two fits instead of one). Without ``calibrate`` (a
     validation backtest calibrated) the served forecaster learns from every target.
     """
+    t0 = time.perf_counter()
     lead = horizon + delay
     final = _configure(template, target, horizon, delay)
     if not calibrate:
         _fit_all([(final, end - _HOUR)], data, target)
+        logger.info("%s h=%d: fitted in %.1f s", target, horizon, time.perf_counter() - t0)
         return target, horizon, final, None
     cut = end - cal.window * _HOUR
     early = _configure(template, target, horizon, delay) if refit_final else final
     fits = [(final, end - _HOUR)] if refit_final else []
     _fit_all([*fits, (early, cut - lead * _HOUR)], data, target)
+    fitted = time.perf_counter() - t0
     rows = _calibration_rows(_window_rows(data, cut, end, target), 24 * MAX_ERRORS)
     history = _recent(early, data, cut, arcs=rows["arc_id"].unique())
     pred = np.asarray(early.predict(history, rows[["arc_id", "time"]]), dtype=np.float64)
-    return target, horizon, final, _scores(cal, history, rows, pred, target, horizon, lead)
+    scores = _scores(cal, history, rows, pred, target, horizon, lead)
+    logger.info(
+        "%s h=%d: fitted in %.1f s, calibrated on %d forecasts of %d arcs in %.1f s",
+        target,
+        horizon,
+        fitted,
+        len(rows),
+        rows["arc_id"].nunique(),
+        time.perf_counter() - t0 - fitted,
+    )
+    return target, horizon, final, scores
 
 
 def _validation_scores(
@@ -498,11 +514,21 @@ def train(
         )
     targets = ["flow", *(["occupancy"] if state else [])]
     cal = ConformalIntervals(levels=levels_, window=int(window / _HOUR))
+    logger.info(
+        "train %s: %s at %s h on %d rows of %d arcs before %s",
+        name,
+        " and ".join(targets),
+        ",".join(map(str, hours)),
+        len(data),
+        data["arc_id"].nunique(),
+        end_ts,
+    )
 
     metrics = validation = None
     calibrate = True
     scores: list[pd.DataFrame] = []
     if validate_start is not None:
+        logger.info("train %s: validation backtest from %s", name, validate_start)
         result = backtest(
             data,
             {name: template},
@@ -520,8 +546,10 @@ def train(
         metrics = _metrics(result, name)
         validation = result.report.to_dict()
         if result.config.start <= end_ts - window:
-            scores.append(_validation_scores(result, name, data, cal, end_ts, delay_h))
+            validated = _validation_scores(result, name, data, cal, end_ts, delay_h)
+            scores.append(validated)
             calibrate = False
+            logger.info("train %s: calibrated on %d validation errors", name, len(validated))
 
     from tqdm.auto import tqdm
 
@@ -544,6 +572,13 @@ def train(
         pd.concat(scores, ignore_index=True)
         if scores
         else pd.DataFrame({"target": [], "horizon": [], "time": [], "score": [], "group": []})
+    )
+    logger.info(
+        "train %s: %d forecasters fitted, %d calibration errors kept, in %.1f s",
+        name,
+        len(forecasters),
+        len(calibration_scores),
+        time.perf_counter() - t0,
     )
     training = {
         "start": data["time"].min().isoformat(),

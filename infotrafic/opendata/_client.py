@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from infotrafic.opendata._fetch import FetchSummary, StoreLike
 
 __all__ = ["OpenDataClient"]
+
+logger = logging.getLogger("infotrafic.opendata")
 
 
 class OpenDataClient(HttpCore):
@@ -200,6 +203,9 @@ class OpenDataClient(HttpCore):
                 )
             out.extend(page.results)
             offset += len(page.results)
+            logger.debug(
+                "records: page of %d, %d of %d", len(page.results), offset, page.total_count
+            )
             if not page.results or offset >= page.total_count:
                 break
         return records_to_panel(out) if as_frame else out
@@ -273,7 +279,12 @@ class OpenDataClient(HttpCore):
         return sorted(found, key=lambda a: (a.year or 0, a.title))
 
     def download_archive(
-        self, which: int | str, dest: PathLike, *, dataset: str = HISTORY_DATASET
+        self,
+        which: int | str,
+        dest: PathLike,
+        *,
+        dataset: str = HISTORY_DATASET,
+        progress: bool = False,
     ) -> Path:
         """Download one yearly archive, resuming a partial download (HTTP ``Range``).
 
@@ -285,6 +296,8 @@ class OpenDataClient(HttpCore):
             A directory (the attachment's title is used as file name) or a file path.
         dataset : str, default "comptages-routiers-permanents-historique"
             The dataset holding the archives.
+        progress : bool, default False
+            Show a byte progress bar on stderr (archives weigh hundreds of megabytes).
 
         Returns
         -------
@@ -301,11 +314,17 @@ class OpenDataClient(HttpCore):
         if target.is_dir() or not target.suffix:
             target = target / item.title
         if target.exists():
+            logger.info("archive %s: already downloaded (%s)", item.title, target)
             return target
-        return self.download_archive_item(item, target, dataset=dataset)
+        return self.download_archive_item(item, target, dataset=dataset, progress=progress)
 
     def download_archive_item(
-        self, item: Attachment, target: Path, *, dataset: str = HISTORY_DATASET
+        self,
+        item: Attachment,
+        target: Path,
+        *,
+        dataset: str = HISTORY_DATASET,
+        progress: bool = False,
     ) -> Path:
         """Download an :class:`Attachment` to ``target`` with resume (see :meth:`download_archive`).
 
@@ -317,6 +336,8 @@ class OpenDataClient(HttpCore):
             The file to write.
         dataset : str, default "comptages-routiers-permanents-historique"
             The dataset holding it.
+        progress : bool, default False
+            Show a byte progress bar on stderr.
 
         Returns
         -------
@@ -327,7 +348,7 @@ class OpenDataClient(HttpCore):
             (u for u in (item.href, item.url) if u and u.startswith(("http://", "https://"))),
             self._dataset_url("attachments", item.id or item.title, dataset=dataset),
         )
-        self.download(url, target, what=f"archive {item.title}", resume=True)
+        self.download(url, target, what=f"archive {item.title}", resume=True, progress=progress)
         return target
 
     # -- bulk -------------------------------------------------------------------------------

@@ -283,6 +283,7 @@ def _run_slices(
     summary = FetchSummary(slices=len(slices))
     panels: list[pd.DataFrame] = []
     flavour = hashlib.sha1(f"{client.dataset}|{select}|{export_format}".encode()).hexdigest()[:6]
+    logger.info("fetch: %d slice(s) of %s into %s", len(slices), export_format, directory)
     bar = tqdm(slices, desc="fetch", unit="slice", disable=not progress, leave=True)
     for sl in bar:
         bar.set_postfix_str(sl.label)
@@ -291,6 +292,7 @@ def _run_slices(
         done = manifest.done.get(key)
         if _resumable(done, path, count, sl):
             assert done is not None
+            logger.debug("slice %s: done by an earlier run, skipped", sl.label)
             summary.resumed += 1
             if store is None and not done.get("empty"):
                 parsed = parse_export(path, export_format, strict=True)
@@ -301,6 +303,7 @@ def _run_slices(
         final = sl.end <= pd.Timestamp.now(tz="UTC")
         expected = count(sl.where)
         if expected == 0:
+            logger.debug("slice %s: the portal counts no record, skipped", sl.label)
             summary.empty += 1
             manifest.record(key, {"empty": True, "final": final, "rows": 0, "check": "count"})
             continue
@@ -318,6 +321,14 @@ def _run_slices(
         summary.bytes += path.stat().st_size
         summary.files.append(path)
         info: dict[str, Any] = {"file": path.name, "rows": parsed.rows, "final": final}
+        logger.info(
+            "slice %s: %d rows, %d quarantined, %d duplicates%s",
+            sl.label,
+            parsed.rows,
+            len(parsed.quarantine),
+            parsed.duplicates,
+            "" if problem is None else f", NOT VERIFIED ({problem})",
+        )
         if problem is None:
             info["check"] = "hours" if expected is None else "count"
         else:
@@ -333,6 +344,7 @@ def _run_slices(
             )
         manifest.record(key, info)
     summary.seconds = time.monotonic() - began
+    logger.info("fetch: %s", summary)
     return summary, panels
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +25,8 @@ from infotrafic.opendata._config import (
 from infotrafic.opendata._retry import BrokenBodyError, check_response, run_with_retries
 
 __all__ = ["HttpCore", "parse_model"]
+
+logger = logging.getLogger("infotrafic.opendata")
 
 
 class HttpCore:
@@ -141,6 +144,7 @@ class HttpCore:
         what: str,
         verify: Callable[[Path], Any] | None = None,
         resume: bool = False,
+        progress: bool = False,
     ) -> Any:
         """Stream a body to ``dest`` (via ``dest.part``), verify it, then rename it atomically.
 
@@ -159,6 +163,9 @@ class HttpCore:
             is broken (the download is then retried); its result is returned.
         resume : bool, default False
             Continue a partial ``dest.part`` with an HTTP ``Range`` request.
+        progress : bool, default False
+            Show a byte progress bar on stderr (its total from ``Content-Length`` when the
+            server sends it; a resumed download starts at the bytes already on disk).
 
         Returns
         -------
@@ -168,6 +175,7 @@ class HttpCore:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
         part = dest.with_name(dest.name + ".part")
         dest.parent.mkdir(parents=True, exist_ok=True)
+        bar = _ByteBar(dest.name, enabled=progress)
 
         def operation() -> Any:
             headers = dict(self._headers)
@@ -180,6 +188,14 @@ class HttpCore:
                 check_response(response, what)
                 if offset and response.status_code != 206:
                     offset = 0  # the server ignored the range: start again
+                logger.debug(
+                    "%s: HTTP %d, %s bytes%s",
+                    what,
+                    response.status_code,
+                    response.headers.get("Content-Length", "unknown"),
+                    f" from byte {offset}" if offset else "",
+                )
+                bar.start(response, offset)
                 received = 0
                 with part.open("ab" if offset else "wb") as fh:
                     # no chunk size: every byte received reaches the disk, even if the body
@@ -187,6 +203,7 @@ class HttpCore:
                     for chunk in response.iter_bytes():
                         fh.write(chunk)
                         received += len(chunk)
+                        bar.update(len(chunk))
                 _check_length(response, received)
                 total = _range_total(response)
             if total is not None and part.stat().st_size != total:
@@ -201,7 +218,19 @@ class HttpCore:
             os.replace(part, dest)
             return result
 
-        return self._retried(operation, what)
+        began = time.monotonic()
+        try:
+            result = self._retried(operation, what)
+        finally:
+            bar.close()
+        logger.info(
+            "%s: %d bytes -> %s in %.1f s",
+            what,
+            dest.stat().st_size,
+            dest,
+            time.monotonic() - began,
+        )
+        return result
 
     def export_url(self, export_format: str = "csv", dataset: str | None = None) -> str:
         """Return the URL of ``/exports/{format}`` of a dataset.
@@ -247,6 +276,49 @@ def _check_length(response: httpx.Response, decoded: int) -> None:
         got = response.num_bytes_downloaded if encoded else decoded
         if got != int(declared):
             raise BrokenBodyError(f"received {got} bytes, Content-Length announced {declared}")
+
+
+class _ByteBar:
+    """A byte progress bar on stderr over the attempts of one download (tqdm, drawn lazily).
+
+    Each attempt starts it again from the bytes already on disk; its total is the file's size,
+    the first byte of the answer plus ``Content-Length`` (of an unencoded body), or unknown.
+    """
+
+    def __init__(self, name: str, *, enabled: bool) -> None:
+        self.name = name
+        self.enabled = enabled
+        self._bar: Any = None
+
+    def start(self, response: httpx.Response, offset: int) -> None:
+        if not self.enabled:
+            return
+        declared = response.headers.get("Content-Length", "")
+        encoded = response.headers.get("Content-Encoding", "identity") != "identity"
+        total = offset + int(declared) if declared.isdigit() and not encoded else None
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                desc=self.name,
+                total=total,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+            )
+        else:  # a retry: continue from what is on disk now
+            self._bar.total = total
+            self._bar.n = offset
+            self._bar.refresh()
+
+    def update(self, size: int) -> None:
+        if self._bar is not None:
+            self._bar.update(size)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def _range_total(response: httpx.Response) -> int | None:
