@@ -121,7 +121,7 @@ def test_segments_policy_gives_nan_when_the_input_window_is_missing() -> None:
     panel.loc[(panel["arc_id"] == 11) & (panel["time"] == hole), "flow"] = np.nan
     panel.loc[(panel["arc_id"] == 11) & (panel["time"] == hole - 24 * 5 * H), "flow"] = np.nan
     cut = panel["time"].min() + 24 * 14 * H
-    f = DartsForecaster(**LINEAR).fit(panel[panel["time"] < cut])
+    f = DartsForecaster(**LINEAR, fill=None).fit(panel[panel["time"] < cut])
     targets = pd.DataFrame(
         {"arc_id": [11, 11, 11, 11, 22], "time": [hole + k * H for k in (-1, 1, 2, 25, 1)]}
     )
