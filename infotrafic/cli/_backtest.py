@@ -37,7 +37,8 @@ def _check_n_jobs(ctx: click.Context, param: click.Parameter, value: int | None)
     multiple=True,
     required=True,
     help="Forecaster name (naive, seasonal_naive, historical_average, gbm, "
-    "sklearn:<dotted.path>, darts:<Model>); "
+    "sklearn:<dotted.path>, darts:<Model>, mlforecast:<dotted.Regressor>, "
+    "statsforecast:<Model>); "
     "repeat to compare.",
 )
 @click.option("--start", required=True, help="First target time (Paris time, e.g. 2023-06-01).")

@@ -45,7 +45,8 @@ def _model_params(items: Sequence[str], model: str) -> dict[str, Any]:
     "--model",
     required=True,
     help="Forecaster name (naive, seasonal_naive, historical_average, gbm, "
-    "sklearn:<dotted.path>, darts:<Model>).",
+    "sklearn:<dotted.path>, darts:<Model>, mlforecast:<dotted.Regressor>, "
+    "statsforecast:<Model>).",
 )
 @click.option(
     "--horizon",

@@ -51,7 +51,7 @@ def resolve_ambiguous(panel: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     if n_amb < 2:
         return out, n_amb
     arcs = out["arc_id"].to_numpy()
-    times = pd.DatetimeIndex(out["time"]).asi8.copy()
+    times = pd.DatetimeIndex(out["time"]).as_unit("ns").asi8.copy()
     sub = pd.DataFrame({"arc": arcs[amb], "t": times[amb], "pos": np.flatnonzero(amb)})
     counts = sub.groupby(["arc", "t"]).size()
     counts = counts[counts >= 2]

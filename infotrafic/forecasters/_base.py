@@ -252,10 +252,15 @@ Factory = Callable[..., Forecaster]
 
 _REGISTRY: dict[str, Factory] = {}
 _PREFIXES: dict[str, Callable[..., Forecaster]] = {}
-#: Prefixes whose factory lives in an optional module imported on first use.
-_LAZY_PREFIXES: dict[str, str] = {"darts": "infotrafic.forecasters._darts"}
+#: Prefixes whose factory lives in an optional module imported on first use, with the
+#: ``infotrafic[<extra>]`` that installs its dependencies.
+_LAZY_PREFIXES: dict[str, tuple[str, str]] = {
+    "darts": ("infotrafic.forecasters._darts", "darts"),
+    "mlforecast": ("infotrafic.forecasters._nixtla", "nixtla"),
+    "statsforecast": ("infotrafic.forecasters._nixtla", "nixtla"),
+}
 #: What follows the colon of a prefix family, as :func:`available_forecasters` shows it.
-_PLACEHOLDERS: dict[str, str] = {}
+_PLACEHOLDERS: dict[str, str] = {"mlforecast": "<dotted.Regressor>"}  # before its import
 _DEFAULT_PLACEHOLDER = "<Model>"
 
 
@@ -338,12 +343,13 @@ def make_forecaster(name: str, **params: Any) -> Forecaster:
     if ":" in name:
         prefix, _, rest = name.partition(":")
         if prefix not in _PREFIXES and prefix in _LAZY_PREFIXES:
+            module, extra = _LAZY_PREFIXES[prefix]
             try:
-                importlib.import_module(_LAZY_PREFIXES[prefix])
+                importlib.import_module(module)
             except ImportError as exc:
                 raise ConfigurationError(
                     f"forecaster {name!r} needs an optional dependency that failed to import "
-                    f"({exc}); install it, e.g. pip install 'infotrafic[{prefix}]'"
+                    f"({exc}); install it, e.g. pip install 'infotrafic[{extra}]'"
                 ) from exc
         if prefix in _PREFIXES:
             return _PREFIXES[prefix](rest, **params)

@@ -71,7 +71,7 @@ __all__ = ["MissingPolicy", "SklearnForecaster", "make_sklearn_forecaster", "res
 
 MissingPolicy = Literal["auto", "impute", "passthrough", "drop"]
 _MISSING: tuple[str, ...] = ("auto", "impute", "passthrough", "drop")
-_EXAMPLE = "sklearn:sklearn.linear_model.Ridge"
+_EXAMPLE = "{prefix}:sklearn.linear_model.Ridge"
 
 
 @functools.cache
@@ -95,12 +95,13 @@ def _public_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _import(path: str) -> type:
+def _import(path: str, prefix: str = "sklearn") -> type:
     """Import the class named by a dotted path (or a bare scikit-learn regressor name)."""
+    example = _EXAMPLE.format(prefix=prefix)
     if not path or not isinstance(path, str):
         raise ConfigurationError(
             f"a scikit-learn regressor must be named by its dotted import path, got {path!r}; "
-            f"e.g. {_EXAMPLE}"
+            f"e.g. {example}"
         )
     module_name, _, attr = path.rpartition(".")
     if not module_name:
@@ -110,15 +111,15 @@ def _import(path: str) -> type:
         close = difflib.get_close_matches(path, list(known), n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise ConfigurationError(
-            f"sklearn:{path}: no scikit-learn regressor of that name{hint}; give the dotted "
-            f"import path of a regressor class, e.g. {_EXAMPLE}"
+            f"{prefix}:{path}: no scikit-learn regressor of that name{hint}; give the dotted "
+            f"import path of a regressor class, e.g. {example}"
         )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise ConfigurationError(
-            f"sklearn:{path}: cannot import module {module_name!r} ({exc}); give the dotted "
-            f"import path of an installed regressor class, e.g. {_EXAMPLE}"
+            f"{prefix}:{path}: cannot import module {module_name!r} ({exc}); give the dotted "
+            f"import path of an installed regressor class, e.g. {example}"
         ) from exc
     obj = getattr(module, attr, None)
     if obj is None:
@@ -126,18 +127,18 @@ def _import(path: str) -> type:
         close = difflib.get_close_matches(attr, names, n=3)
         hint = f" (did you mean {', '.join(f'{module_name}.{c}' for c in close)}?)" if close else ""
         raise ConfigurationError(
-            f"sklearn:{path}: module {module_name!r} has no {attr!r}{hint}; give the dotted "
-            f"import path of a regressor class, e.g. {_EXAMPLE}"
+            f"{prefix}:{path}: module {module_name!r} has no {attr!r}{hint}; give the dotted "
+            f"import path of a regressor class, e.g. {example}"
         )
     if not isinstance(obj, type):
         raise ConfigurationError(
-            f"sklearn:{path}: is a {type(obj).__name__}, not a class; give the dotted import "
-            f"path of a regressor class, e.g. {_EXAMPLE}"
+            f"{prefix}:{path}: is a {type(obj).__name__}, not a class; give the dotted import "
+            f"path of a regressor class, e.g. {example}"
         )
     return obj
 
 
-def _check_regressor(model: Any, name: str) -> None:
+def _check_regressor(model: Any, name: str, prefix: str = "sklearn") -> None:
     """Raise unless ``model`` is a scikit-learn style regressor (by its tags)."""
     try:
         ok = bool(is_regressor(model))
@@ -147,12 +148,14 @@ def _check_regressor(model: Any, name: str) -> None:
         kind = "an estimator" if callable(getattr(model, "fit", None)) else "not an estimator"
         raise ConfigurationError(
             f"{name} is {kind} but not a scikit-learn regressor (its tags do not say "
-            "estimator_type='regressor'); give a regressor, e.g. sklearn:sklearn.linear_model."
-            "Ridge or sklearn:sklearn.ensemble.HistGradientBoostingRegressor"
+            f"estimator_type='regressor'); give a regressor, e.g. {prefix}:sklearn.linear_model."
+            f"Ridge or {prefix}:sklearn.ensemble.HistGradientBoostingRegressor"
         )
 
 
-def resolve_regressor(path: str, params: Mapping[str, Any] | None = None) -> Any:
+def resolve_regressor(
+    path: str, params: Mapping[str, Any] | None = None, *, prefix: str = "sklearn"
+) -> Any:
     """Build a regressor from its dotted import path and parameters.
 
     Parameters
@@ -163,6 +166,9 @@ def resolve_regressor(path: str, params: Mapping[str, Any] | None = None) -> Any
         a scikit-learn regressor (``"Ridge"``; slower: it imports all of scikit-learn once).
     params : mapping, optional
         Keyword arguments of the regressor.
+    prefix : str, default "sklearn"
+        The registry prefix the regressor was named under (``"sklearn"``, ``"mlforecast"``),
+        which error messages start with.
 
     Returns
     -------
@@ -183,15 +189,20 @@ def resolve_regressor(path: str, params: Mapping[str, Any] | None = None) -> Any
     Traceback (most recent call last):
     ...
     infotrafic.exceptions.ConfigurationError: sklearn:sklearn.preprocessing.StandardScaler is ...
+    >>> resolve_regressor("sklearn.linear_model.Rigde", prefix="mlforecast")
+    Traceback (most recent call last):
+    ...
+    infotrafic.exceptions.ConfigurationError: mlforecast:sklearn.linear_model.Rigde: module ...
     """
-    cls = _import(path)
+    cls = _import(path, prefix)
     try:
         model = cls(**dict(params or {}))
     except TypeError as exc:
         raise ConfigurationError(
-            f"sklearn:{path}: {exc}; pass only parameters of {cls.__name__} (see its documentation)"
+            f"{prefix}:{path}: {exc}; pass only parameters of {cls.__name__} (see its "
+            "documentation)"
         ) from exc
-    _check_regressor(model, f"sklearn:{path}")
+    _check_regressor(model, f"{prefix}:{path}", prefix)
     return model
 
 
