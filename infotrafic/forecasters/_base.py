@@ -113,6 +113,38 @@ def requires_refit(model: Any) -> bool:
     return getattr(model, "requires_refit", True) is not False
 
 
+def check_lead(owner: str, horizon: Any, delay: Any) -> int:
+    """Return ``horizon + delay`` after checking both are whole hours (horizon >= 1, delay >= 0).
+
+    Parameters
+    ----------
+    owner : str
+        Who asks (a class name), for the error message.
+    horizon, delay : int
+        The forecaster's parameters.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ConfigurationError
+        Naming the parameter, its value and the bound.
+
+    Examples
+    --------
+    >>> check_lead("GBMForecaster", 6, 1)
+    7
+    """
+    for what, value, low in (("horizon", horizon, 1), ("delay", delay, 0)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+            raise ConfigurationError(
+                f"{owner}: {what} must be an integer number of hours >= {low}, got {value!r}"
+            )
+    return int(horizon) + int(delay)
+
+
 class BaseForecaster(BaseEstimator):  # type: ignore[misc]
     """Base class of the built-in forecasters (scikit-learn estimator contract).
 
@@ -139,13 +171,7 @@ class BaseForecaster(BaseEstimator):  # type: ignore[misc]
     @property
     def lead(self) -> int:
         """``horizon + delay`` in hours (validated)."""
-        horizon, delay = int(self.horizon), int(self.delay)
-        if horizon < 1 or delay < 0:
-            raise ConfigurationError(
-                f"{type(self).__name__}: horizon must be >= 1 and delay >= 0 "
-                f"(got horizon={self.horizon}, delay={self.delay})"
-            )
-        return horizon + delay
+        return check_lead(type(self).__name__, self.horizon, self.delay)
 
     @property
     def target_column(self) -> str:

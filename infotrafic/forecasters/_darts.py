@@ -51,7 +51,7 @@ from sklearn.base import BaseEstimator
 from infotrafic._schema import validate_panel
 from infotrafic.exceptions import ConfigurationError, DataValidationError, NotFittedError
 from infotrafic.features import CALENDAR_FIELDS, Calendar, calendar_frame
-from infotrafic.forecasters._base import Forecaster, register_forecaster
+from infotrafic.forecasters._base import Forecaster, check_lead, register_forecaster
 from infotrafic.forecasters._fill import seasonal_fill
 from infotrafic.interop import _arc_grids, _import_darts, _naive_utc, from_darts, to_darts
 
@@ -219,7 +219,7 @@ class DartsForecaster(BaseEstimator):  # type: ignore[misc]
     @property
     def lead(self) -> int:
         """``horizon + delay``: hours between the last usable observation and the target."""
-        return int(self.horizon) + int(self.delay)
+        return check_lead(type(self).__name__, self.horizon, self.delay)
 
     def _template(self) -> Any:
         models = importlib.import_module("darts.models")
@@ -246,13 +246,7 @@ class DartsForecaster(BaseEstimator):  # type: ignore[misc]
         return self.model.untrained_model()
 
     def _check_params(self) -> tuple[list[str], list[str]]:
-        for name in ("horizon", "delay"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value < (1 if name == "horizon" else 0):
-                raise ConfigurationError(
-                    f"{name} must be an integer number of hours (>= 1 for horizon, >= 0 for "
-                    f"delay), got {value!r}"
-                )
+        check_lead(type(self).__name__, self.horizon, self.delay)
         if self.missing not in ("segments", "keep"):
             raise ConfigurationError(f"missing must be 'segments' or 'keep', got {self.missing!r}")
         if self.fill not in ("seasonal", None):

@@ -43,7 +43,7 @@ from sklearn.base import BaseEstimator
 from infotrafic._schema import validate_panel
 from infotrafic.exceptions import ConfigurationError, DataValidationError, NotFittedError
 from infotrafic.features import CALENDAR_FIELDS, calendar_frame
-from infotrafic.forecasters._base import Forecaster, register_forecaster
+from infotrafic.forecasters._base import Forecaster, check_lead, register_forecaster
 from infotrafic.forecasters._fill import SEASON_HOURS, seasonal_fill
 from infotrafic.forecasters._sklearn import _allows_nan, _seed, resolve_regressor
 from infotrafic.interop import _arc_grids, _naive_utc, to_nixtla
@@ -70,15 +70,6 @@ def _import(package: str) -> Any:
             f"{package}: models need the {package} package ({exc}); install it with "
             f"pip install 'infotrafic[{_EXTRA}]'"
         ) from exc
-
-
-def _check_lead(name: str, horizon: Any, delay: Any) -> int:
-    for what, value, low in (("horizon", horizon, 1), ("delay", delay, 0)):
-        if not isinstance(value, int | np.integer) or value < low:
-            raise ConfigurationError(
-                f"{name}: {what} must be an integer number of hours >= {low}, got {value!r}"
-            )
-    return int(horizon) + int(delay)
 
 
 def _check_targets(targets: pd.DataFrame) -> None:
@@ -240,7 +231,7 @@ class MLForecastForecaster(BaseEstimator):  # type: ignore[misc]
     @property
     def lead(self) -> int:
         """``horizon + delay`` in hours (validated)."""
-        return _check_lead(type(self).__name__, self.horizon, self.delay)
+        return check_lead(type(self).__name__, self.horizon, self.delay)
 
     def _regressor(self) -> Any:
         from sklearn.base import clone
@@ -534,7 +525,7 @@ class StatsForecastForecaster(BaseEstimator):  # type: ignore[misc]
     @property
     def lead(self) -> int:
         """``horizon + delay`` in hours (validated)."""
-        return _check_lead(type(self).__name__, self.horizon, self.delay)
+        return check_lead(type(self).__name__, self.horizon, self.delay)
 
     def _wrap(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -575,7 +566,7 @@ class StatsForecastForecaster(BaseEstimator):  # type: ignore[misc]
         ConfigurationError
             For an unknown model, a model without ``forward`` or bad parameters.
         """
-        _check_lead(type(self).__name__, self.horizon, self.delay)
+        check_lead(type(self).__name__, self.horizon, self.delay)
         template = _statsforecast_model(self.model, self.model_params)
         models: dict[int, Any] = {}
         errors: list[str] = []

@@ -38,7 +38,12 @@ def independent_archive(path: Path) -> pd.DataFrame:
     amb = np.zeros(len(raw), dtype=bool)  # the single fall-back 02:00 is standard time
     utc = wall.dt.tz_localize("Europe/Paris", ambiguous=amb, nonexistent="NaT")
     df = pd.DataFrame(
-        {"arc_id": raw["iu_ac"], "time": utc.dt.tz_convert("UTC"), "flow": raw["q"], "k": raw["k"]}
+        {
+            "arc_id": raw["iu_ac"],
+            "time": utc.dt.tz_convert("UTC").dt.as_unit("ns"),
+            "flow": raw["q"],
+            "k": raw["k"],
+        }
     )
     df = df[df["time"].notna()]
     df["order"] = np.arange(len(df))
@@ -52,7 +57,7 @@ def independent_export(path: Path) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "arc_id": raw["Identifiant arc"],
-            "time": pd.to_datetime(raw["Date et heure de comptage"], utc=True),
+            "time": pd.to_datetime(raw["Date et heure de comptage"], utc=True).dt.as_unit("ns"),
             "flow": raw.iloc[:, 3],
         }
     )
