@@ -1,4 +1,4 @@
-"""`infotrafic backtest --n-jobs`: all cores by default, serial with 1, same predictions."""
+"""`--n-jobs` of `backtest` and `train`: all cores by default, serial with 1, same results."""
 
 from __future__ import annotations
 
@@ -22,20 +22,49 @@ def run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_help_says_all_cores_by_default() -> None:
-    code, out = run("--help")
-    assert code == 0
-    text = " ".join(out.split())
+@pytest.mark.parametrize("command", ["backtest", "train"])
+def test_help_says_all_cores_by_default(command: str) -> None:
+    result = CliRunner().invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
     assert "--n-jobs INTEGER" in text and "-1 for all the available cores" in text
     assert "[default: (all cores)]" in text
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "-8"])
-def test_invalid_n_jobs_names_the_flag(value: str) -> None:
-    code, out = run("--sample", "--model", "naive", *WINDOW, "--n-jobs", value)
-    assert code == 2
-    assert "Invalid value for '--n-jobs'" in out
-    assert f"positive number of processes or -1 (all cores), got {value}" in out
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["backtest", "--sample", "--model", "naive", *WINDOW],
+        ["train", "--sample", "--model", "naive", "--horizon", "1h", "--out", "unused"],
+    ],
+    ids=["backtest", "train"],
+)
+def test_invalid_n_jobs_names_the_flag(args: list[str], value: str) -> None:
+    result = CliRunner().invoke(main, [*args, "--n-jobs", value])
+    assert result.exit_code == 2
+    assert "Invalid value for '--n-jobs'" in result.output
+    assert f"positive number or -1 (all cores), got {value}" in result.output
+
+
+def test_train_default_and_serial_give_the_same_forecasts(tmp_path: Path) -> None:
+    """Two series (flow, occupancy) x two horizons fitted on threads or one after another."""
+    forecasts = {}
+    for label, extra in {"serial": ["--n-jobs", "1"], "default": []}.items():
+        model_dir, out = tmp_path / label, tmp_path / f"{label}.csv"
+        args = ["train", "--sample", "--model", "gbm", "--horizon", "1h", "--horizon", "3h"]
+        args += ["--end", "2023-10-01", "--out", str(model_dir), "--no-progress", *extra]
+        trained = CliRunner().invoke(main, args, catch_exceptions=False)
+        assert trained.exit_code == 0, trained.output
+        made = CliRunner().invoke(
+            main,
+            ["forecast", str(model_dir), "--sample", "--at", "2023-10-01 08:00", "--out", str(out)],
+            catch_exceptions=False,
+        )
+        assert made.exit_code == 0, made.output
+        forecasts[label] = pd.read_csv(out)
+    assert len(forecasts["serial"]) > 0 and forecasts["serial"]["flow"].notna().any()
+    pd.testing.assert_frame_equal(forecasts["default"], forecasts["serial"])
 
 
 def test_available_cores_is_the_affinity() -> None:

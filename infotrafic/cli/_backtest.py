@@ -12,21 +12,11 @@ from infotrafic.cli._options import (
     check_level_options,
     data_source_options,
     load_panel,
+    n_jobs_option,
     parse_params,
 )
 
 __all__ = ["register"]
-
-
-def _check_n_jobs(ctx: click.Context, param: click.Parameter, value: int | None) -> int:
-    """Read ``--n-jobs``: absent means all the available cores (-1, joblib's convention)."""
-    if value is None:
-        return -1
-    if value == 0 or value < -1:
-        raise click.BadParameter(
-            f"must be a positive number of processes or -1 (all cores), got {value}"
-        )
-    return value
 
 
 @click.command("backtest")
@@ -82,16 +72,7 @@ def _check_n_jobs(ctx: click.Context, param: click.Parameter, value: int | None)
 )
 @click.option("--train-size", default=None, help="Sliding window length, e.g. 365D.")
 @click.option("--arc", "arcs", multiple=True, type=int, help="Only these arcs (repeatable).")
-@click.option(
-    "--n-jobs",
-    type=int,
-    default=None,
-    show_default="all cores",
-    callback=_check_n_jobs,
-    help="Refit blocks run at once, one worker process each: a positive number, or -1 for "
-    "all the available cores; 1 runs serially, with the least memory. The predictions do not "
-    "depend on it.",
-)
+@n_jobs_option("Refit blocks run at once, one worker process each")
 @click.option(
     "--predictions",
     type=click.Path(dir_okay=False),

@@ -15,6 +15,7 @@ from infotrafic.cli._options import (
     check_level_options,
     data_source_options,
     load_panel,
+    n_jobs_option,
     parse_params,
 )
 
@@ -97,9 +98,7 @@ def _model_params(items: Sequence[str], model: str) -> dict[str, Any]:
     "last --calibration window (twice the fits); by default those are served themselves.",
 )
 @click.option("--arc", "arcs", multiple=True, type=int, help="Only these arcs (repeatable).")
-@click.option(
-    "--n-jobs", default=1, show_default=True, type=int, help="Horizons fitted in parallel."
-)
+@n_jobs_option("Series and horizons fitted at once, one thread each")
 @click.option(
     "--mlflow",
     "mlflow_uri",

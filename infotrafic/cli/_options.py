@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # pandas is imported by the commands only when they run, neve
     import pandas as pd
 
 __all__ = [
+    "n_jobs_option",
     "MAX_HORIZON",
     "check_horizon",
     "check_level_options",
@@ -52,6 +53,39 @@ def data_source_options(command: F) -> F:
 
 #: Horizons the forecasting commands accept, in hours.
 MAX_HORIZON = 24
+
+
+def _check_n_jobs(ctx: click.Context, param: click.Parameter, value: int | None) -> int:
+    """Read ``--n-jobs``: absent means all the available cores (-1, joblib's convention)."""
+    if value is None:
+        return -1
+    if value == 0 or value < -1:
+        raise click.BadParameter(f"must be a positive number or -1 (all cores), got {value}")
+    return value
+
+
+def n_jobs_option(what: str) -> Callable[[F], F]:
+    """Return the ``--n-jobs`` option (default: all the available cores) saying what runs at once.
+
+    Parameters
+    ----------
+    what : str
+        The help text's first sentence: what runs in parallel and how.
+
+    Returns
+    -------
+    callable
+        A click decorator.
+    """
+    return click.option(
+        "--n-jobs",
+        type=int,
+        default=None,
+        show_default="all cores",
+        callback=_check_n_jobs,
+        help=f"{what}: a positive number, or -1 for all the available cores; 1 runs serially, "
+        "with the least memory. The results do not depend on it.",
+    )
 
 
 def check_horizon(value: str) -> int:
