@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, overload
@@ -28,6 +29,19 @@ if TYPE_CHECKING:
 __all__ = ["OpenDataClient"]
 
 logger = logging.getLogger("infotrafic.opendata")
+
+
+def _whole_zip(path: Path) -> None:
+    """Raise :class:`ValueError` unless ``path`` holds a whole ZIP archive.
+
+    A body cut short without a ``Content-Length`` (the server closed the connection) looks
+    complete to HTTP; the ZIP's central directory, written last, is then missing.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.infolist()
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{path.name}: not a whole ZIP archive ({exc})") from exc
 
 
 class OpenDataClient(HttpCore):
@@ -348,7 +362,10 @@ class OpenDataClient(HttpCore):
             (u for u in (item.href, item.url) if u and u.startswith(("http://", "https://"))),
             self._dataset_url("attachments", item.id or item.title, dataset=dataset),
         )
-        self.download(url, target, what=f"archive {item.title}", resume=True, progress=progress)
+        check = _whole_zip if target.suffix.lower() == ".zip" else None
+        self.download(
+            url, target, what=f"archive {item.title}", verify=check, resume=True, progress=progress
+        )
         return target
 
     # -- bulk -------------------------------------------------------------------------------

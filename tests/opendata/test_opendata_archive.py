@@ -64,3 +64,21 @@ def test_list_and_download_with_resume_then_read(archive: Path, tmp_path: Path) 
 
     panel = read_file(path).panel
     assert len(panel) == 4 * 24 * 7 and panel["arc_id"].unique().tolist() == [4264]
+
+
+@pytest.mark.parametrize("mode", ["close", "clean"])
+def test_a_body_cut_without_a_length_is_caught_by_the_zip_check(
+    archive: Path, tmp_path: Path, mode: str
+) -> None:
+    """No Content-Length and a closed connection: only the ZIP's own end record reveals the cut."""
+    policy = RetryPolicy(backoff_base=0.001, jitter=0.0)
+    with (
+        OpenDataServer(archives=[archive]) as server,
+        OpenDataClient(server.url, retry=policy) as client,
+    ):
+        server.faults.push(Fault.truncate(0.5, mode=mode, path="/attachments/"))
+        path = client.download_archive(2023, tmp_path)
+        downloads = [r for r in server.requests if "/attachments/" in r.path]
+        assert downloads[0].fault == "truncate" and len(downloads) == 2
+    assert path.read_bytes() == archive.read_bytes()
+    assert not list(tmp_path.glob("*.part"))
