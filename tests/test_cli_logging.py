@@ -166,3 +166,21 @@ def test_train_verbose_logs_its_fits(tmp_path: Path) -> None:
     assert any("occupancy h=1: fitted in" in line for line in info)
     assert "train seasonal_naive: 2 forecasters fitted" in info[-1]
     assert "model seasonal_naive: horizons 1 h" in run.stdout
+
+
+def test_etl_and_backtest_log_by_layer(shared_data: Path, tmp_path: Path) -> None:
+    export = shared_data / "exports" / "arc4264_2022-11_2023-12.csv.gz"
+    run = _run("-v", "etl", str(export), "--out", str(tmp_path / "store"))
+    assert run.exit_code == 0, run.stderr
+    read = [line for line in _lines(run.stderr, "INFO") if "infotrafic.etl:" in line]
+    assert len(read) == 1 and "arc4264_2022-11_2023-12.csv.gz (csv):" in read[0]
+    assert "panel rows, 0 quarantined" in read[0]
+    run = _run(
+        "-v", "backtest", "--sample", "--model", "naive", "--start", "2023-11-01",
+        "--end", "2023-11-08", "--no-state", "--n-jobs", "1", "--no-progress",
+    )  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    info = [line for line in _lines(run.stderr, "INFO") if "infotrafic.backtest:" in line]
+    assert "backtest: 1 model(s) x flow, horizons 1 h, 1 refit(s) of 7 days" in info[0]
+    assert "1 workers" in info[0]
+    assert "backtest: naive fitted and predicted in" in info[-1]

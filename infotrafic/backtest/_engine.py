@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import re
 import time as _time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -44,6 +45,9 @@ _FAST = ("build_features", "fit_features", "predict_features")
 _CHUNK_NS = 30 * 24 * _HOUR_NS
 #: Feature tables up to this size (estimated, float64) are built in one go, then sliced.
 _WHOLE_TABLE_BYTES = 256 * 2**20
+
+
+logger = logging.getLogger("infotrafic.backtest")
 
 
 def _ns(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -620,6 +624,20 @@ def backtest(
     states: list[pd.DataFrame] = []
     from tqdm.auto import tqdm
 
+    logger.info(
+        "backtest: %d model(s) x %s, horizons %s h, %d refit(s) of %s from %s to %s, %d arcs, "
+        "%d workers",
+        len(named),
+        "/".join(columns),
+        ",".join(str(h) for h in cfg.horizons),
+        len(cfg.cutoffs()),
+        cfg.refit,
+        cfg.start,
+        cfg.end,
+        data["arc_id"].nunique(),
+        cfg.workers,
+    )
+
     with tqdm(total=0, disable=not cfg.progress, desc="backtest", unit="fit") as bar:
         for h in cfg.horizons:
             one = cfg.at_horizon(h)
@@ -638,6 +656,8 @@ def backtest(
 
     predictions = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     scales = seasonal_scales(data, cfg.start)
+    for name, seconds in timings.items():
+        logger.info("backtest: %s fitted and predicted in %.1f s", name, seconds)
     return BacktestResult(
         predictions=predictions,
         config=cfg,

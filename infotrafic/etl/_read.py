@@ -10,6 +10,7 @@ import contextlib
 import gzip
 import io
 import json
+import logging
 import os
 import zipfile
 import zlib
@@ -36,6 +37,9 @@ from infotrafic.exceptions import FileFormatError
 __all__ = ["detect_kind", "iter_read", "read_arcs", "read_file", "read_files"]
 
 _HEAD = 1 << 16
+
+
+logger = logging.getLogger("infotrafic.etl")
 
 
 def _head(path: str) -> tuple[bytes, bool]:
@@ -405,12 +409,21 @@ def read_file(path: PathLike, *, source_name: str | None = None) -> ReadResult:
     with _named_errors(real, name):
         kind = detect_kind(real)
         if kind == "zip":
-            return _read_zip(real, name)
-        if kind == "parquet":
-            return _read_parquet(real, name)
-        if kind in ("json", "jsonl"):
-            return _read_json(real, name, lines=kind == "jsonl")
-        return _read_csv(real, name)
+            result = _read_zip(real, name)
+        elif kind == "parquet":
+            result = _read_parquet(real, name)
+        elif kind in ("json", "jsonl"):
+            result = _read_json(real, name, lines=kind == "jsonl")
+        else:
+            result = _read_csv(real, name)
+    logger.info(
+        "%s (%s): %d panel rows, %d quarantined",
+        name,
+        kind,
+        len(result.panel),
+        len(result.quarantine),
+    )
+    return result
 
 
 def iter_read(path: PathLike, *, source_name: str | None = None) -> Iterator[ReadResult]:
