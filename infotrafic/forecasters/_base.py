@@ -145,7 +145,19 @@ def check_lead(owner: str, horizon: Any, delay: Any) -> int:
     return int(horizon) + int(delay)
 
 
-class BaseForecaster(BaseEstimator):  # type: ignore[misc]
+class LeadMixin:
+    """The validated ``lead`` (``horizon + delay``) of a forecaster with those parameters."""
+
+    horizon: int
+    delay: int
+
+    @property
+    def lead(self) -> int:
+        """``horizon + delay`` in hours (validated)."""
+        return check_lead(type(self).__name__, self.horizon, self.delay)
+
+
+class BaseForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
     """Base class of the built-in forecasters (scikit-learn estimator contract).
 
     Subclasses implement :meth:`feature_spec`, :meth:`fit_features` and
@@ -167,12 +179,7 @@ class BaseForecaster(BaseEstimator):  # type: ignore[misc]
         self.delay = delay
         self.target = target
 
-    # -- lead and features ------------------------------------------------------------------
-    @property
-    def lead(self) -> int:
-        """``horizon + delay`` in hours (validated)."""
-        return check_lead(type(self).__name__, self.horizon, self.delay)
-
+    # -- features ---------------------------------------------------------------------------
     @property
     def target_column(self) -> str:
         """The validated ``target`` (a column of :data:`~infotrafic.features.TARGETS`)."""

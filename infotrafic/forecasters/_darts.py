@@ -51,7 +51,7 @@ from sklearn.base import BaseEstimator
 from infotrafic._schema import validate_panel
 from infotrafic.exceptions import ConfigurationError, DataValidationError, NotFittedError
 from infotrafic.features import CALENDAR_FIELDS, Calendar, calendar_frame
-from infotrafic.forecasters._base import Forecaster, check_lead, register_forecaster
+from infotrafic.forecasters._base import Forecaster, LeadMixin, check_lead, register_forecaster
 from infotrafic.forecasters._fill import seasonal_fill
 from infotrafic.interop import _arc_grids, _import_darts, _naive_utc, from_darts, to_darts
 
@@ -140,7 +140,7 @@ def _all_finite_windows(finite: NDArray[np.bool_], length: int) -> NDArray[np.bo
     return out
 
 
-class DartsForecaster(BaseEstimator):  # type: ignore[misc]
+class DartsForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
     """Run any Darts forecasting model (local or global) as an infotrafic forecaster.
 
     Parameters
@@ -216,11 +216,6 @@ class DartsForecaster(BaseEstimator):  # type: ignore[misc]
         self.fill = fill
 
     # ------------------------------------------------------------------ configuration
-    @property
-    def lead(self) -> int:
-        """``horizon + delay``: hours between the last usable observation and the target."""
-        return check_lead(type(self).__name__, self.horizon, self.delay)
-
     def _template(self) -> Any:
         models = importlib.import_module("darts.models")
         params = dict(self.model_params or {})

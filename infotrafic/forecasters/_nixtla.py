@@ -43,7 +43,7 @@ from sklearn.base import BaseEstimator
 from infotrafic._schema import validate_panel
 from infotrafic.exceptions import ConfigurationError, DataValidationError, NotFittedError
 from infotrafic.features import CALENDAR_FIELDS, calendar_frame
-from infotrafic.forecasters._base import Forecaster, check_lead, register_forecaster
+from infotrafic.forecasters._base import Forecaster, LeadMixin, check_lead, register_forecaster
 from infotrafic.forecasters._fill import SEASON_HOURS, seasonal_fill
 from infotrafic.forecasters._sklearn import _allows_nan, _seed, resolve_regressor
 from infotrafic.interop import _arc_grids, _naive_utc, to_nixtla
@@ -145,7 +145,7 @@ def default_lag_transforms(lead: int) -> dict[int, list[Any]]:
     return out
 
 
-class MLForecastForecaster(BaseEstimator):  # type: ignore[misc]
+class MLForecastForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
     """A regressor trained by mlforecast on lags at least ``horizon + delay`` hours old.
 
     Parameters
@@ -227,11 +227,6 @@ class MLForecastForecaster(BaseEstimator):  # type: ignore[misc]
         self.delay = delay
         self.target = target
         self.random_state = random_state
-
-    @property
-    def lead(self) -> int:
-        """``horizon + delay`` in hours (validated)."""
-        return check_lead(type(self).__name__, self.horizon, self.delay)
 
     def _regressor(self) -> Any:
         from sklearn.base import clone
@@ -470,7 +465,7 @@ def _statsforecast_model(model: Any, params: Mapping[str, Any] | None) -> Any:
     return instance
 
 
-class StatsForecastForecaster(BaseEstimator):  # type: ignore[misc]
+class StatsForecastForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
     """A statsforecast local model fitted once per arc, applied with ``forward`` at each issue time.
 
     Parameters
@@ -521,11 +516,6 @@ class StatsForecastForecaster(BaseEstimator):  # type: ignore[misc]
         self.horizon = horizon
         self.delay = delay
         self.target = target
-
-    @property
-    def lead(self) -> int:
-        """``horizon + delay`` in hours (validated)."""
-        return check_lead(type(self).__name__, self.horizon, self.delay)
 
     def _wrap(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
