@@ -6,9 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from infotrafic.cli import main
+from cli_backtest import mae, run
 
 pytest.importorskip("mlforecast")
 pytest.importorskip("statsforecast")
@@ -16,17 +14,6 @@ pytest.importorskip("statsforecast")
 RIDGE = "mlforecast:sklearn.linear_model.Ridge"
 SNAIVE = "statsforecast:SeasonalNaive"
 WINDOW = ["--start", "2023-11-01", "--end", "2023-12-01", "--n-jobs", "1", "--no-progress"]
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["backtest", *args])
-    return result.exit_code, result.output
-
-
-def _mae(report: dict[str, object], model: str) -> float:
-    rows = report["comparison"]  # scored on the rows every model predicted
-    assert isinstance(rows, list)
-    return float(next(r["mae"] for r in rows if r["model"] == model))
 
 
 def test_backtest_nixtla_models_on_the_sample(tmp_path: Path) -> None:
@@ -49,10 +36,10 @@ def test_backtest_nixtla_models_on_the_sample(tmp_path: Path) -> None:
     assert code == 0, out
     assert RIDGE in out and SNAIVE in out
     report = json.loads((tmp_path / "r.json").read_text())
-    snaive = _mae(report, "seasonal_naive")
-    assert 0 < _mae(report, RIDGE) < snaive, out
+    snaive = mae(report, "seasonal_naive")
+    assert 0 < mae(report, RIDGE) < snaive, out
     # the same weekly seasonal naive, where the week-old value is observed
-    assert _mae(report, SNAIVE) == pytest.approx(snaive, rel=1e-6)
+    assert mae(report, SNAIVE) == pytest.approx(snaive, rel=1e-6)
 
 
 @pytest.mark.parametrize(

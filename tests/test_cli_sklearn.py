@@ -6,24 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-
-from infotrafic.cli import main
+from cli_backtest import mae, run
 
 RIDGE = "sklearn:sklearn.linear_model.Ridge"
 HGB = "sklearn:sklearn.ensemble.HistGradientBoostingRegressor"
 WINDOW = ["--start", "2023-10-02", "--end", "2023-10-16", "--no-progress"]
-
-
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["backtest", *args])
-    return result.exit_code, result.output
-
-
-def _mae(report: dict[str, object], model: str) -> float:
-    rows = report["comparison"]  # scored on the rows every model predicted
-    assert isinstance(rows, list)
-    return float(next(r["mae"] for r in rows if r["model"] == model))
 
 
 def test_backtest_sklearn_regressors_on_the_sample(tmp_path: Path) -> None:
@@ -48,9 +35,9 @@ def test_backtest_sklearn_regressors_on_the_sample(tmp_path: Path) -> None:
     assert code == 0, out
     assert RIDGE in out and HGB in out
     report = json.loads((tmp_path / "r.json").read_text())
-    snaive = _mae(report, "seasonal_naive")
+    snaive = mae(report, "seasonal_naive")
     for model in (RIDGE, HGB):
-        assert 0 < _mae(report, model) < snaive, (model, out)
+        assert 0 < mae(report, model) < snaive, (model, out)
 
 
 @pytest.mark.parametrize(
