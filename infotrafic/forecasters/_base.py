@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, NamedTuple, Protocol, Self, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -285,16 +285,30 @@ Factory = Callable[..., Forecaster]
 
 _REGISTRY: dict[str, Factory] = {}
 _PREFIXES: dict[str, Callable[..., Forecaster]] = {}
-#: Prefixes whose factory lives in an optional module imported on first use, with the
-#: ``infotrafic[<extra>]`` that installs its dependencies.
-_LAZY_PREFIXES: dict[str, tuple[str, str]] = {
-    "darts": ("infotrafic.forecasters._darts", "darts"),
-    "mlforecast": ("infotrafic.forecasters._nixtla", "nixtla"),
-    "statsforecast": ("infotrafic.forecasters._nixtla", "nixtla"),
-}
-#: What follows the colon of a prefix family, as :func:`available_forecasters` shows it.
-_PLACEHOLDERS: dict[str, str] = {"mlforecast": "<dotted.Regressor>"}  # before its import
 _DEFAULT_PLACEHOLDER = "<Model>"
+
+
+class _LazyPrefix(NamedTuple):
+    """A prefix family whose factory lives in an optional module imported on first use."""
+
+    module: str
+    extra: str  # the ``infotrafic[<extra>]`` that installs its dependencies
+    placeholder: str = _DEFAULT_PLACEHOLDER  # what follows the colon in available_forecasters
+
+
+_LAZY_PREFIXES: dict[str, _LazyPrefix] = {
+    "darts": _LazyPrefix("infotrafic.forecasters._darts", "darts"),
+    "mlforecast": _LazyPrefix("infotrafic.forecasters._nixtla", "nixtla", "<dotted.Regressor>"),
+    "statsforecast": _LazyPrefix("infotrafic.forecasters._nixtla", "nixtla"),
+}
+#: Placeholders given to :func:`register_forecaster`.
+_PLACEHOLDERS: dict[str, str] = {}
+
+
+def _placeholder(prefix: str) -> str:
+    """Return what follows the colon of a prefix family in :func:`available_forecasters`."""
+    lazy = _LAZY_PREFIXES.get(prefix)
+    return _PLACEHOLDERS.get(prefix, lazy.placeholder if lazy else _DEFAULT_PLACEHOLDER)
 
 
 def register_forecaster(
@@ -303,7 +317,7 @@ def register_forecaster(
     *,
     prefix: bool = False,
     overwrite: bool = False,
-    placeholder: str = _DEFAULT_PLACEHOLDER,
+    placeholder: str | None = None,
 ) -> None:
     """Register a forecaster factory under ``name`` (or a ``prefix:`` family).
 
@@ -318,9 +332,9 @@ def register_forecaster(
         Treat ``name`` as a prefix even without the trailing colon.
     overwrite : bool, default False
         Replace an existing registration instead of failing.
-    placeholder : str, default "<Model>"
+    placeholder : str, optional
         For a prefix family, how :func:`available_forecasters` shows the part after the colon
-        (``"sklearn:<dotted.path>"``).
+        (``"sklearn:<dotted.path>"``; default: the lazy family's, else ``"<Model>"``).
 
     Raises
     ------
@@ -343,7 +357,7 @@ def register_forecaster(
             "registered (pass overwrite=True to replace it)"
         )
     table[key] = factory
-    if is_prefix:
+    if is_prefix and placeholder is not None:
         _PLACEHOLDERS[key] = placeholder
 
 
@@ -376,13 +390,13 @@ def make_forecaster(name: str, **params: Any) -> Forecaster:
     if ":" in name:
         prefix, _, rest = name.partition(":")
         if prefix not in _PREFIXES and prefix in _LAZY_PREFIXES:
-            module, extra = _LAZY_PREFIXES[prefix]
+            lazy = _LAZY_PREFIXES[prefix]
             try:
-                importlib.import_module(module)
+                importlib.import_module(lazy.module)
             except ImportError as exc:
                 raise ConfigurationError(
                     f"forecaster {name!r} needs an optional dependency that failed to import "
-                    f"({exc}); install it, e.g. pip install 'infotrafic[{extra}]'"
+                    f"({exc}); install it, e.g. pip install 'infotrafic[{lazy.extra}]'"
                 ) from exc
         if prefix in _PREFIXES:
             return _PREFIXES[prefix](rest, **params)
@@ -406,9 +420,26 @@ def available_forecasters() -> list[str]:
     ['gbm', 'naive']
     """
     prefixes = set(_PREFIXES) | set(_LAZY_PREFIXES)
-    return sorted(_REGISTRY) + sorted(
-        f"{p}:{_PLACEHOLDERS.get(p, _DEFAULT_PLACEHOLDER)}" for p in prefixes
-    )
+    return sorted(_REGISTRY) + sorted(f"{p}:{_placeholder(p)}" for p in prefixes)
+
+
+def check_targets(targets: pd.DataFrame) -> None:
+    """Check that ``targets`` has ``arc_id`` and tz-aware ``time`` columns.
+
+    Parameters
+    ----------
+    targets : pandas.DataFrame
+        The rows to forecast.
+
+    Raises
+    ------
+    DataValidationError
+        Naming the missing column or the naive ``time``.
+    """
+    if not {"arc_id", "time"} <= set(targets.columns):
+        raise DataValidationError("targets needs columns arc_id and time", field="arc_id/time")
+    if not isinstance(targets["time"].dtype, pd.DatetimeTZDtype):
+        raise DataValidationError("targets.time must be tz-aware (UTC)", field="time")
 
 
 def align_targets(

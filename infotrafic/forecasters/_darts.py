@@ -51,7 +51,13 @@ from sklearn.base import BaseEstimator
 from infotrafic._schema import validate_panel
 from infotrafic.exceptions import ConfigurationError, DataValidationError, NotFittedError
 from infotrafic.features import CALENDAR_FIELDS, Calendar, calendar_frame
-from infotrafic.forecasters._base import Forecaster, LeadMixin, check_lead, register_forecaster
+from infotrafic.forecasters._base import (
+    Forecaster,
+    LeadMixin,
+    check_lead,
+    check_targets,
+    register_forecaster,
+)
 from infotrafic.forecasters._fill import seasonal_fill
 from infotrafic.interop import _arc_grids, _import_darts, _naive_utc, from_darts, to_darts
 
@@ -427,11 +433,8 @@ class DartsForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
             raise NotFittedError("DartsForecaster is not fitted yet; call fit(panel) first")
         darts = _darts()
         panel = validate_panel(panel)
-        if not {"arc_id", "time"} <= set(targets.columns):
-            raise DataValidationError("targets needs columns arc_id and time", field="arc_id/time")
+        check_targets(targets)
         t_time = targets["time"]
-        if not isinstance(t_time.dtype, pd.DatetimeTZDtype):
-            raise DataValidationError("targets.time must be tz-aware (UTC)", field="time")
         out = np.full(len(targets), np.nan)
         if len(targets) == 0:
             return out

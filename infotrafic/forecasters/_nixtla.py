@@ -43,7 +43,13 @@ from sklearn.base import BaseEstimator
 from infotrafic._schema import validate_panel
 from infotrafic.exceptions import ConfigurationError, DataValidationError, NotFittedError
 from infotrafic.features import CALENDAR_FIELDS, calendar_frame
-from infotrafic.forecasters._base import Forecaster, LeadMixin, check_lead, register_forecaster
+from infotrafic.forecasters._base import (
+    Forecaster,
+    LeadMixin,
+    check_lead,
+    check_targets,
+    register_forecaster,
+)
 from infotrafic.forecasters._fill import SEASON_HOURS, seasonal_fill
 from infotrafic.forecasters._sklearn import _allows_nan, _seed, resolve_regressor
 from infotrafic.interop import _arc_grids, _naive_utc, to_nixtla
@@ -70,13 +76,6 @@ def _import(package: str) -> Any:
             f"{package}: models need the {package} package ({exc}); install it with "
             f"pip install 'infotrafic[{_EXTRA}]'"
         ) from exc
-
-
-def _check_targets(targets: pd.DataFrame) -> None:
-    if not {"arc_id", "time"} <= set(targets.columns):
-        raise DataValidationError("targets needs columns arc_id and time", field="arc_id/time")
-    if not isinstance(targets["time"].dtype, pd.DatetimeTZDtype):
-        raise DataValidationError("targets.time must be tz-aware (UTC)", field="time")
 
 
 def _filled_frame(panel: pd.DataFrame, target: str) -> pd.DataFrame:
@@ -360,7 +359,7 @@ class MLForecastForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
         """
         if not hasattr(self, "mlf_"):
             raise NotFittedError("MLForecastForecaster is not fitted yet; call fit(panel) first")
-        _check_targets(targets)
+        check_targets(targets)
         out = np.full(len(targets), np.nan)
         if len(targets) == 0:
             return out
@@ -596,7 +595,7 @@ class StatsForecastForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
         """
         if not hasattr(self, "models_"):
             raise NotFittedError("StatsForecastForecaster is not fitted yet; call fit(panel) first")
-        _check_targets(targets)
+        check_targets(targets)
         out = np.full(len(targets), np.nan)
         if len(targets) == 0:
             return out
@@ -664,7 +663,6 @@ register_forecaster(
     "mlforecast:",
     cast("Callable[..., Forecaster]", make_mlforecast_forecaster),
     overwrite=True,
-    placeholder="<dotted.Regressor>",
 )
 register_forecaster(
     "statsforecast:",
