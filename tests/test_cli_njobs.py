@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from infotrafic._parallel import available_cores
 from infotrafic.backtest import BacktestConfig
-from infotrafic.backtest._config import available_cores
 from infotrafic.cli import main
 from infotrafic.exceptions import ConfigurationError
 

@@ -22,43 +22,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import math
-import os
 from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from infotrafic._parallel import available_cores, check_n_jobs
 from infotrafic._types import DurationLike, TimeLike
 from infotrafic.exceptions import ConfigurationError
 from infotrafic.intervals import check_levels
 
-__all__ = ["BacktestConfig", "available_cores", "parse_duration", "parse_hours", "parse_time"]
+__all__ = ["BacktestConfig", "parse_duration", "parse_hours", "parse_time"]
 
 _PARIS = "Europe/Paris"
 _HOUR = pd.Timedelta(hours=1)
 
 Window = Literal["expanding", "sliding"]
-
-
-def available_cores() -> int:
-    """Return the number of cores this process may run on (what ``n_jobs=-1`` means).
-
-    The CPU affinity of the process where the platform has it (a container or ``taskset`` may
-    grant fewer cores than the machine has), else :func:`os.cpu_count`; at least 1.
-
-    Returns
-    -------
-    int
-
-    Examples
-    --------
-    >>> available_cores() >= 1
-    True
-    """
-    affinity = getattr(os, "sched_getaffinity", None)
-    n = len(affinity(0)) if callable(affinity) else os.cpu_count()
-    return max(1, n or 1)
 
 
 def parse_time(value: TimeLike, *, name: str = "time") -> pd.Timestamp:
@@ -227,7 +207,7 @@ class BacktestConfig:
         Restrict the backtest to these arcs.
     n_jobs : int, default 1
         Refit blocks run at once, each in its own worker process; ``-1`` means all the
-        available cores (:func:`available_cores`; see :attr:`workers`). 1 runs them inline,
+        available cores (the process's CPU affinity; see :attr:`workers`). 1 runs them inline,
         serially, as scikit-learn's ``n_jobs`` does by default (the ``infotrafic backtest``
         command defaults to all cores). The predictions do not depend on it.
     progress : bool, default False
@@ -307,13 +287,7 @@ class BacktestConfig:
             raise ConfigurationError(
                 "train_size only applies to window='sliding'; drop it or set window='sliding'"
             )
-        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int | np.integer):
-            raise ConfigurationError(f"n_jobs must be an integer, got {self.n_jobs!r}")
-        if self.n_jobs == 0 or self.n_jobs < -1:
-            raise ConfigurationError(
-                f"n_jobs must be a positive number of processes or -1 (all cores), "
-                f"got {self.n_jobs}"
-            )
+        check_n_jobs(self.n_jobs)
 
     @classmethod
     def create(

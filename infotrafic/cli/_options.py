@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from infotrafic._parallel import check_n_jobs
 from infotrafic.exceptions import ConfigurationError
 
 if TYPE_CHECKING:  # pandas is imported by the commands only when they run, never for --help
@@ -59,9 +60,10 @@ def _check_n_jobs(ctx: click.Context, param: click.Parameter, value: int | None)
     """Read ``--n-jobs``: absent means all the available cores (-1, joblib's convention)."""
     if value is None:
         return -1
-    if value == 0 or value < -1:
-        raise click.BadParameter(f"must be a positive number or -1 (all cores), got {value}")
-    return value
+    try:
+        return check_n_jobs(value)
+    except ConfigurationError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 def n_jobs_option(what: str) -> Callable[[F], F]:
