@@ -1,7 +1,7 @@
 #!/bin/sh
 # CI prerequisites of the dashboard screenshot and docker tests (idempotent; run as root):
 #
-#   sh docker/ci_prereqs.sh                # chromium, docker.io, compose, debootstrap; dockerd up
+#   sh docker/ci_prereqs.sh                # chromium, docker.io, compose, debootstrap, mosquitto; dockerd up
 #   sh docker/ci_prereqs.sh --base-image   # ... and build infotrafic-base:local if missing
 #
 # Installs only what is missing (Debian/Ubuntu packages), starts dockerd when no engine answers
@@ -18,6 +18,8 @@ missing=""
 have() { command -v "$1" >/dev/null 2>&1; }
 have chromium || have chromium-browser || missing="$missing chromium"
 have debootstrap || missing="$missing debootstrap"
+# the MQTT ingest tests start their own broker on a loopback port
+[ -x /usr/sbin/mosquitto ] || have mosquitto || missing="$missing mosquitto"
 if ! have dockerd; then
     missing="$missing docker.io"
 fi
