@@ -20,7 +20,7 @@ import pytest
 from infotrafic.cli import main
 
 #: Top-level packages a first contact must not import.
-HEAVY = ("pandas", "numpy", "pyarrow", "sklearn", "httpx")
+HEAVY = ("pandas", "numpy", "pyarrow", "sklearn", "httpx", "paho", "dask", "distributed")
 
 _PROBE = textwrap.dedent(
     """
@@ -77,7 +77,17 @@ COMMANDS = _commands(main)
 
 def test_every_command_is_enumerated() -> None:
     names = {path[0] for path in COMMANDS if path}
-    assert {"backtest", "etl", "fetch", "forecast", "quality", "sync", "train"} <= names
+    assert {
+        "backtest",
+        "etl",
+        "fetch",
+        "forecast",
+        "quality",
+        "sync",
+        "train",
+        "stream",
+        "publish",
+    } <= names
     assert ("archive", "get") in COMMANDS
 
 

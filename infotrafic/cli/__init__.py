@@ -29,6 +29,27 @@ class _Group(click.Group):
         except InfotraficError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(1)
+        except MemoryError as exc:  # a limit (ulimit -v, a container) met: say so in one line
+            click.echo(f"error: {_out_of_memory(exc)}", err=True)
+            ctx.exit(1)
+
+
+def _out_of_memory(exc: MemoryError) -> str:
+    """Describe a ``MemoryError``: what failed, the address-space limit if any, what to try."""
+    limit = ""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            limit = f" under an address-space limit of {soft / 2**30:.2f} GiB (ulimit -v)"
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not on POSIX
+        pass
+    detail = f" ({exc})" if str(exc) else ""
+    return (
+        f"out of memory{limit}{detail}; nothing was written (writes are atomic). Raise the "
+        "limit, or ask for less at once (fewer files, arcs or --n-jobs)"
+    )
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,9 +74,9 @@ def main(ctx: click.Context, verbose: int, log_level: str | None) -> None:
 
 
 def _register() -> None:
-    from infotrafic.cli import _backtest, _etl, _forecast, _opendata
+    from infotrafic.cli import _backtest, _etl, _forecast, _opendata, _stream
 
-    for module in (_etl, _opendata, _backtest, _forecast):
+    for module in (_etl, _opendata, _backtest, _forecast, _stream):
         module.register(main)
 
 

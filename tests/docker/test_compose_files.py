@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = {"ingest", "etl", "training", "api", "front", "mlflow"}
+SERVICES = {"ingest", "etl", "training", "api", "front", "mlflow", "mosquitto"}
 
 yaml = pytest.importorskip("yaml")
 
