@@ -6,8 +6,11 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+import pandas as pd
 from common.settings import MODEL_NAME_PATTERN
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+
+from infotrafic.backtest import parse_time
 
 __all__ = [
     "BacktestResponse",
@@ -25,53 +28,15 @@ __all__ = [
 ]
 
 ArcId = int
-Scalar = bool | int | float | str | None
+#: A hyper-parameter value: JSON scalars, strings bounded.
+Scalar = bool | int | float | Annotated[str, Field(max_length=256)] | None
+ParamName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+#: A path relative to <data_dir>/raw: bounded (a part longer than 255 bytes cannot exist).
+RelativeName = Annotated[str, Field(min_length=1, max_length=1024)]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class IngestRequest(_Strict):
-    """Fetch hourly counts of some arcs over a time range from the portal into the data dir."""
-
-    arcs: list[ArcId] = Field(
-        min_length=1, max_length=500, description="Arc ids (iu_ac).", examples=[[4264, 5672]]
-    )
-    start: dt.datetime = Field(
-        description="First hour (inclusive). Naive values are Europe/Paris wall-clock time.",
-        examples=["2024-03-01T00:00:00+01:00"],
-    )
-    end: dt.datetime = Field(
-        description="End of the range (exclusive). Naive values are Europe/Paris wall-clock.",
-        examples=["2024-03-08T00:00:00+01:00"],
-    )
-    base_url: AnyHttpUrl | None = Field(
-        default=None,
-        description="Portal root (default INFOTRAFIC_BASE_URL, https://opendata.paris.fr).",
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> IngestRequest:
-        if any(a <= 0 for a in self.arcs):
-            raise ValueError("arcs must be positive integers (iu_ac)")
-        start, end = _aware(self.start), _aware(self.end)
-        if end <= start:
-            raise ValueError("end must be after start")
-        if end - start > dt.timedelta(days=400):
-            raise ValueError("at most 400 days per ingest; split the range")
-        return self
-
-
-class EtlRequest(_Strict):
-    """Ingest files already in ``<data_dir>/raw`` into the store (``<data_dir>/processed``)."""
-
-    files: list[str] | None = Field(
-        default=None,
-        max_length=10_000,
-        description="Paths relative to <data_dir>/raw (default: every data file there).",
-        examples=[["arc4264_2023.csv.gz"]],
-    )
 
 
 Horizon = Annotated[int, Field(ge=1, le=24)]
@@ -89,6 +54,54 @@ TimeText = Annotated[
 ]
 
 
+class IngestRequest(_Strict):
+    """Fetch hourly counts of some arcs over a time range from the portal into the data dir."""
+
+    arcs: list[ArcId] = Field(
+        min_length=1, max_length=500, description="Arc ids (iu_ac).", examples=[[4264, 5672]]
+    )
+    start: TimeText = Field(
+        description="First hour (inclusive), on the hour. Naive values are Europe/Paris "
+        "wall-clock time (a time that does not exist or is ambiguous there is refused).",
+        examples=["2024-03-01T00:00:00+01:00"],
+    )
+    end: TimeText = Field(
+        description="End of the range (exclusive), on the hour; naive = Europe/Paris time.",
+        examples=["2024-03-08T00:00:00+01:00"],
+    )
+    base_url: AnyHttpUrl | None = Field(
+        default=None,
+        max_length=512,
+        description="Portal root (default INFOTRAFIC_BASE_URL, https://opendata.paris.fr).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> IngestRequest:
+        if any(a <= 0 for a in self.arcs):
+            raise ValueError("arcs must be positive integers (iu_ac)")
+        start, end = self.bounds()
+        if end <= start:
+            raise ValueError("end must be after start")
+        if end - start > pd.Timedelta(days=400):
+            raise ValueError("at most 400 days per ingest; split the range")
+        return self
+
+    def bounds(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """``(start, end)`` in UTC, read by the library's time rule (ConfigurationError)."""
+        return parse_time(self.start, name="start"), parse_time(self.end, name="end")
+
+
+class EtlRequest(_Strict):
+    """Ingest files already in ``<data_dir>/raw`` into the store (``<data_dir>/processed``)."""
+
+    files: list[RelativeName] | None = Field(
+        default=None,
+        max_length=1000,
+        description="Paths relative to <data_dir>/raw (default: every data file there).",
+        examples=[["arc4264_2023.csv.gz"]],
+    )
+
+
 class TrainingRequest(_Strict):
     """Train a forecast model with ``infotrafic.forecasting.train``; ``{}`` uses the defaults."""
 
@@ -98,7 +111,7 @@ class TrainingRequest(_Strict):
         description="Forecaster registry name: naive, seasonal_naive, historical_average, gbm, "
         "darts:<ModelClass> (default INFOTRAFIC_DEFAULT_MODEL, gbm).",
     )
-    params: dict[str, Scalar] | None = Field(
+    params: dict[ParamName, Scalar] | None = Field(
         default=None,
         max_length=50,
         description="Hyper-parameters of the forecaster (default: INFOTRAFIC_DEFAULT_PARAMS for "
@@ -165,6 +178,7 @@ class JobState(StrEnum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    cancelled = "cancelled"
 
 
 class JobAccepted(BaseModel):
@@ -281,12 +295,3 @@ class HealthResponse(BaseModel):
     champion: str | None = Field(description="Champion version of the model store.")
     mlflow: bool = Field(description="Trainings are registered in MLflow and its champion served.")
     jobs: dict[str, int]
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """Naive datetimes are Europe/Paris wall-clock time, as everywhere in infotrafic."""
-    if value.tzinfo is None:
-        from zoneinfo import ZoneInfo
-
-        return value.replace(tzinfo=ZoneInfo("Europe/Paris"))
-    return value

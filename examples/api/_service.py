@@ -12,22 +12,26 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import threading
 import time
+import typing
 import warnings
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from _jobs import Progress
-from _schemas import EtlRequest, IngestRequest, PredictResponse, TrainingRequest
+from _schemas import EtlRequest, IngestRequest, JobKind, PredictResponse, TrainingRequest
 from common.data import load_panel, resolve_source
 from common.modelstore import ModelStore, safe_child
 from common.settings import ExampleSettings
 from common.tracking import ChampionCache
 from common.training import TrainingOptions, run_training
+from pydantic import TypeAdapter, ValidationError
 
 from infotrafic import ConfigurationError, InfotraficError
 from infotrafic.backtest import parse_time
@@ -39,6 +43,7 @@ from infotrafic.forecasting import ForecastModel, forecast
 __all__ = [
     "ForecastUnavailableError",
     "NoModelError",
+    "NothingToLoadError",
     "Served",
     "Service",
 ]
@@ -48,6 +53,14 @@ _CACHED_ANSWERS = 256  # forecast frames kept in memory
 _STORE_CHECK_SECONDS = 5.0  # how often to look for store changes made by other processes
 # warnings.catch_warnings is process-wide: one forecast at a time records its own warnings.
 _FORECAST_LOCK = threading.Lock()
+_MAX_ERROR = 1000  # characters of an error message shown to clients
+_NAME_MAX = 255  # bytes of one file name on the usual file systems
+# An absolute path in a message (not a URL's path: not after ':', '/' or a word character).
+_ABS_PATH = re.compile(r"(?<![\w:/.<>-])/(?:[^\s/'\"]+/)+[^\s'\",;:)]*")
+#: Set by the training from its own options: not hyper-parameters.
+_RESERVED_PARAMS = frozenset({"horizon", "delay", "target"})
+
+JobWork = tuple[Callable[[Progress], dict[str, Any]], Callable[[], None] | None]
 
 
 class NoModelError(Exception):
@@ -56,6 +69,55 @@ class NoModelError(Exception):
 
 class ForecastUnavailableError(Exception):
     """A forecast cannot be made as asked (HTTP 422)."""
+
+
+class NothingToLoadError(Exception):
+    """``POST /etl`` without files while ``<data_dir>/raw`` holds no data file (HTTP 409)."""
+
+
+def _short(name: str) -> str:
+    """A client-given name, cut for an error message."""
+    return repr(name if len(name) <= 80 else name[:77] + "...")
+
+
+def check_params(model: str, params: dict[str, Any]) -> None:
+    """Refuse hyper-parameters the forecaster does not take, of the wrong type or out of range.
+
+    Uses what the library declares: the factory's signature (:func:`make_forecaster` raises on
+    an unknown name), the forecaster's own ``check_params()`` (ranges and choices, as ``fit``
+    checks them) and the annotations of its ``__init__``, checked strictly (``"10"`` is not an
+    int, ``true`` is not a number). Raises ``ConfigurationError``.
+    """
+    try:
+        forecaster = make_forecaster(model, **params)
+        check = getattr(forecaster, "check_params", None)
+        if callable(check):  # the library's own checks of every value (ranges, choices)
+            check()
+    except (InfotraficError, TypeError, ValueError, KeyError) as exc:
+        raise ConfigurationError(f"model {model!r}: {exc}") from exc
+    reserved = sorted(_RESERVED_PARAMS & set(params))
+    if reserved:
+        raise ConfigurationError(
+            f"params: {reserved} are set by the training (horizons, the data's delay, the "
+            "targets), not hyper-parameters; remove them"
+        )
+    try:
+        hints = typing.get_type_hints(type(forecaster).__init__)
+    except Exception:  # unresolvable annotations: the library checks when it fits
+        return
+    for key, value in params.items():
+        hint = hints.get(key)
+        if hint is None:  # e.g. adapters passing **kwargs on: checked by the wrapped model
+            continue
+        try:
+            TypeAdapter(hint).validate_python(value, strict=True)
+        except ValidationError as exc:
+            reason = exc.errors()[0].get("msg", "invalid")
+            raise ConfigurationError(
+                f"params.{key}: {value!r} is not valid for {model} ({reason})"
+            ) from exc
+        except Exception:  # a type pydantic cannot check: left to the library
+            continue
 
 
 def _jsonable(value: Any) -> Any:
@@ -149,13 +211,14 @@ class Service:
             max_retries=self.settings.max_retries, max_quota_wait=self.settings.max_quota_wait
         )
         out_dir = self.raw_dir / "_opendata"  # "_": skipped by the default /etl listing
+        start, end = request.bounds()  # the library's time rule (checked at submit too)
         with OpenDataClient(
             base_url, api_key=api_key, timeout=self.settings.timeout, retry=retry
         ) as client:
             summary = client.fetch(
                 request.arcs,
-                pd.Timestamp(request.start),  # naive = Paris wall-clock, as in the library
-                pd.Timestamp(request.end),
+                start,
+                end,
                 store=self.store(),
                 out_dir=out_dir,
             )
@@ -183,49 +246,128 @@ class Service:
             "server is allowed (set INFOTRAFIC_ALLOW_ANY_BASE_URL=true to lift this)"
         )
 
-    def etl_files(self, request: EtlRequest) -> list[Path]:
-        """Resolve the files of an ETL request inside raw/ (``ValueError`` if unsafe/missing)."""
+    def etl_files(self, request: EtlRequest) -> tuple[list[Path], list[str]]:
+        """The files of an ETL request inside raw/, and the names skipped by the listing.
+
+        Nothing outside ``<data_dir>/raw`` is ever read: a named file is resolved (symlinks
+        included) and refused when it lands outside (``ValueError``; ``FileNotFoundError`` when
+        it is not a file); the default listing skips such files and reports their names.
+        """
         if request.files is None:
             from infotrafic.etl import expand_paths
 
-            return expand_paths([self.raw_dir]) if self.raw_dir.exists() else []
+            if not self.raw_dir.is_dir():
+                return [], []
+            files: dict[Path, None] = {}  # a link to a file of raw/ is that file, read once
+            skipped = []
+            for path in expand_paths([self.raw_dir]):
+                inside = self._inside_raw(path)
+                if inside is None:
+                    skipped.append(self._relative(path))
+                else:
+                    files[inside] = None
+            return list(files), skipped
         out = []
         for name in request.files:
+            parts = name.replace("\\", "/").split("/")
+            if any(len(part.encode("utf-8", "surrogatepass")) > _NAME_MAX for part in parts):
+                raise ValueError(
+                    f"{_short(name)}: a file name is at most {_NAME_MAX} bytes long per part"
+                )
             path = safe_child(self.raw_dir, name)
-            if not path.is_file():
-                raise FileNotFoundError(f"{name!r} is not a file in <data_dir>/raw")
+            if not path.is_relative_to(self.raw_dir):
+                raise ValueError(f"{_short(name)} resolves outside <data_dir>/raw")
+            try:
+                is_file = path.is_file()
+            except OSError as exc:
+                raise ValueError(f"{_short(name)} cannot be read as a file name") from exc
+            if not is_file:
+                raise FileNotFoundError(f"{_short(name)} is not a file in <data_dir>/raw")
             out.append(path)
-        return out
+        return out, []
 
-    def run_etl(self, files: list[Path], progress: Progress) -> dict[str, Any]:
+    def _inside_raw(self, path: Path) -> Path | None:
+        """``path`` resolved when it is a file inside raw/ (symlinks followed), else None."""
+        try:
+            real = path.resolve(strict=True)
+            return real if real.is_relative_to(self.raw_dir) and real.is_file() else None
+        except (OSError, RuntimeError):  # broken link, loop, name too long
+            return None
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.raw_dir).as_posix()
+        except ValueError:
+            return path.name
+
+    def clean_error(self, exc: BaseException) -> str:
+        """An error message fit for a client: no host path, bounded length."""
+        text = str(exc)
+        for root in dict.fromkeys((str(self.data_dir), str(self.settings.data_dir.absolute()))):
+            text = text.replace(root + "/", "").replace(root, "<data_dir>")
+        text = _ABS_PATH.sub("<path>", text)
+        return text if len(text) <= _MAX_ERROR else text[: _MAX_ERROR - 3] + "..."
+
+    def job_for(self, kind: JobKind, body: dict[str, Any]) -> JobWork:
+        """Validate a job request and return its work and what to do after success.
+
+        Used at submit and again for a job queued before a restart. Raises ``ValidationError``,
+        ``ConfigurationError``, ``ValueError``, ``FileNotFoundError`` (a named file missing) or
+        :class:`NothingToLoadError` before anything runs.
+        """
+        if kind == JobKind.ingest:
+            ingest = IngestRequest.model_validate(body)
+            self.allowed_base_url(ingest)
+            return (lambda progress: self.run_ingest(ingest, progress)), self.data_changed
+        if kind == JobKind.etl:
+            files, skipped = self.etl_files(EtlRequest.model_validate(body))
+            if not files:
+                raise NothingToLoadError(
+                    "no data files in <data_dir>/raw: POST /ingest or copy files there first"
+                    + (f" ({len(skipped)} link(s) leading outside skipped)" if skipped else "")
+                )
+            return (lambda progress: self.run_etl(files, progress, skipped)), self.data_changed
+        training = self.resolve_training(TrainingRequest.model_validate(body))
+        return (lambda progress: self.run_training(training, progress)), None
+
+    def run_etl(
+        self, files: list[Path], progress: Progress, skipped: list[str] | None = None
+    ) -> dict[str, Any]:
         """Ingest files of raw/ into the store, one file at a time (for progress).
 
         A file that loads nothing (truncated, unreadable, without a usable row) does not stop
         the others. The job then fails with an ``IngestError`` naming each such file, and its
         ``result`` still reports what was ingested (``ingested``, ``failed``, ``summary``).
+        Each file is checked again just before it is read (still inside raw/, symlinks
+        resolved): one swapped for a link leading out meanwhile is skipped, never read.
         """
         store = self.store()
         totals: dict[str, Any] = {}
         ingested: list[str] = []
         failed: list[str] = []
         errors: list[str] = []
-        prefix = str(self.raw_dir) + "/"
+        skipped = list(skipped or [])
         for i, path in enumerate(files):
-            name = path.relative_to(self.raw_dir).as_posix()
+            name = self._relative(path)
             progress(i / max(1, len(files)), f"ingesting {name}")
+            inside = self._inside_raw(path)
+            if inside is None:
+                skipped.append(name)
+                continue
             try:
-                summary = store.ingest_files([path], keep_raw=False)
+                summary = store.ingest_files([inside], keep_raw=False)
             except IngestError as exc:
                 summary = exc.result
                 failed.append(name)
-                errors.extend(line.replace(prefix, "") for line in exc.errors)
+                errors.extend(self.clean_error(Exception(line)) for line in exc.errors)
             else:
                 ingested.append(name)
             for key, value in _jsonable(summary).items():
                 if isinstance(value, int | float):
                     totals[key] = totals.get(key, 0) + value
         result = {
-            "files": [p.relative_to(self.raw_dir).as_posix() for p in files],
+            "files": [self._relative(p) for p in files],
+            "skipped": skipped,
             "ingested": ingested,
             "failed": failed,
             "errors": errors,
@@ -253,10 +395,7 @@ class Service:
         params = request.params
         if params is None:
             params = self.settings.default_params if model == self.settings.default_model else {}
-        try:
-            make_forecaster(model, **params)
-        except (InfotraficError, TypeError, ValueError, KeyError) as exc:
-            raise ConfigurationError(f"model {model!r}: {exc}") from exc
+        check_params(model, dict(params))
         times = {
             name: parse_time(value, name=name)
             for name in ("start", "end", "validate_start")
@@ -340,6 +479,7 @@ class Service:
         that does not exist or is ambiguous there, or is not on the hour, is refused with a
         ``ConfigurationError``, HTTP 422). An arc not in the data gives a warning and no row.
         """
+        issued = parse_time(at, name="at") if at is not None else None  # 422 before 409
         served = self.served(model_name)
         model = served.model
         if horizons:
@@ -349,7 +489,6 @@ class Service:
                     f"horizon {unknown} not forecast by model {model.model} {served.version} "
                     f"(it forecasts {list(model.horizons)} h)"
                 )
-        issued = parse_time(at, name="at") if at is not None else None
         source = resolve_source(data, self.data_dir)
         wanted = tuple(sorted(set(arcs))) if arcs else None
         key = (served.registry, served.version, source, *self.data_version(source), wanted, issued)

@@ -1,20 +1,24 @@
 """infotrafic API: ingest, ETL, training jobs and forecasts 1-24 h ahead over HTTP.
 
-Start it from the repository root::
+Start it from the repository root with the launcher (it refuses a non-loopback address when no
+token is configured, unless ``--insecure``)::
 
-    uvicorn app:app --app-dir examples/api --host 127.0.0.1 --port 8000
+    INFOTRAFIC_API_TOKEN=... python examples/api/serve.py --host 0.0.0.0 --port 8000
+
+or, on loopback, ``uvicorn app:app --app-dir examples/api --host 127.0.0.1 --port 8000``.
 
 Configuration comes from ``INFOTRAFIC_*`` environment variables (see ``common/settings.py``):
-``INFOTRAFIC_DATA_DIR`` (default ``data``: ``raw/``, ``processed/``, ``models/`` inside),
-``INFOTRAFIC_BASE_URL``, ``INFOTRAFIC_MLFLOW_URI``, ``INFOTRAFIC_MLFLOW_ENABLED`` ... Run a single
-worker: jobs are tracked in the process memory. Training and forecasting are the library's
+``INFOTRAFIC_DATA_DIR`` (default ``data``: ``raw/``, ``processed/``, ``models/``, ``jobs/``
+inside), ``INFOTRAFIC_API_TOKEN`` / ``INFOTRAFIC_API_TOKEN_FILE`` (bearer tokens, required on
+writes and ``/jobs``), ``INFOTRAFIC_MLFLOW_URI`` ... Run a single worker: the job queue lives in
+the process (its records in ``<data_dir>/jobs``). Training and forecasting are the library's
 (:func:`infotrafic.forecasting.train` and :func:`infotrafic.forecasting.forecast`); the API
 serves the champion model (MLflow's alias ``champion`` when tracking is on, else the model
 store's).
 """
 
-from __future__ import annotations
-
+# No "from __future__ import annotations": the routes' dependencies are local to create_app
+# and FastAPI must see their annotations as objects.
 import logging
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -27,7 +31,7 @@ for _p in (_HERE, _HERE.parent):  # examples/api (this app) and examples/ (``com
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from _jobs import JOB_ID_PATTERN, JobManager  # noqa: E402
+from _jobs import JOB_ID_PATTERN, JobManager, QueueFullError  # noqa: E402
 from _schemas import (  # noqa: E402
     BacktestResponse,
     EtlRequest,
@@ -40,17 +44,21 @@ from _schemas import (  # noqa: E402
     PredictResponse,
     TrainingRequest,
 )
+from _security import RequestGuard, TokenAuth, load_tokens  # noqa: E402
 from _service import (  # noqa: E402
     ForecastUnavailableError,
     NoModelError,
+    NothingToLoadError,
     Service,
 )
 from common.settings import MODEL_NAME_PATTERN, ExampleSettings  # noqa: E402
-from fastapi import Body, FastAPI, HTTPException, Query, Request  # noqa: E402
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request  # noqa: E402
 from fastapi import Path as PathParam  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
+from fastapi.middleware.cors import CORSMiddleware  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
-from pydantic import Field  # noqa: E402
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer  # noqa: E402
+from pydantic import Field, ValidationError  # noqa: E402
 from starlette.exceptions import HTTPException as StarletteHTTPException  # noqa: E402
 
 import infotrafic  # noqa: E402
@@ -69,11 +77,26 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown job or report."},
     422: {"description": "Invalid input; 'message' says what and how to fix it."},
 }
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid bearer token (header WWW-Authenticate: Bearer)."}
+}
+_WRITE: dict[int | str, dict[str, Any]] = {
+    **_AUTH,
+    413: {"description": "Request body too large (INFOTRAFIC_API_MAX_BODY)."},
+    415: {"description": "The body must be JSON: Content-Type: application/json."},
+    429: {"description": "Too many jobs wait to run; retry after Retry-After seconds."},
+}
 
 
 def create_app(settings: ExampleSettings | None = None) -> FastAPI:
     """Build the FastAPI application (settings read from the environment by default)."""
     settings = settings or ExampleSettings()
+    auth = TokenAuth(load_tokens(settings))
+    if not auth.enabled:
+        log.warning(
+            "no API token configured (INFOTRAFIC_API_TOKEN): the API answers on loopback only"
+            + (", INSECURE: on every address" if settings.api_insecure else "")
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,14 +115,39 @@ def create_app(settings: ExampleSettings | None = None) -> FastAPI:
             "`gbm` on the store, or the bundled sample when the store is empty), poll "
             "`GET /jobs/{id}`, then `GET /predict?arc_id=4264&arc_id=5672`. The API serves the "
             "champion: a new model replaces it only when it is not worse on the same "
-            "validation window."
+            "validation window.\n\nAuthentication: `Authorization: Bearer <token>` on every "
+            "write and on `/jobs` (and on the reads when `INFOTRAFIC_API_OPEN_READS=false`); "
+            "writes take only `application/json`. A caller sees and cancels only its own jobs."
         ),
         lifespan=lifespan,
     )
-    app.state.service = Service(settings)
-    app.state.jobs = JobManager(settings.job_workers)
-    _add_error_handlers(app)
-    _add_routes(app)
+    service = Service(settings)
+    app.state.service = service
+    app.state.auth = auth
+    app.state.jobs = JobManager(
+        service.data_dir / "jobs",
+        workers=settings.job_workers,
+        max_queued=settings.api_max_queued,
+        clean_error=service.clean_error,
+    )
+    recovered = app.state.jobs.recover(service.job_for)
+    if recovered["loaded"]:
+        log.warning("job records read back: %s", recovered)
+    if settings.api_cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.api_cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(
+        RequestGuard,
+        max_body=settings.api_max_body,
+        tokens_configured=auth.enabled,
+        insecure=settings.api_insecure,
+    )
+    _add_error_handlers(app, service)
+    _add_routes(app, settings)
     return app
 
 
@@ -109,7 +157,7 @@ def _message(
     return JSONResponse(status_code=status, content={"message": message, **extra}, headers=headers)
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, service: Service) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
@@ -134,10 +182,19 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InfotraficError)
     async def _library(request: Request, exc: InfotraficError) -> JSONResponse:
+        text = f"{type(exc).__name__}: {service.clean_error(exc)}"
         if isinstance(exc, TrackingError):
-            return _message(503, f"{type(exc).__name__}: {exc}")
-        status = 422 if isinstance(exc, ValueError) else 500
-        return _message(status, f"{type(exc).__name__}: {exc}")
+            return _message(503, text)
+        return _message(422 if isinstance(exc, ValueError) else 500, text)
+
+    @app.exception_handler(QueueFullError)
+    async def _busy(request: Request, exc: QueueFullError) -> JSONResponse:
+        return _message(429, str(exc), headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _message(500, "internal error (the server log has the details)")
 
 
 def _accepted(job: JobStatus) -> JSONResponse:
@@ -149,13 +206,54 @@ def _accepted(job: JobStatus) -> JSONResponse:
     )
 
 
-def _add_routes(app: FastAPI) -> None:
+def _add_routes(app: FastAPI, settings: ExampleSettings) -> None:
     service: Service = app.state.service
     jobs: JobManager = app.state.jobs
+    auth: TokenAuth = app.state.auth
+
+    if auth.enabled:
+        bearer = HTTPBearer(
+            auto_error=False,
+            scheme_name="bearerAuth",
+            description="A token of INFOTRAFIC_API_TOKEN / INFOTRAFIC_API_TOKEN_FILE.",
+        )
+
+        def caller(
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        ) -> str:
+            return auth.caller(None if credentials is None else credentials.credentials)
+
+    else:  # loopback only (RequestGuard): one local client, no security scheme to declare
+
+        def caller() -> str:
+            return auth.caller(None)
+
+    Caller = Annotated[str, Depends(caller)]
+    reads_open = settings.api_open_reads or not auth.enabled
+    read_deps = [] if reads_open else [Depends(caller)]
+    read_errors = {} if reads_open else _AUTH
+    write_errors = {**_ERRORS, **(_WRITE if auth.enabled else {})}
+    for status in (413, 415, 429):
+        write_errors[status] = _WRITE[status]
+
+    def submit(kind: JobKind, body: dict[str, Any], who: str) -> JSONResponse:
+        try:
+            work, on_success = service.job_for(kind, body)
+        except FileNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except NothingToLoadError as exc:
+            raise HTTPException(409, str(exc)) from exc
+        except ValidationError as exc:  # already validated by FastAPI: kept for safety
+            raise HTTPException(422, service.clean_error(exc)) from exc
+        except ValueError as exc:
+            if isinstance(exc, InfotraficError):
+                raise
+            raise HTTPException(422, f"files: {exc}") from exc
+        return _accepted(jobs.submit(kind, body, work, owner=who, on_success=on_success))
 
     @app.get("/health", response_model=HealthResponse, tags=["status"])
     def health() -> HealthResponse:
-        """Liveness, library version, newest and champion models, job counts."""
+        """Liveness, library version, newest and champion models, job counts (always open)."""
         latest = service.models.latest()
         champion = service.models.champion()
         return HealthResponse(
@@ -171,63 +269,44 @@ def _add_routes(app: FastAPI) -> None:
         "/ingest",
         status_code=202,
         response_model=JobAccepted,
-        responses=_ERRORS,
+        responses=write_errors,
         tags=["jobs"],
     )
-    def ingest(request: IngestRequest) -> JSONResponse:
+    def ingest(request: IngestRequest, who: Caller) -> JSONResponse:
         """Fetch arcs over a time range from the portal (or ``base_url``) into raw/ and the store.
 
-        Starts a background job; poll ``GET /jobs/{job_id}``.
+        Starts a background job; poll ``GET /jobs/{job_id}``. ``start`` and ``end`` follow the
+        library's time rule (naive = Paris time; a time that does not exist or is ambiguous
+        there, or is out of range, is refused with 422).
         """
-        service.allowed_base_url(request)
-        job = jobs.submit(
-            JobKind.ingest,
-            request.model_dump(mode="json"),
-            lambda progress: service.run_ingest(request, progress),
-            on_success=service.data_changed,
-        )
-        return _accepted(job)
+        return submit(JobKind.ingest, request.model_dump(mode="json"), who)
 
     @app.post(
         "/etl",
         status_code=202,
         response_model=JobAccepted,
-        responses={**_ERRORS, 409: {"description": "No data files in <data_dir>/raw."}},
+        responses={**write_errors, 409: {"description": "No data files in <data_dir>/raw."}},
         tags=["jobs"],
     )
-    def etl(request: Annotated[EtlRequest | None, Body()] = None) -> JSONResponse:
+    def etl(who: Caller, request: Annotated[EtlRequest | None, Body()] = None) -> JSONResponse:
         """Ingest files already in ``<data_dir>/raw`` into the parquet store (background job).
 
-        ``files`` are paths relative to ``<data_dir>/raw``; anything resolving outside it is
-        rejected with 422. An empty body takes every data file there.
+        ``files`` are paths relative to ``<data_dir>/raw``; anything resolving outside it
+        (symlinks included) is rejected with 422. An empty body takes every data file there,
+        skipping links that lead outside (their names are in the job's ``result.skipped``).
         """
-        request = request or EtlRequest()
-        try:
-            files = service.etl_files(request)
-        except FileNotFoundError as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except ValueError as exc:
-            raise HTTPException(422, f"files: {exc}") from exc
-        if not files:
-            raise HTTPException(
-                409, "no data files in <data_dir>/raw: POST /ingest or copy files there first"
-            )
-        job = jobs.submit(
-            JobKind.etl,
-            request.model_dump(mode="json"),
-            lambda progress: service.run_etl(files, progress),
-            on_success=service.data_changed,
-        )
-        return _accepted(job)
+        return submit(JobKind.etl, (request or EtlRequest()).model_dump(mode="json"), who)
 
     @app.post(
         "/training",
         status_code=202,
         response_model=JobAccepted,
-        responses=_ERRORS,
+        responses=write_errors,
         tags=["jobs"],
     )
-    def training(request: Annotated[TrainingRequest | None, Body()] = None) -> JSONResponse:
+    def training(
+        who: Caller, request: Annotated[TrainingRequest | None, Body()] = None
+    ) -> JSONResponse:
         """Train a forecast model with ``infotrafic.forecasting.train`` (background job).
 
         One forecaster per horizon (1-24 h by default) for the flow, and for the occupancy
@@ -237,34 +316,55 @@ def _add_routes(app: FastAPI) -> None:
         dir) the model is registered and the alias ``champion`` moves to it only when it is
         not worse than the champion on the same validation window; the model store's champion
         follows the same rule. An empty body ``{}`` trains the default model on ``auto`` data
-        (the store, or the bundled sample when the store is empty).
+        (the store, or the bundled sample when the store is empty). The model name, its
+        ``params`` (names and types, from the forecaster's signature) and the times are
+        checked before the job is queued (422). Trainings run one at a time.
         """
-        request = service.resolve_training(request or TrainingRequest())
-        job = jobs.submit(
-            JobKind.training,
-            request.model_dump(mode="json"),
-            lambda progress: service.run_training(request, progress),
-        )
-        return _accepted(job)
+        resolved = service.resolve_training(request or TrainingRequest())
+        return submit(JobKind.training, resolved.model_dump(mode="json"), who)
 
-    @app.get("/jobs", response_model=list[JobStatus], tags=["jobs"])
-    def list_jobs() -> list[JobStatus]:
-        """Every job of this server process, newest first."""
-        return jobs.list()
+    @app.get("/jobs", response_model=list[JobStatus], responses=_AUTH, tags=["jobs"])
+    def list_jobs(who: Caller) -> list[JobStatus]:
+        """The caller's jobs (those submitted with its token), newest first."""
+        return jobs.list(who)
 
-    @app.get("/jobs/{job_id}", response_model=JobStatus, responses=_ERRORS, tags=["jobs"])
-    def job_status(job_id: Annotated[str, PathParam(pattern=JOB_ID_PATTERN)]) -> JobStatus:
-        """Status (queued/running/succeeded/failed), progress, and result or error of a job."""
-        job = jobs.get(job_id)
+    @app.get(
+        "/jobs/{job_id}", response_model=JobStatus, responses={**_ERRORS, **_AUTH}, tags=["jobs"]
+    )
+    def job_status(
+        job_id: Annotated[str, PathParam(pattern=JOB_ID_PATTERN)], who: Caller
+    ) -> JobStatus:
+        """Status (queued/running/succeeded/failed/cancelled), progress, result or error."""
+        job = jobs.get(job_id, who)
         if job is None:
-            raise HTTPException(404, f"no job {job_id} (jobs are kept in this server's memory)")
+            raise HTTPException(404, f"no job {job_id} of yours")
+        return job
+
+    @app.delete(
+        "/jobs/{job_id}",
+        response_model=JobStatus,
+        responses={**_ERRORS, **_AUTH},
+        tags=["jobs"],
+    )
+    def cancel_job(
+        job_id: Annotated[str, PathParam(pattern=JOB_ID_PATTERN)], who: Caller
+    ) -> JobStatus:
+        """Cancel a job: a queued one at once, a running one at its next step.
+
+        Answers the job's status (``cancelled``, or ``running`` with the cancel requested; a
+        finished job is left as it is).
+        """
+        job = jobs.cancel(job_id, who)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id} of yours")
         return job
 
     @app.get(
         "/predict",
         response_model=PredictResponse,
         response_model_exclude_none=False,
-        responses={**_ERRORS, **_NO_MODEL},
+        responses={**_ERRORS, **_NO_MODEL, **read_errors},
+        dependencies=read_deps,
         tags=["forecasts"],
     )
     def predict(
@@ -321,7 +421,8 @@ def _add_routes(app: FastAPI) -> None:
     @app.get(
         "/backtest",
         response_model=BacktestResponse,
-        responses={**_ERRORS, **_NO_MODEL},
+        responses={**_ERRORS, **_NO_MODEL, **read_errors},
+        dependencies=read_deps,
         tags=["forecasts"],
     )
     def latest_backtest(
@@ -346,7 +447,13 @@ def _add_routes(app: FastAPI) -> None:
             report=served.model.validation,
         )
 
-    @app.get("/models", response_model=list[ModelInfo], tags=["forecasts"])
+    @app.get(
+        "/models",
+        response_model=list[ModelInfo],
+        responses=read_errors,
+        dependencies=read_deps,
+        tags=["forecasts"],
+    )
     def models() -> list[ModelInfo]:
         """Trained models of the model store, newest first (``champion``: the store's)."""
         champion = service.models.champion()

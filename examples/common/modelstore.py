@@ -66,7 +66,7 @@ def safe_child(root: Path, name: str) -> Path:
     base = root.resolve()
     target = (base / rel).resolve()
     if not target.is_relative_to(base):
-        raise ValueError(f"{name!r} resolves outside {base}")
+        raise ValueError(f"{name!r} resolves outside its folder")  # no host path in messages
     return target
 
 

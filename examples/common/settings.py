@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from infotrafic import Settings
 
@@ -59,4 +60,35 @@ class ExampleSettings(Settings):
     job_workers: int = Field(default=2, ge=1, le=16, description="Background job threads.")
     keep_models: int = Field(
         default=20, ge=1, description="Model versions kept on disk (the champion is always kept)."
+    )
+
+    # -- the API's exposure (examples/api; see its README, "Security") --------------------------
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token(s) of the API (INFOTRAFIC_API_TOKEN; several separated by "
+        "commas or spaces). Required on every write endpoint and on /jobs.",
+    )
+    api_token_file: Path | None = Field(
+        default=None,
+        description="File of API bearer tokens, one a line ('#' comments), added to "
+        "INFOTRAFIC_API_TOKEN.",
+    )
+    api_open_reads: bool = Field(
+        default=True,
+        description="Let /predict, /backtest, /models and /health answer without a token "
+        "(false: they need one too; /health always answers).",
+    )
+    api_insecure: bool = Field(
+        default=False,
+        description="Serve without any token on a non-loopback address (serve.py --insecure).",
+    )
+    api_cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS (JSON list); empty: CORS off.",
+    )
+    api_max_queued: int = Field(
+        default=8, ge=1, le=1000, description="Jobs waiting to run at most (then HTTP 429)."
+    )
+    api_max_body: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body in bytes (then HTTP 413)."
     )

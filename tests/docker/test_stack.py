@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -96,10 +97,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _http(url: str, *, data: Any = None, timeout: float = 10) -> tuple[int, Any]:
+def _http(
+    url: str, *, data: Any = None, timeout: float = 10, token: str | None = None
+) -> tuple[int, Any]:
     body = None if data is None else json.dumps(data).encode()
     req = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
     req.add_header("Content-Type", "application/json")
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             raw = resp.read()
@@ -177,11 +182,13 @@ def stack(images: dict[str, str], tmp_path: Path) -> Iterator[dict[str, Any]]:
         **{k: str(v) for k, v in ports.items()},
         "INFOTRAFIC_HOST_DATA": str(data),
         "INFOTRAFIC_BASE_URL": "http://127.0.0.1:9",  # never the internet from a test
+        "INFOTRAFIC_API_TOKEN": secrets.token_urlsafe(24),  # writes and /jobs need it
     }
     base = [*compose, "-p", images["project"], "-f", images["file"]]
     try:
         _run([*base, "up", "-d", "--no-build", *SERVICES_UP], env=env, timeout=300)
         yield {"run": lambda *a, **k: _run([*base, *a], env=env, **k), "data": data,
+               "token": env["INFOTRAFIC_API_TOKEN"],
                "api": f"http://127.0.0.1:{ports['INFOTRAFIC_API_PORT']}",
                "front": f"http://127.0.0.1:{ports['INFOTRAFIC_FRONT_PORT']}",
                "mlflow": f"http://127.0.0.1:{ports['INFOTRAFIC_MLFLOW_PORT']}"}  # fmt: skip
@@ -240,11 +247,13 @@ def test_stack_serves_forecasts(stack: dict[str, Any], shared_data: Path) -> Non
 
     # The API: a training job (registered too; champion only when not worse), then forecasts.
     body = {"model": "naive", "horizons": [1, 2, 3], "backtest_days": 3}
-    status, job = _http(f"{api}/training", data=body)
+    status, refused = _http(f"{api}/training", data=body)  # no token: refused, nothing runs
+    assert status == 401, refused
+    status, job = _http(f"{api}/training", data=body, token=stack["token"])
     assert status == 202, job
     deadline = time.monotonic() + 900
     while True:
-        status, state = _http(f"{api}/jobs/{job['job_id']}")
+        status, state = _http(f"{api}/jobs/{job['job_id']}", token=stack["token"])
         assert status == 200, state
         if state["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
             break

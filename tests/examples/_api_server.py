@@ -30,9 +30,15 @@ class LiveApi:
     proc: subprocess.Popen[bytes]
     log_path: Path
     log_file: IO[bytes]
+    token: str | None = None
 
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=60.0, trust_env=False, **kwargs)
+    def client(self, token: str | None | bool = True, **kwargs: Any) -> httpx.Client:
+        """A client of the server; with its token unless ``token`` is False or another one."""
+        key = self.token if token is True else (token or None)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(
+            base_url=self.url, timeout=60.0, trust_env=False, headers=headers, **kwargs
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
@@ -49,10 +55,18 @@ class LiveApi:
                 time.sleep(0.2)
 
 
-def start_api(data_dir: Path, log_path: Path, env: dict[str, str] | None = None) -> LiveApi:
-    port = free_port()
+def start_api(
+    data_dir: Path,
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    token: str | None = None,
+    port: int | None = None,
+) -> LiveApi:
+    """uvicorn on 127.0.0.1 (``port``: a free one by default); ``token``: INFOTRAFIC_API_TOKEN
+    of the server and of the clients made by :meth:`LiveApi.client`."""
+    port = port or free_port()
     full_env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("INFOTRAFIC_API_")},
         "INFOTRAFIC_DATA_DIR": str(data_dir),
         # Never the real portal from tests: a closed loopback port.
         "INFOTRAFIC_BASE_URL": "http://127.0.0.1:9",
@@ -65,6 +79,7 @@ def start_api(data_dir: Path, log_path: Path, env: dict[str, str] | None = None)
         "INFOTRAFIC_MLFLOW_ENABLED": "false",
         "INFOTRAFIC_DEFAULT_MODEL": "seasonal_naive",
         "INFOTRAFIC_DEFAULT_PARAMS": "{}",
+        **({"INFOTRAFIC_API_TOKEN": token} if token else {}),
         **(env or {}),
     }
     log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - closed with the process
@@ -88,7 +103,7 @@ def start_api(data_dir: Path, log_path: Path, env: dict[str, str] | None = None)
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    api = LiveApi(f"http://127.0.0.1:{port}", data_dir, proc, log_path, log)
+    api = LiveApi(f"http://127.0.0.1:{port}", data_dir, proc, log_path, log, token)
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:

@@ -9,6 +9,7 @@ champion served by the rest.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import subprocess
 import sys
@@ -19,14 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import hypothesis
 import numpy as np
 import pandas as pd
 import pytest
-import requests
-import schemathesis
 from _api_server import REPO, LiveApi, start_api, stop_api
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 pytestmark = [pytest.mark.examples, pytest.mark.server]
 
@@ -39,7 +36,7 @@ sys.path.insert(0, str(REPO / "examples"))
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
     root = tmp_path_factory.mktemp("api")
     data_dir = root / "data"
-    server = start_api(data_dir, root / "uvicorn.log")
+    server = start_api(data_dir, root / "uvicorn.log", token=secrets.token_urlsafe(24))
     try:
         yield server
     finally:
@@ -69,7 +66,7 @@ def test_health(client: httpx.Client) -> None:
     assert body["status"] == "ok"
     assert body["version"]
     assert body["latest_model"] is None and body["champion"] is None and body["mlflow"] is False
-    assert set(body["jobs"]) == {"queued", "running", "succeeded", "failed"}
+    assert set(body["jobs"]) == {"queued", "running", "succeeded", "failed", "cancelled"}
 
 
 def test_predict_before_training_is_409_with_a_hint(client: httpx.Client) -> None:
@@ -419,7 +416,7 @@ def test_jobs_unknown_and_listing(client: httpx.Client) -> None:
     assert client.get("/jobs/not-a-job").status_code == 422
     listed = client.get("/jobs").json()
     assert listed and all(
-        j["status"] in ("queued", "running", "succeeded", "failed") for j in listed
+        j["status"] in ("queued", "running", "succeeded", "failed", "cancelled") for j in listed
     )
 
 
@@ -458,38 +455,3 @@ def test_load_benchmark_runs(api: LiveApi, tmp_path: Path) -> None:
     assert figures["requests_per_second"] > 0
     assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["p99"]
     assert "requests/s" in proc.stdout
-
-
-# -- schemathesis: property-based calls generated from the live OpenAPI schema -----------------
-# Bounded (few examples per operation, loopback only). POST /ingest would try to reach a portal and
-# POST /training fits models: both are exercised above, not fuzzed.
-
-
-def test_schemathesis(api: LiveApi, trained: dict[str, Any]) -> None:
-    # (schemathesis' pytest plugin does not run under pytest 9: drive its strategies directly.)
-    # Every check runs except "schema-valid data must be accepted": a well-formed request can
-    # still be unanswerable (e.g. `at` not on the hour, or before any data) and gets a
-    # documented 422 with a message.
-    schema = schemathesis.openapi.from_url(f"{api.url}/openapi.json").exclude(
-        method="POST", path_regex="^/(ingest|training)$"
-    )
-    tested = []
-    session = requests.Session()
-    session.trust_env = False  # loopback only, whatever proxy the environment names
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        tested.append(f"{operation.method.upper()} {operation.path}")
-
-        @hypothesis.settings(
-            max_examples=10,
-            deadline=None,
-            suppress_health_check=list(hypothesis.HealthCheck),
-            derandomize=True,
-            database=None,
-        )
-        @hypothesis.given(case=operation.as_strategy())
-        def check(case: Any) -> None:
-            case.call_and_validate(session=session, excluded_checks=[positive_data_acceptance])
-
-        check()
-    assert {"GET /predict", "POST /etl", "GET /jobs/{job_id}", "GET /backtest"} <= set(tested)
