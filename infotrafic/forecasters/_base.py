@@ -194,6 +194,38 @@ class BaseForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
         """Return the :class:`~infotrafic.features.FeatureSpec` this forecaster needs."""
         raise NotImplementedError
 
+    # -- hyper-parameters -------------------------------------------------------------------
+    def check_params(self) -> Self:
+        """Check every hyper-parameter without data, as :meth:`fit` does first.
+
+        A service calls it when a request arrives, so that a bad value is refused at once
+        rather than when a job fits.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ConfigurationError
+            Naming the parameter, its value and what is accepted.
+
+        Examples
+        --------
+        >>> from infotrafic.forecasters import GBMForecaster
+        >>> GBMForecaster(max_iter=-5).check_params()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        infotrafic.exceptions.ConfigurationError: GBMForecaster: max_iter must be an integer >= 1...
+        """
+        _ = self.lead, self.target_column
+        self._check_params()
+        self.feature_spec()
+        return self
+
+    def _check_params(self) -> None:
+        """Check the subclass' own hyper-parameters (raise ``ConfigurationError``)."""
+
     def build_features(
         self, panel: pd.DataFrame, *, targets: pd.DataFrame | None = None
     ) -> pd.DataFrame:

@@ -212,6 +212,9 @@ class GBMForecaster(BaseForecaster):
         Shrinkage.
     max_leaf_nodes : int, default 63
         Leaves per tree.
+    max_bins : int, default 255
+        Histogram bins per feature (LightGBM's ``max_bin``, scikit-learn's ``max_bins``; 2 to
+        255). Fewer bins make every boosting round cheaper.
     min_samples_leaf : int, default 50
         Minimum rows per leaf.
     l2_regularization : float, default 0.0
@@ -298,6 +301,7 @@ class GBMForecaster(BaseForecaster):
         learning_rate: float = 0.2,
         max_leaf_nodes: int = 63,
         min_samples_leaf: int = 50,
+        max_bins: int = 255,
         l2_regularization: float = 0.0,
         subsample: float = 0.7,
         colsample: float = 0.7,
@@ -321,6 +325,7 @@ class GBMForecaster(BaseForecaster):
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
         self.min_samples_leaf = min_samples_leaf
+        self.max_bins = max_bins
         self.l2_regularization = l2_regularization
         self.subsample = subsample
         self.colsample = colsample
@@ -383,17 +388,57 @@ class GBMForecaster(BaseForecaster):
         return mat, scale
 
     def _check_params(self) -> None:
+        owner = type(self).__name__
+        for name, low in (("max_iter", 1), ("max_leaf_nodes", 2), ("min_samples_leaf", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+                raise ConfigurationError(
+                    f"{owner}: {name} must be an integer >= {low}, got {value!r}"
+                )
+        for name, optional in (("max_train_rows", True), ("train_window", True)):
+            value = getattr(self, name)
+            if value is None and optional:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ConfigurationError(
+                    f"{owner}: {name} must be None or an integer >= 1, got {value!r}"
+                )
+        for name, strict in (("learning_rate", True), ("l2_regularization", False)):
+            value = getattr(self, name)
+            ok = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+            if not ok or not np.isfinite(value) or value < 0 or (strict and value == 0):
+                bound = "> 0" if strict else ">= 0"
+                raise ConfigurationError(f"{owner}: {name} must be a number {bound}, got {value!r}")
+        jobs = self.n_jobs
+        if jobs is not None and (
+            isinstance(jobs, bool) or not isinstance(jobs, int | np.integer) or jobs == 0
+        ):
+            raise ConfigurationError(
+                f"{owner}: n_jobs must be None, a positive integer or -1 (all cores), got {jobs!r}"
+            )
         for name in ("subsample", "colsample"):
-            value = float(getattr(self, name))
-            if not 0.0 < value <= 1.0:
-                raise ConfigurationError(f"{name} must be in (0, 1], got {value!r}")
+            value = getattr(self, name)
+            ok = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+            if not ok or not 0.0 < float(value) <= 1.0:
+                raise ConfigurationError(f"{owner}: {name} must be in (0, 1], got {value!r}")
+        bins = self.max_bins
+        if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or not 2 <= bins <= 255:
+            raise ConfigurationError(
+                f"{owner}: max_bins must be an integer in [2, 255], got {bins!r}"
+            )
         n = self.n_models
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ConfigurationError(f"n_models must be an integer >= 1, got {n!r}")
+            raise ConfigurationError(f"{owner}: n_models must be an integer >= 1, got {n!r}")
         if self.weight_by_level and not self.normalize:
             raise ConfigurationError(
-                "weight_by_level=True weights rows by the arc level, which needs normalize=True"
+                f"{owner}: weight_by_level=True weights rows by the arc level, which needs "
+                "normalize=True"
             )
+        if self.backend not in ("auto", "sklearn", "lightgbm"):
+            raise ConfigurationError(
+                f"{owner}: backend must be 'auto', 'sklearn' or 'lightgbm', got {self.backend!r}"
+            )
+        self._target_forms(self.feature_spec().feature_names())
 
     def _last_column(self, names: list[str]) -> str | None:
         """Name the feature giving each row's last observed target (the change forms' anchor)."""
@@ -414,8 +459,8 @@ class GBMForecaster(BaseForecaster):
         unknown = [f for f in forms if f not in _TARGET_FORMS]
         if not forms or unknown or len(set(forms)) != len(forms):
             raise ConfigurationError(
-                f"target_forms must be one or more distinct forms among {list(_TARGET_FORMS)}, "
-                f"got {raw!r}"
+                f"{type(self).__name__}: target_forms must be one or more distinct forms "
+                f"among {list(_TARGET_FORMS)}, got {raw!r}"
             )
         return forms
 
@@ -494,6 +539,7 @@ class GBMForecaster(BaseForecaster):
             "learning_rate": float(self.learning_rate),
             "num_leaves": int(self.max_leaf_nodes),
             "min_child_samples": int(self.min_samples_leaf),
+            "max_bin": int(self.max_bins),
             "reg_lambda": float(self.l2_regularization),
             "subsample": float(self.subsample),
             "subsample_freq": 1 if float(self.subsample) < 1.0 else 0,
@@ -537,6 +583,7 @@ class GBMForecaster(BaseForecaster):
                 learning_rate=float(self.learning_rate),
                 max_leaf_nodes=int(self.max_leaf_nodes),
                 min_samples_leaf=int(self.min_samples_leaf),
+                max_bins=int(self.max_bins),
                 l2_regularization=float(self.l2_regularization),
                 max_features=float(self.colsample),
                 early_stopping=False,
