@@ -205,3 +205,34 @@ def test_an_unreadable_file_gives_one_line_not_a_traceback(
         f"error: {src / 'unreadable.csv'}: cannot read the file (Input/output error); check "
         "that it exists and is readable\n"
     )
+
+
+def test_etl_of_a_zip_with_a_damaged_member_loads_the_rest(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """A CRC-damaged member is quarantined (and counted); the command succeeds with the rest."""
+    import gzip
+    import zipfile
+
+    path = tmp_path / "opendata_txt_2022.zip"
+    names = ("arc4264_2022.csv.gz", "arc5672_2022.csv.gz")
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in names:
+            zf.writestr(name[:-3], gzip.decompress((shared_data / "archive" / name).read_bytes()))
+        info = zf.getinfo(names[1][:-3])
+    data = bytearray(path.read_bytes())
+    middle = info.header_offset + 30 + len(info.filename) + info.compress_size // 2
+    data[middle : middle + 32] = bytes(32)
+    path.write_bytes(bytes(data))
+    out = tmp_path / "store"
+    res = CliRunner().invoke(main, ["etl", str(path), "--out", str(out), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "quarantined                 1" in res.output
+    stored = ParquetStore(out)
+    assert set(stored.read()["arc_id"]) == {4264}
+    assert stored.quarantine()["reason"].tolist() == ["damaged_member"]
+
+
+def test_etl_help_offers_dask() -> None:
+    res = CliRunner().invoke(main, ["etl", "--help"])
+    assert res.exit_code == 0 and "--dask ADDRESS" in res.output and "local:N" in res.output

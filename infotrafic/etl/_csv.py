@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import io
 import re
 import warnings
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from infotrafic.etl._labels import FIELDS, describe_columns, map_columns
+from infotrafic.etl._normalize import META_FIELDS
 from infotrafic.exceptions import FileFormatError
 
 __all__ = ["CsvLayout", "iter_csv_chunks", "sniff_csv"]
@@ -42,6 +44,7 @@ _STR_FIELDS = (
 )
 _SKIPPED = re.compile(r"[Ss]kipping line (\d+)")
 CHUNK_ROWS = 500_000
+_META = frozenset(META_FIELDS)
 
 
 class CsvLayout:
@@ -211,8 +214,16 @@ def iter_csv_chunks(
     name: str,
     *,
     chunk_rows: int = CHUNK_ROWS,
+    damaged: list[pd.DataFrame] | None = None,
+    last_meta: bool = False,
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray, list[int]]]:
     """Yield ``(raw chunk, line numbers, skipped lines)`` for a delimited text file.
+
+    UTF-8 text is cut into blocks of whole lines (about ``chunk_rows`` rows each, never inside a
+    quoted field) and each block is parsed by pyarrow's CSV reader with explicit column types;
+    a block that reader refuses (a value that is not a number, a line with too many fields, blank
+    lines) is parsed again by pandas' C engine, which keeps the bad values for the quarantine.
+    Other encodings are parsed by pandas throughout.
 
     Parameters
     ----------
@@ -223,14 +234,256 @@ def iter_csv_chunks(
     name : str
         The file name, for error messages.
     chunk_rows : int
-        Rows per chunk.
+        Rows per chunk (approximately, for UTF-8 text).
+    damaged : list of pandas.DataFrame, optional
+        When given, a block that neither parser can read is quarantined there (one row per
+        line, reason ``damaged_chunk``) and reading goes on; otherwise it raises.
+    last_meta : bool, default False
+        Fill the arc metadata columns (``libelle``, nodes, ...) only where
+        :func:`~infotrafic.etl._normalize.normalize_chunk` looks: on the last row of each arc
+        in the chunk (the whole column when one of those cells is empty). Parsing those text
+        columns costs more than all the others together, and they repeat on every row.
 
     Yields
     ------
     tuple
         The raw chunk (columns = raw field names), the 1-based line number of each row, and the
         lines skipped because they had too many fields.
+
+    Raises
+    ------
+    FileFormatError
+        When a block cannot be parsed (and ``damaged`` is None).
     """
+    if layout.encoding not in ("utf-8", "utf-8-sig"):
+        yield from _iter_pandas_stream(opener, layout, name, chunk_rows=chunk_rows)
+        return
+    fields = sorted(layout.positions, key=lambda f: layout.positions[f])
+    block_bytes = max(chunk_rows, 1) * _BYTES_PER_ROW
+    with opener() as stream:
+        for block, start, newlines in _iter_blocks(stream, layout, block_bytes):
+            try:
+                yield _parse_block(block, start, newlines, layout, fields, last_meta)
+            except FileFormatError as exc:
+                if damaged is None:
+                    raise FileFormatError(str(exc.args[0]), file=name) from exc
+                damaged.append(_damaged_frame(name, block, start, str(exc.args[0])))
+
+
+#: Bytes read per block, per row asked for (an archive row is about 100 bytes).
+_BYTES_PER_ROW = 96
+#: What pandas reads as missing (its default ``na_values``), so both parsers agree.
+_NA_VALUES = [
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+]
+
+
+def _iter_blocks(
+    stream: IO[bytes], layout: CsvLayout, block_bytes: int
+) -> Iterator[tuple[bytes, int, int]]:
+    """Yield ``(whole lines, 1-based line of the first, newlines)``; header and BOM removed.
+
+    A cut never falls inside a quoted field: the number of quote characters before it is even.
+    """
+    line, carry, first = 1, b"", True
+    while True:
+        data = stream.read(block_bytes)
+        buf = carry + data if carry else data
+        if first and (data or not buf):
+            first = False
+            if buf.startswith(codecs.BOM_UTF8):
+                buf = buf[3:]
+            if layout.header:
+                end = buf.find(b"\n")
+                if end < 0:
+                    return
+                buf, line = buf[end + 1 :], 2
+        if not data:
+            if buf.strip():
+                yield buf, line, buf.count(b"\n")
+            return
+        cut = buf.rfind(b"\n") + 1
+        quoted = buf.find(b'"', 0, cut) >= 0  # memchr: cheap when there is no quote at all
+        while quoted and cut and buf.count(b'"', 0, cut) % 2:
+            cut = buf.rfind(b"\n", 0, cut - 1) + 1
+        if not cut:
+            carry = buf
+            continue
+        block, carry = buf[:cut], buf[cut:]
+        newlines = block.count(b"\n")
+        yield block, line, newlines
+        line += newlines
+
+
+def _parse_block(
+    block: bytes,
+    start: int,
+    newlines: int,
+    layout: CsvLayout,
+    fields: list[str],
+    last_meta: bool,
+) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+    meta = [f for f in fields if f in _META] if last_meta and "iu_ac" in fields else []
+    core = [f for f in fields if f not in meta]
+    frame = _arrow_block(block, layout, core)
+    if frame is not None:
+        # pyarrow skips blank lines: line numbers hold only when every line made a row
+        n_lines = newlines + (not block.endswith(b"\n"))
+        if len(frame) == n_lines:
+            if meta:
+                _add_last_meta(frame, block, layout, meta)
+            return frame, np.arange(start, start + len(frame), dtype="int64"), []
+    return _pandas_block(block, start, layout, fields)
+
+
+def _add_last_meta(frame: pd.DataFrame, block: bytes, layout: CsvLayout, meta: list[str]) -> None:
+    """Add the metadata columns, parsed only on the last line of each arc (see ``last_meta``)."""
+    n = len(frame)
+    arcs = frame["iu_ac"].to_numpy()
+    _, first_rev = np.unique(arcs[::-1], return_index=True)
+    rows = np.sort(n - 1 - first_rev)
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    if not block.endswith(b"\n"):
+        ends = np.append(ends, len(block))
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    lines = b"".join(block[starts[r] : ends[r]] + b"\n" for r in rows)
+    small = _arrow_block(lines, layout, meta, text=True)
+    if small is not None and len(small) == len(rows) and not small.isna().to_numpy().any():
+        for f in meta:
+            # a categorical that is missing except on those rows: no long object column
+            found, categories = pd.factorize(small[f].to_numpy(dtype=object))
+            codes = np.full(n, -1, dtype="int32")
+            codes[rows] = found
+            frame[f] = pd.Categorical.from_codes(codes, categories=pd.Index(categories))
+        return
+    whole = _arrow_block(block, layout, meta)  # an empty cell: the whole columns, then
+    for f in meta:
+        frame[f] = whole[f] if whole is not None else np.nan
+
+
+def _arrow_block(
+    block: bytes, layout: CsvLayout, fields: list[str], *, text: bool = False
+) -> pd.DataFrame | None:
+    """Parse a block with pyarrow and explicit column types; None when pyarrow refuses it.
+
+    Text columns are read as dictionaries (pandas categoricals), or as plain strings when
+    ``text`` is set.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = [f"c{i}" for i in range(len(layout.labels))]
+    types = {}
+    for f in fields:
+        if f == "iu_ac":
+            types[f"c{layout.positions[f]}"] = pa.int64()
+        elif f in ("q", "k"):
+            types[f"c{layout.positions[f]}"] = pa.float64()
+        else:
+            types[f"c{layout.positions[f]}"] = (
+                pa.string() if text else pa.dictionary(pa.int32(), pa.string())
+            )
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(block),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
+            parse_options=pacsv.ParseOptions(delimiter=layout.sep),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types,
+                include_columns=[f"c{layout.positions[f]}" for f in fields],
+                null_values=_NA_VALUES,
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    frame: pd.DataFrame = table.rename_columns(list(fields)).to_pandas(split_blocks=True)
+    return frame
+
+
+def _pandas_block(
+    block: bytes, start: int, layout: CsvLayout, fields: list[str]
+) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+    """Parse a block with pandas' C engine (bad lines skipped and reported, blank lines kept)."""
+    all_names = [f"c{i}" for i in range(len(layout.labels))]
+    rename = {f"c{layout.positions[f]}": f for f in fields}
+    dtype = {f"c{layout.positions[f]}": str for f in fields if f in _STR_FIELDS or f == "_geo_lon"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            frame = pd.read_csv(
+                io.BytesIO(block),
+                sep=layout.sep,
+                header=None,
+                names=all_names,
+                usecols=list(rename),
+                dtype=dtype,
+                encoding="utf-8",
+                encoding_errors="replace",
+                skip_blank_lines=False,
+                on_bad_lines="warn",
+                engine="c",
+                low_memory=False,
+            )
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+            last = start + block.count(b"\n") - 1
+            raise FileFormatError(
+                f"cannot parse lines {start}-{last} as delimited text "
+                f"({exc}); expected a '{layout.sep}'-separated file with one record per line"
+            ) from exc
+    skipped = [start - 1 + int(m) for w in caught for m in _SKIPPED.findall(str(w.message))]
+    frame = frame.rename(columns=rename)
+    lines, _ = _line_numbers(start, len(frame), skipped)
+    empty = frame.iloc[:, 0].isna().to_numpy()
+    if empty.any():
+        empty[empty] = frame.loc[empty].isna().all(axis=1).to_numpy()
+    if empty.any():
+        frame, lines = frame.loc[~empty], lines[~empty]
+    return frame, lines, skipped
+
+
+def _damaged_frame(name: str, block: bytes, start: int, why: str) -> pd.DataFrame:
+    """One quarantine row per line of a block that no parser could read."""
+    rows = block.decode("utf-8", errors="replace").splitlines()
+    n = len(rows)
+    return pd.DataFrame(
+        {
+            "file": np.full(n, name, dtype=object),
+            "line": np.arange(start, start + n, dtype="int64"),
+            "field": np.full(n, "", dtype=object),
+            "reason": np.full(n, "damaged_chunk", dtype=object),
+            "raw": np.asarray([r[:200] for r in rows], dtype=object),
+        }
+    )
+
+
+def _iter_pandas_stream(
+    opener: Opener,
+    layout: CsvLayout,
+    name: str,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[tuple[pd.DataFrame, np.ndarray, list[int]]]:
+    """Pandas' C engine over the whole stream (text that is not UTF-8)."""
     fields = sorted(layout.positions, key=lambda f: layout.positions[f])
     all_names = [f"c{i}" for i in range(len(layout.labels))]
     usecols = [f"c{layout.positions[f]}" for f in fields]

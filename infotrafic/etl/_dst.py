@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import numpy as np
 import pandas as pd
 
@@ -50,33 +48,45 @@ def resolve_ambiguous(panel: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     n_amb = int(amb.sum())
     if n_amb < 2:
         return out, n_amb
-    arcs = out["arc_id"].to_numpy()
+    arcs = out["arc_id"].to_numpy(dtype="int64")
     times = pd.DatetimeIndex(out["time"]).as_unit("ns").asi8.copy()
-    sub = pd.DataFrame({"arc": arcs[amb], "t": times[amb], "pos": np.flatnonzero(amb)})
-    counts = sub.groupby(["arc", "t"]).size()
-    counts = counts[counts >= 2]
-    if counts.empty:
-        return out, n_amb
-    neighbour_times = np.unique(
-        np.concatenate([counts.index.get_level_values("t") + d for d in (-2 * _HOUR, _HOUR)])
-    )
-    near = np.isin(times, neighbour_times)
-    near_counts = pd.DataFrame({"arc": arcs[near], "t": times[near]}).groupby(["arc", "t"]).size()
-    shift_pos: list[np.ndarray] = []
-    for key, n in counts.items():
-        arc, t = cast(tuple[int, int], key)
-        ref = max(
-            int(near_counts.get((arc, t - 2 * _HOUR), 0)),
-            int(near_counts.get((arc, t + _HOUR), 0)),
-            1,
-        )
-        if n != 2 * ref:
-            continue
-        pos = sub.loc[(sub["arc"] == arc) & (sub["t"] == t), "pos"].to_numpy()
-        shift_pos.append(pos[0::2])
-    if shift_pos:
-        idx = np.concatenate(shift_pos)
+    idx = _first_of_pairs(arcs, times, np.flatnonzero(amb))
+    if len(idx):
         new_times = times.copy()
         new_times[idx] -= _HOUR
         out["time"] = pd.DatetimeIndex(new_times.view("datetime64[ns]")).tz_localize("UTC")
     return out, n_amb
+
+
+def _first_of_pairs(arcs: np.ndarray, times: np.ndarray, amb_pos: np.ndarray) -> np.ndarray:
+    """Positions of the ambiguous rows to move to summer time (the first of each pair).
+
+    For each ``(arc, ambiguous hour)`` seen ``n >= 2`` times, with ``ref`` the larger count of
+    the arc's rows at the neighbouring hours (two hours before, one hour after; at least 1):
+    when ``n == 2 * ref`` the occurrences at even ranks in reading order are the summer-time
+    ones. Vectorised: one sort of the ambiguous rows, one count of the neighbouring rows.
+    """
+    a, t = arcs[amb_pos], times[amb_pos]
+    order = np.lexsort((amb_pos, t, a))
+    a, t, pos = a[order], t[order], amb_pos[order]
+    new_group = np.ones(len(a), dtype=bool)
+    new_group[1:] = (a[1:] != a[:-1]) | (t[1:] != t[:-1])
+    starts = np.flatnonzero(new_group)
+    sizes = np.diff(np.append(starts, len(a)))
+    keep = sizes >= 2
+    if not keep.any():
+        return np.empty(0, dtype="int64")
+    g_arc, g_t = a[starts], t[starts]
+    wanted = np.concatenate([g_t - 2 * _HOUR, g_t + _HOUR])
+    near = np.isin(times, np.unique(wanted[np.repeat(keep, 2)]))
+    pairs = pd.DataFrame({"arc": arcs[near], "t": times[near]}).value_counts()
+
+    def count(ts: np.ndarray) -> np.ndarray:
+        index = pd.MultiIndex.from_arrays([g_arc, ts], names=["arc", "t"])
+        return np.asarray(pairs.reindex(index, fill_value=0).to_numpy(), dtype="int64")
+
+    ref = np.maximum(np.maximum(count(g_t - 2 * _HOUR), count(g_t + _HOUR)), 1)
+    shift_group = keep & (sizes == 2 * ref)
+    group_of = np.cumsum(new_group) - 1
+    rank = np.arange(len(a)) - starts[group_of]
+    return np.asarray(pos[shift_group[group_of] & (rank % 2 == 0)], dtype="int64")

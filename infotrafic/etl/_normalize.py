@@ -36,6 +36,8 @@ META_FIELDS: tuple[str, ...] = (
 )
 
 QUARANTINE_COLUMNS = ("file", "line", "field", "reason", "raw")
+#: The largest occupancy there can be: the loop occupied the whole hour (percent).
+MAX_OCCUPANCY = 100.0
 _NO_FRAME = pd.DataFrame()  # placeholder; never mutated
 
 
@@ -197,6 +199,8 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
             nums, bad = _parse_numbers(raw[fld])
             reject(bad, f"bad_{name}", fld)
             reject(nums < 0, f"negative_{name}", fld)
+            if name == "occupancy":  # a share of the hour, in percent
+                reject(nums > MAX_OCCUPANCY, "occupancy_above_100", fld)
         else:
             nums = np.full(n, np.nan)
         values[name] = nums
@@ -227,25 +231,26 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
 
     keep = ~bad_rows & ~dropped
     every = bool(keep.all())
-    panel = pd.DataFrame(
-        {
-            "arc_id": arc_ids if every else arc_ids[keep],
-            "time": pd.DatetimeIndex(times.utc if every else times.utc[keep]).tz_localize("UTC"),
-            "flow": values["flow"] if every else values["flow"][keep],
-            "occupancy": values["occupancy"] if every else values["occupancy"][keep],
-        }
-    )
     kept = raw if every else raw.loc[keep]
+    states: dict[str, object] = {}
     for fld, name, fn in (
         ("etat_trafic", "traffic_state", traffic_code_for),
         ("etat_barre", "closure_state", closure_code_for),
     ):
         if fld in raw.columns:
-            panel[name] = _parse_codes(kept[fld], fn, name, chunk.unknown_codes)
+            states[name] = _parse_codes(kept[fld], fn, name, chunk.unknown_codes)
         else:
-            panel[name] = pd.array([pd.NA] * len(panel), dtype="Int8")
-    panel["_amb"] = times.status[keep] == TimeStatus.AMBIGUOUS
-    chunk.panel = panel
+            states[name] = pd.array([pd.NA] * len(kept), dtype="Int8")
+    chunk.panel = pd.DataFrame(
+        {
+            "arc_id": arc_ids if every else arc_ids[keep],
+            "time": pd.DatetimeIndex(times.utc if every else times.utc[keep]).tz_localize("UTC"),
+            "flow": values["flow"] if every else values["flow"][keep],
+            "occupancy": values["occupancy"] if every else values["occupancy"][keep],
+            **states,
+            "_amb": times.status[keep] == TimeStatus.AMBIGUOUS,
+        }
+    )
 
     chunk.meta = _arc_meta(raw, arc_ids, arc_ok & ~arc_blank)
     return chunk
@@ -270,18 +275,18 @@ def _arc_meta(raw: pd.DataFrame, arc_ids: np.ndarray, ok: np.ndarray) -> pd.Data
     arcs, last = _last_positions(arc_ids[pos], pos)
     out: dict[str, np.ndarray] = {"arc_id": arcs.astype("int64")}
     for col in cols:
-        column = raw[col].to_numpy(dtype=object)
-        values = column[last]
+        series = raw[col]  # only the cells looked at become objects (columns can be long)
+        values = series.iloc[last].to_numpy(dtype=object, copy=True)
         holes = pd.isna(values)
         if holes.any():
-            present = pos[~pd.isna(column[pos])]
+            present = pos[~series.isna().to_numpy()[pos]]
             if len(present):
                 have_arcs, have_last = _last_positions(arc_ids[present], present)
                 where = np.searchsorted(have_arcs, arcs[holes])
                 where = np.minimum(where, len(have_arcs) - 1)
                 found = have_arcs[where] == arcs[holes]
                 fill = values[holes]
-                fill[found] = column[have_last[where[found]]]
+                fill[found] = series.iloc[have_last[where[found]]].to_numpy(dtype=object)
                 values[holes] = fill
         out[col] = values
     return pd.DataFrame(out)

@@ -15,8 +15,7 @@ import os
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 import numpy as np
@@ -25,7 +24,7 @@ import pandas as pd
 from infotrafic._schema import PANEL_COLUMNS, empty_panel
 from infotrafic._types import PathLike
 from infotrafic.etl._arcs import build_arcs, merge_arcs
-from infotrafic.etl._csv import CsvLayout, iter_csv_chunks, open_maybe_gzip, sniff_csv
+from infotrafic.etl._csv import iter_csv_chunks, open_maybe_gzip, sniff_csv
 from infotrafic.etl._dedupe import dedupe_sorted, deduplicate
 from infotrafic.etl._dst import resolve_ambiguous
 from infotrafic.etl._json import json_to_raw
@@ -202,21 +201,10 @@ def _skipped_frame(name: str, skipped: list[int]) -> pd.DataFrame:
     )
 
 
-def _csv_chunks(
-    opener: Callable[[], IO[bytes]], layout: CsvLayout, name: str, bad: list[pd.DataFrame]
-) -> Iterator[Chunk]:
-    for frame, lines, skipped in iter_csv_chunks(opener, layout, name):
-        if skipped:
-            bad.append(_skipped_frame(name, skipped))
-        yield normalize_chunk(frame, lines, name)
-
-
 def _read_csv(path: str, name: str) -> ReadResult:
-    head, _ = _head(path)
-    layout = sniff_csv(head, name)
-    bad: list[pd.DataFrame] = []
-    chunks = list(_csv_chunks(lambda: open_maybe_gzip(path), layout, name, bad))
-    return _assemble(chunks, name, layout.regime, extra_quarantine=bad)
+    from infotrafic.etl._stream import stage_file
+
+    return stage_file(path, source_name=name).to_result()
 
 
 def _read_text(path: str) -> str:
@@ -252,88 +240,34 @@ def _read_parquet(path: str, name: str) -> ReadResult:
     return _assemble(chunks, name, "parquet")
 
 
-def _zip_members(zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
-    return [
-        m
-        for m in zf.infolist()
-        if not m.is_dir() and not Path(m.filename).name.startswith((".", "__MACOSX"))
-    ]
-
-
-#: ``ZipInfo.compress_type`` of deflate64 ("enhanced deflate"), which :mod:`zipfile` cannot read.
-_DEFLATE64 = 9
-
-
-def _require_deflate64(member: zipfile.ZipInfo, name: str) -> None:
-    """Make :mod:`zipfile` read deflate64 members (the optional ``zipfile-deflate64``).
-
-    Imported only when an archive has such a member (some yearly archives of the portal do):
-    importing it patches :mod:`zipfile` for the whole process.
-    """
-    try:
-        import zipfile_deflate64  # noqa: F401 - registers deflate64 in zipfile on import
-    except ImportError as exc:
-        raise FileFormatError(
-            f"member {member.filename!r} is compressed with deflate64, which needs the optional "
-            "package zipfile-deflate64: pip install 'infotrafic[archive]' (or unpack the "
-            "archive and read its files)",
-            file=name,
-        ) from exc
-
-
 def _iter_zip(path: str, name: str) -> Iterator[ReadResult]:
+    from infotrafic.etl._stream import member_layout, zip_members
+
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
         raise FileFormatError(f"not a readable ZIP archive ({exc})", file=name) from exc
     with zf:
-        for member in _zip_members(zf):
+        for member in zip_members(zf):
             label = f"{name}::{member.filename}"
-            if member.compress_type == _DEFLATE64:
-                _require_deflate64(member, name)
-            try:
-                with zf.open(member) as fh:
-                    head = fh.read(_HEAD)
-            except (NotImplementedError, zipfile.BadZipFile, OSError) as exc:
-                raise FileFormatError(
-                    f"cannot decompress member {member.filename!r} ({exc})", file=name
-                ) from exc
-            if head[:2] == b"\x1f\x8b":
-                raise FileFormatError(
-                    f"member {member.filename!r} is gzip-compressed inside the ZIP; unpack it",
-                    file=name,
-                )
-            layout = sniff_csv(head, label)
+            layout = member_layout(zf, member, name)
             bad: list[pd.DataFrame] = []
 
             def opener(m: zipfile.ZipInfo = member) -> IO[bytes]:
                 return zf.open(m)
 
-            chunks = list(_csv_chunks(opener, layout, label, bad))
+            chunks = []
+            for frame, lines, skipped in iter_csv_chunks(opener, layout, label):
+                if skipped:
+                    bad.append(_skipped_frame(label, skipped))
+                chunks.append(normalize_chunk(frame, lines, label))
             yield _assemble(chunks, label, "zip:archive", extra_quarantine=bad)
 
 
 def _read_zip(path: str, name: str) -> ReadResult:
-    parts = list(_iter_zip(path, name))
-    if not parts:
-        raise FileFormatError("ZIP archive without any member file", file=name)
-    merged = _merge(parts)
-    files = merged.report.files
-    report = FileReport(
-        file=name,
-        regime="zip:archive",
-        rows_read=sum(f.rows_read for f in files),
-        rows_loaded=len(merged.panel),
-        quarantined=merged.report.quarantined,
-        dst_nonexistent_empty=merged.report.dst_nonexistent_empty,
-        dst_ambiguous=merged.report.dst_ambiguous,
-        duplicates=merged.report.duplicates,
-        conflicts=merged.report.conflicts,
-        time_regimes=_sum_maps(f.time_regimes for f in files),
-        unknown_codes=_sum_maps(f.unknown_codes for f in files),
-        members=len(files),
-    )
-    return ReadResult(merged.panel, merged.arcs, merged.quarantine, ReadReport((report,)))
+    from infotrafic.etl._stream import stage_file
+
+    return stage_file(path, source_name=name).to_result()
 
 
 def _sum_maps(maps: Iterable[object]) -> dict[str, int]:
@@ -429,8 +363,9 @@ def read_file(path: PathLike, *, source_name: str | None = None) -> ReadResult:
 def iter_read(path: PathLike, *, source_name: str | None = None) -> Iterator[ReadResult]:
     """Read a file piece by piece: one result per ZIP member, else one for the whole file.
 
-    Lets a store ingest a yearly archive (hundreds of MB) without holding it all in memory.
-    Duplicates across pieces are not removed here (merge them with the duplicate policy).
+    Duplicates across pieces are not removed here (merge them with the duplicate policy). To
+    load a yearly archive into a store with bounded memory, use
+    :meth:`~infotrafic.etl.ParquetStore.ingest_files`, which streams it chunk by chunk.
 
     Parameters
     ----------

@@ -10,25 +10,24 @@ ignores, so ``pandas.read_parquet(<store>)`` returns exactly the canonical panel
         _arcs.parquet            the arcs table, merged over every ingest
         _quarantine/             rejected rows (file, line, field, reason, raw), one file per ingest
         _manifest.json           ingested source files by SHA-256 content hash, with their counts
+        _staging/                what a running writer staged, before its commit
         _lock                    taken by every writer
 
-Every file is written to a temporary name in its final directory and then moved into place with
-:func:`os.replace`, so a reader sees either the old or the new file, never half of one. Writers
-hold ``_lock`` for the whole read-merge-write cycle; on taking it, a writer deletes the temporary
-files (``.<name>.<random>.tmp``) that a writer killed before its rename left behind. An ingest
-interrupted between two partitions leaves every partition valid; running it again completes it,
-because merging is idempotent.
+Writers hold ``_lock`` and change nothing in place: every new file is staged under
+``_staging/<id>/`` and the whole set is committed at the end (a journal, then one
+:func:`os.replace` per file, see :mod:`infotrafic.etl._txn`). A writer that fails or is killed
+before its journal leaves the store as it was; one killed after it has its commit finished by
+the next writer. Partitions are sorted by ``(arc_id, time)`` and cut into small row groups, so
+:meth:`ParquetStore.read` skips the row groups of other arcs by their statistics.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import hashlib
 import json
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -51,18 +50,18 @@ from infotrafic.etl._dedupe import deduplicate
 from infotrafic.etl._store_util import (
     QUARANTINE_COLUMNS,
     IngestSummary,
-    atomic_write,
     empty_quarantine,
     expand_paths,
     file_sha256,
     month_of,
+    parquet_writer,
     remove_stale_temps,
     same_values,
     sort_panel,
     to_utc_bound,
-    write_parquet,
 )
-from infotrafic.exceptions import FileFormatError, IngestError, StoreError
+from infotrafic.etl._txn import Transaction, recover
+from infotrafic.exceptions import ConfigurationError, IngestError, StoreError
 
 __all__ = ["IngestSummary", "ParquetStore", "expand_paths"]
 
@@ -151,6 +150,7 @@ class ParquetStore:
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"{self.path}: exists and is not a directory; choose a store folder")
         self.lock_timeout = lock_timeout
+        self._txn: Transaction | None = None
 
     def __repr__(self) -> str:
         return f"ParquetStore({str(self.path)!r})"
@@ -199,9 +199,31 @@ class ParquetStore:
             ) from exc
         try:
             remove_stale_temps(self.path)  # left by a writer killed before its rename
+            recover(self.path)  # finish a decided commit, drop what was only staged
             yield
         finally:
             lock.release()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Transaction]:
+        """Hold the lock and stage every write; commit at the end, or leave the store as it was."""
+        with self._locked():
+            txn = Transaction(self.path)
+            self._txn = txn
+            try:
+                yield txn
+                txn.commit()
+            finally:
+                self._txn = None
+                txn.abort()
+
+    def _stage(self, path: Path, write: Callable[[Path], object]) -> None:
+        if self._txn is None:  # pragma: no cover - every writer opens a transaction
+            raise StoreError(f"{self.path}: internal error, a write outside a transaction")
+        self._txn.stage(path, write)
+
+    def _current(self, path: Path) -> Path:
+        return path if self._txn is None else self._txn.current(path)
 
     # -- manifest -------------------------------------------------------------------------------
     def manifest(self) -> dict[str, Any]:
@@ -215,10 +237,11 @@ class ParquetStore:
             "by_arc": {arc: [duplicates, conflicts]}}}`` -- ``merge`` counts the duplicates
             resolved between ingested files and against the stored rows.
         """
-        if not self.manifest_path.exists():
+        path = self._current(self.manifest_path)
+        if not path.exists():
             return {"version": _MANIFEST_VERSION, "files": {}}
         try:
-            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise StoreError(
                 f"{self.manifest_path}: unreadable manifest ({exc}); restore it from a backup or "
@@ -247,7 +270,7 @@ class ParquetStore:
         def write(tmp: Path) -> None:
             tmp.write_text(text, encoding="utf-8")
 
-        atomic_write(self.manifest_path, write)
+        self._stage(self.manifest_path, write)
 
     # -- reading --------------------------------------------------------------------------------
     def _read_partition(self, path: Path) -> pd.DataFrame:
@@ -265,8 +288,14 @@ class ParquetStore:
         arcs: Iterable[int] | None = None,
         start: TimeLike | None = None,
         end: TimeLike | None = None,
+        columns: Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """Read the panel, optionally restricted to arcs and a time window.
+        """Read the panel, optionally restricted to arcs, a time window and some columns.
+
+        Only what is needed is read: the month partitions that overlap ``[start, end)``, and in
+        them the row groups whose ``arc_id`` statistics can hold a wanted arc (partitions are
+        sorted by ``(arc_id, time)`` and cut into row groups of
+        :data:`~infotrafic.etl._store_util.ROW_GROUP_ROWS` rows), and only the columns asked for.
 
         Parameters
         ----------
@@ -275,17 +304,37 @@ class ParquetStore:
         start, end : str, datetime or Timestamp, optional
             Keep rows with ``start <= time < end``. Naive values are Europe/Paris wall-clock
             time (the earlier instant when ambiguous); aware values are converted to UTC.
+        columns : sequence of str, optional
+            Panel columns to return besides ``arc_id`` and ``time`` (always returned), e.g.
+            ``["flow"]``; all of :data:`~infotrafic.PANEL_COLUMNS` by default.
 
         Returns
         -------
         pandas.DataFrame
-            A canonical panel sorted by ``(arc_id, time)`` (empty when nothing matches).
+            A canonical panel (or the asked columns of one) sorted by ``(arc_id, time)``; empty
+            when nothing matches.
 
         Raises
         ------
         StoreError
             When a partition cannot be read.
+        ConfigurationError
+            When ``columns`` names a column the panel does not have.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import pandas as pd
+        >>> store = ParquetStore(tempfile.mkdtemp())
+        >>> _ = store.ingest(pd.DataFrame({
+        ...     "arc_id": [1, 1, 2], "flow": [10.0, 11.0, 20.0],
+        ...     "time": pd.to_datetime(["2023-01-31 23:00", "2023-02-01 00:00",
+        ...                             "2023-02-01 00:00"], utc=True)}))
+        >>> store.read(arcs=[1], start="2023-02-01 01:00", columns=["flow"])
+           arc_id                      time  flow
+        0       1 2023-02-01 00:00:00+00:00  11.0
         """
+        wanted = _read_columns(columns)
         lo, hi = to_utc_bound(start), to_utc_bound(end)
         files = self.partitions()
         if lo is not None:
@@ -294,20 +343,26 @@ class ParquetStore:
         if hi is not None:
             last = hi.year * 100 + hi.month
             files = [p for p in files if _file_month(p) <= last]
-        if not files:
-            return empty_panel()
-        expr: pads.Expression | None = None
+        ids = None if arcs is None else sorted({int(a) for a in arcs})
+        if not files or ids == []:
+            return empty_panel()[wanted]
         conditions: list[pads.Expression] = []
-        if arcs is not None:
-            conditions.append(pads.field("arc_id").isin([int(a) for a in arcs]))
+        if ids is not None:
+            # the range lets the scan skip row groups by their min/max statistics
+            conditions.append(pads.field("arc_id") >= ids[0])
+            conditions.append(pads.field("arc_id") <= ids[-1])
+            if len(ids) > 1:
+                conditions.append(pads.field("arc_id").isin(ids))
         if lo is not None:
             conditions.append(pads.field("time") >= pa.scalar(lo, type=pa.timestamp("ns", "UTC")))
         if hi is not None:
             conditions.append(pads.field("time") < pa.scalar(hi, type=pa.timestamp("ns", "UTC")))
+        expr: pads.Expression | None = None
         for cond in conditions:
             expr = cond if expr is None else expr & cond
         try:
-            table = pads.dataset([str(p) for p in files], format="parquet").to_table(filter=expr)
+            dataset = pads.dataset([str(p) for p in files], format="parquet")
+            table = dataset.to_table(columns=wanted, filter=expr)
         except (OSError, pa.ArrowException) as exc:
             raise StoreError(
                 f"{self.path}: cannot read partitions ({exc}); delete the damaged file and "
@@ -315,8 +370,8 @@ class ParquetStore:
             ) from exc
         frame: pd.DataFrame = table.to_pandas()
         if frame.empty:
-            return empty_panel()
-        return sort_panel(frame[list(PANEL_COLUMNS)])
+            return empty_panel()[wanted]
+        return sort_panel(frame[wanted])
 
     def arcs(self) -> pd.DataFrame:
         """Return the arcs table merged over every ingest (empty when none was ingested).
@@ -405,7 +460,7 @@ class ParquetStore:
         DataValidationError
             When the panel breaks the canonical contract.
         """
-        with self._locked():
+        with self._writing():
             return self._ingest_locked(result_or_panel, {})
 
     def _ingest_locked(
@@ -441,13 +496,14 @@ class ParquetStore:
     ) -> IngestSummary:
         path = self._partition_path(month)
         rows = rows.reset_index(drop=True)
-        if not path.exists():
+        current = self._current(path)
+        if not current.exists():
             merged = sort_panel(rows)
-            write_parquet(merged, path)
+            self._stage(path, parquet_writer(merged))
             return IngestSummary(
                 rows_new=len(rows), partitions_written=(str(path.relative_to(self.path)),)
             )
-        old = sort_panel(self._read_partition(path)[list(PANEL_COLUMNS)])
+        old = sort_panel(self._read_partition(current)[list(PANEL_COLUMNS)])
         stacked = pd.concat([old, rows], ignore_index=True)
         merged, dropped, conflicts = _deduplicate(stacked, by_arc)
         merged = sort_panel(merged[list(PANEL_COLUMNS)])
@@ -470,7 +526,7 @@ class ParquetStore:
             conflicts=conflicts,
         )
         if rows_new or updated:
-            write_parquet(merged, path)
+            self._stage(path, parquet_writer(merged))
             summary = summary + IngestSummary(
                 partitions_written=(str(path.relative_to(self.path)),)
             )
@@ -499,7 +555,7 @@ class ParquetStore:
             from infotrafic.etl._read import read_arcs
 
             arcs = read_arcs(arcs)
-        with self._locked():
+        with self._writing():
             if len(arcs):
                 self._merge_arcs(arcs)
         return len(self.arcs())
@@ -507,8 +563,9 @@ class ParquetStore:
     def _merge_arcs(self, arcs: pd.DataFrame) -> None:
         path = self.path / "_arcs.parquet"
         new = arcs.drop_duplicates("arc_id", keep="last").set_index("arc_id")
-        if path.exists():
-            old = self._read_partition(path).set_index("arc_id")
+        current = self._current(path)
+        if current.exists():
+            old = self._read_partition(current).set_index("arc_id")
             merged = new.combine_first(old) if len(old) else new
             merged = merged[[c for c in new.columns if c in merged.columns]]
             if merged.reset_index().equals(old.reset_index()):
@@ -516,7 +573,7 @@ class ParquetStore:
         else:
             merged = new
         out = merged.reset_index().sort_values("arc_id", kind="stable").reset_index(drop=True)
-        write_parquet(out, path)
+        self._stage(path, parquet_writer(out))
 
     def _store_quarantine(self, quarantine: pd.DataFrame) -> int:
         frame = quarantine.copy()
@@ -532,9 +589,9 @@ class ParquetStore:
             pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
         ).hexdigest()[:16]
         path = self.path / "_quarantine" / f"{digest}.parquet"
-        if path.exists():  # the same rejected rows were already stored
+        if self._current(path).exists():  # the same rejected rows were already stored
             return len(frame)
-        write_parquet(frame.reset_index(drop=True), path)
+        self._stage(path, parquet_writer(frame.reset_index(drop=True)))
         return len(frame)
 
     def ingest_files(
@@ -544,13 +601,17 @@ class ParquetStore:
         progress: bool = False,
         batch_rows: int = 2_000_000,
         keep_raw: bool = True,
+        scheduler: Any = None,
     ) -> IngestSummary:
-        """Read files with :func:`~infotrafic.etl.read_file` and ingest them.
+        """Read files and ingest them, all or nothing, with bounded memory.
 
-        Files whose content hash is already in the manifest are skipped. Each new source file is
-        copied into :attr:`raw_dir` (unless ``keep_raw=False``) and recorded in the manifest with
-        its read counts once its rows are in the store. Files are merged in batches of about
-        ``batch_rows`` rows to bound memory.
+        Files whose content hash is already in the manifest are skipped. Each file is streamed
+        (a yearly archive ZIP member by member and chunk by chunk, see
+        :func:`~infotrafic.etl._stream.stage_file`) into month panels, which are merged into the
+        store in batches of about ``batch_rows`` rows, month by month. Every write is staged and
+        committed at the end (:mod:`~infotrafic.etl._txn`): a run that fails or is killed
+        leaves the store as it was. Each new source file is copied into :attr:`raw_dir` (unless
+        ``keep_raw=False``) and recorded in the manifest with its read counts.
 
         Parameters
         ----------
@@ -562,6 +623,11 @@ class ParquetStore:
             Merge into the store whenever this many rows have been read.
         keep_raw : bool, default True
             Copy each ingested file into the raw area.
+        scheduler : str or distributed.Client, optional
+            Read the files in parallel on a Dask cluster (a scheduler address, ``local:N`` or a
+            client, see :func:`infotrafic._dask.dask_client`); the workers must see the store's
+            folder (same machine or shared file system). The store ends up with the same bytes
+            as a serial run: the workers only read, the merge runs here in file order.
 
         Returns
         -------
@@ -579,40 +645,19 @@ class ParquetStore:
             of no known regime, or without a single usable row (such a file is not recorded as
             ingested). ``errors`` names each file and its problem, ``result`` holds the summary.
         """
-        from tqdm.auto import tqdm
-
-        from infotrafic.etl import read_file
+        from infotrafic.etl._ingest import run_ingest
 
         files = expand_paths(paths, empty_ok=False)
-        known = set(self.manifest()["files"])
-        total = IngestSummary()
-        errors: list[str] = []
-        pending: list[tuple[Path, str, Any]] = []
-        pending_rows = 0
-        bar = tqdm(files, desc="ingest", unit="file", disable=not progress)
-        for path in bar:
-            try:
-                digest = file_sha256(path)
-                if digest in known or any(d == digest for _, d, _ in pending):
-                    total = total + IngestSummary(files_skipped=1)
-                    continue
-                result = read_file(path)
-            except OSError as exc:
-                errors.append(f"{path}: cannot read the file ({exc.strerror or exc})")
-                continue
-            except FileFormatError as exc:
-                errors.append(str(exc))
-                continue
-            if not len(result.panel):
-                errors.append(_nothing_loaded(path, result))
-                continue
-            pending.append((path, digest, result))
-            pending_rows += len(result.panel)
-            if pending_rows >= batch_rows:
-                total = total + self._ingest_batch(pending, keep_raw=keep_raw)
-                pending, pending_rows = [], 0
-        if pending:
-            total = total + self._ingest_batch(pending, keep_raw=keep_raw)
+        with self._writing() as txn:
+            total, errors = run_ingest(
+                self,
+                txn,
+                files,
+                progress=progress,
+                batch_rows=batch_rows,
+                keep_raw=keep_raw,
+                scheduler=scheduler,
+            )
         if errors:
             total = total + IngestSummary(files_failed=len(errors))
             loaded = "none was ingested" if not total.files_ingested else "the others were"
@@ -624,125 +669,37 @@ class ParquetStore:
             )
         return total
 
-    def _ingest_batch(
-        self, batch: Sequence[tuple[Path, str, Any]], *, keep_raw: bool
-    ) -> IngestSummary:
-        with self._locked():
-            manifest = self.manifest()
-            todo = [item for item in batch if item[1] not in manifest["files"]]
-            skipped = IngestSummary(files_skipped=len(batch) - len(todo))
-            if not todo:
-                return skipped
-            combined = _CombinedResult(
-                panel=pd.concat([r.panel for _, _, r in todo], ignore_index=True),
-                arcs=pd.concat([r.arcs for _, _, r in todo if len(r.arcs)], ignore_index=True)
-                if any(len(r.arcs) for _, _, r in todo)
-                else pd.DataFrame(columns=list(ARC_COLUMNS)),
-                quarantine=pd.concat(
-                    [r.quarantine for _, _, r in todo if len(r.quarantine)], ignore_index=True
-                )
-                if any(len(r.quarantine) for _, _, r in todo)
-                else empty_quarantine(),
-            )
-            by_arc: dict[int, list[int]] = {}
-            summary = self._ingest_locked(combined, by_arc)
-            now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-            for path, digest, result in todo:
-                raw = self._keep_raw(path, digest) if keep_raw else None
-                manifest["files"][digest] = {
-                    "name": path.name,
-                    "source": str(path),
-                    "size": path.stat().st_size,
-                    "raw": raw,
-                    "ingested_at": now,
-                    "rows": len(result.panel),
-                    "arcs": sorted(int(a) for a in result.panel["arc_id"].unique()),
-                    "quarantined": len(result.quarantine),
-                    "report": _report_counts(result),
-                }
-            _record_merge(manifest, summary, by_arc)
-            self._write_manifest(manifest)
-            read = IngestSummary(
-                files_ingested=len(todo),
-                duplicates=sum(_report_int(r, "duplicates") for _, _, r in todo),
-                conflicts=sum(_report_int(r, "conflicts") for _, _, r in todo),
-            )
-            return skipped + summary + read
-
     def _keep_raw(self, path: Path, digest: str) -> str:
         self.raw_dir.mkdir(parents=True, exist_ok=True)
         target = self.raw_dir / path.name
-        if target.exists() and file_sha256(target) != digest:
+        if self._current(target).exists() and file_sha256(self._current(target)) != digest:
             target = self.raw_dir / f"{digest[:12]}_{path.name}"
-        if not target.exists():
+        if not self._current(target).exists():
 
             def copy(tmp: Path) -> None:
                 shutil.copyfile(path, tmp)
 
-            atomic_write(target, copy)
+            self._stage(target, copy)
         return str(target.relative_to(self.path))
-
-
-@dataclass(frozen=True)
-class _CombinedResult:
-    panel: pd.DataFrame
-    arcs: pd.DataFrame
-    quarantine: pd.DataFrame
-
-
-def _nothing_loaded(path: Path, result: Any) -> str:
-    """One line naming a file that loaded no row, with the reasons its rows were rejected."""
-    report = result.report
-    if not report.rows_read:
-        return f"{path}: no data row (only a header, or empty); nothing to load"
-    reasons = ", ".join(f"{r}: {n}" for r, n in sorted(report.quarantined.items()))
-    first = ""
-    if len(result.quarantine):
-        row = result.quarantine.iloc[0]
-        value = f" = {str(row['raw'])[:60]!r}" if str(row["raw"] or "") else ""
-        first = f"; first rejected: line {row['line']}, {row['field']}{value} ({row['reason']})"
-    return (
-        f"{path}: no row could be loaded ({report.rows_read} read, {report.n_quarantined} "
-        f"rejected{' - ' + reasons if reasons else ''}{first}); fix the file or leave it out, "
-        "it is not recorded as ingested"
-    )
-
-
-def _record_merge(
-    manifest: dict[str, Any], summary: IngestSummary, by_arc: dict[int, list[int]]
-) -> None:
-    """Add the duplicates resolved by the store's merges to the manifest (total and per arc)."""
-    merge = manifest.setdefault("merge", {"duplicates": 0, "conflicts": 0, "by_arc": {}})
-    merge["duplicates"] += summary.duplicates
-    merge["conflicts"] += summary.conflicts
-    per_arc = merge.setdefault("by_arc", {})
-    for arc, (dups, conflicts) in by_arc.items():
-        entry = per_arc.setdefault(str(arc), [0, 0])
-        entry[0] += dups
-        entry[1] += conflicts
 
 
 def _has_panel_dtypes(panel: pd.DataFrame) -> bool:
     return all(c in panel.columns and str(panel[c].dtype) == PANEL_DTYPES[c] for c in PANEL_COLUMNS)
 
 
-def _report_int(result: Any, name: str) -> int:
-    return int(getattr(getattr(result, "report", None), name, 0) or 0)
+def _read_columns(columns: Sequence[str] | None) -> list[str]:
+    """``arc_id``, ``time`` and the asked panel columns, in the panel's order."""
+    if columns is None:
+        return list(PANEL_COLUMNS)
+    asked = [columns] if isinstance(columns, str) else list(columns)
+    unknown = [c for c in asked if c not in PANEL_COLUMNS]
+    if unknown:
+        raise ConfigurationError(
+            f"columns={unknown!r}: not panel columns; choose among {list(PANEL_COLUMNS)}"
+        )
+    return [c for c in PANEL_COLUMNS if c in ("arc_id", "time") or c in asked]
 
 
 def _file_month(path: Path) -> int:
     stem = path.stem  # "YYYY-MM"
     return int(stem[:4]) * 100 + int(stem[5:7])
-
-
-def _report_counts(result: Any) -> dict[str, Any]:
-    """JSON-safe counts of the reader's report of one file, for the manifest."""
-    report: Any = getattr(result, "report", None)
-    files: Any = getattr(report, "files", ())
-    if len(files) == 1 and hasattr(files[0], "to_dict"):
-        data: Any = files[0].to_dict()
-    elif hasattr(report, "to_json"):
-        data = json.loads(report.to_json())
-    else:
-        return {}
-    return dict(json.loads(json.dumps(data, default=str)))

@@ -159,10 +159,12 @@ def test_bad_rows_are_quarantined_with_line_numbers(tmp_path: Path) -> None:
         "7;2023-02-01 16:00:00;100;1.5;extra;fields\n"  # line 9 trailing extras: tolerated
         "7;2023-02-01 17:00:00;1,5;bad\n"  # line 10 decimal comma ok, bad occupancy
         "7;2023-02-01 18:00:00;200;\n"  # line 11 ok
+        "7;2023-02-01 19:00:00;200;100.5\n"  # line 12 occupancy above 100 %
+        "7;2023-02-01 20:00:00;200;100\n"  # line 13 ok: the loop occupied the whole hour
     )
     res = read_file(write(tmp_path / "bad.csv", text), source_name="bad.csv")
     q = res.quarantine.sort_values("line").reset_index(drop=True)
-    assert q["line"].tolist() == [3, 4, 5, 6, 7, 8, 10]
+    assert q["line"].tolist() == [3, 4, 5, 6, 7, 8, 10, 12]
     assert q["reason"].tolist() == [
         "bad_arc_id",
         "bad_time",
@@ -171,13 +173,14 @@ def test_bad_rows_are_quarantined_with_line_numbers(tmp_path: Path) -> None:
         "time_not_on_hour",
         "missing_time",
         "bad_occupancy",
+        "occupancy_above_100",
     ]
     assert q["field"].tolist()[:6] == ["iu_ac", "t_1h", "q", "q", "t_1h", "t_1h"]
     assert q["raw"].tolist()[:4] == ["x7", "2023-02-31 12:00:00", "abc", "-5"]
     assert set(q["file"]) == {"bad.csv"}
     f = res.report.files[0]
-    assert f.rows_read == 10
-    assert f.rows_loaded == 3 and res.panel["flow"].tolist() == [100.0, 100.0, 200.0]
+    assert f.rows_read == 12
+    assert f.rows_loaded == 4 and res.panel["flow"].tolist() == [100.0, 100.0, 200.0, 200.0]
     assert f.rows_read == f.rows_loaded + f.n_quarantined + f.dst_nonexistent_empty + f.duplicates
 
 
