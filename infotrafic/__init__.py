@@ -34,6 +34,7 @@ from infotrafic._schema import (
 from infotrafic._version import __version__
 from infotrafic.exceptions import (
     BacktestError,
+    ClusterError,
     ConfigurationError,
     DataValidationError,
     FileFormatError,
@@ -113,6 +114,7 @@ __all__ = [
     "BacktestReport",
     "BacktestResult",
     "BaseForecaster",
+    "ClusterError",
     "ConfigurationError",
     "ConformalIntervals",
     "DataValidationError",

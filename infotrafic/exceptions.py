@@ -21,7 +21,8 @@ translated once, at the layer that calls them, with ``raise ... from exc``.
     ├── NotFittedError                predict() before fit() (also AttributeError, ValueError)
     ├── ModelCompatibilityError       a saved forecaster from an incompatible version
     ├── TrackingError                 the MLflow tracking store or model registry failed
-    └── BacktestError                 an impossible backtest schedule or empty scoring window
+    ├── BacktestError                 an impossible backtest schedule or empty scoring window
+    └── ClusterError                  a Dask scheduler cannot be reached, or has no worker
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 __all__ = [
     "BacktestError",
+    "ClusterError",
     "ConfigurationError",
     "DataValidationError",
     "FileFormatError",
@@ -212,3 +214,19 @@ class TrackingError(InfotraficError):
 
 class BacktestError(InfotraficError, ValueError):
     """The backtest cannot run as configured (empty window, impossible schedule, ...)."""
+
+
+class ClusterError(InfotraficError):
+    """A Dask scheduler cannot be reached or has no worker (names the address and the fix).
+
+    Parameters
+    ----------
+    message : str
+        What failed and how to fix it.
+    address : str, optional
+        The scheduler address (or ``local:N``) that was asked for.
+    """
+
+    def __init__(self, message: str, *, address: str | None = None) -> None:
+        self.address = address
+        super().__init__(message)

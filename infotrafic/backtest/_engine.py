@@ -13,7 +13,7 @@ import logging
 import re
 import time as _time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
@@ -37,7 +37,10 @@ from infotrafic.backtest._tasks import (
 from infotrafic.exceptions import BacktestError, ConfigurationError
 from infotrafic.forecasters import requires_refit
 
-__all__ = ["backtest", "model_names"]
+if TYPE_CHECKING:
+    from infotrafic.etl import ParquetStore
+
+__all__ = ["backtest", "model_names", "prepare_data"]
 
 _HOUR_NS = 3_600_000_000_000
 _FAST = ("build_features", "fit_features", "predict_features")
@@ -466,7 +469,7 @@ def _generic_tasks(
 
 
 def backtest(
-    panel: pd.DataFrame,
+    panel: pd.DataFrame | ParquetStore,
     models: Mapping[str, Any] | Sequence[Any],
     config: BacktestConfig | None = None,
     *,
@@ -483,6 +486,7 @@ def backtest(
     levels: Iterable[float] | float | None = None,
     state: bool = False,
     calibration: DurationLike = "28D",
+    scheduler: Any = None,
 ) -> BacktestResult:
     """Backtest forecasters with a rolling origin and score them.
 
@@ -513,10 +517,15 @@ def backtest(
     asked to ``predict`` the block. Each model's ``horizon``, ``delay`` and ``target``
     hyper-parameters are set to the backtest's.
 
+    With ``scheduler``, the work runs on a Dask cluster (:mod:`infotrafic.backtest._distributed`):
+    cut by horizon, model and runs of refit blocks, each shard reading its data from the store
+    on its worker; the result is the local run's.
+
     Parameters
     ----------
-    panel : pandas.DataFrame
-        Canonical panel (validated on entry; never mutated).
+    panel : pandas.DataFrame or ParquetStore
+        Canonical panel (validated on entry; never mutated), or a local store (read once here;
+        with ``scheduler``, read by the workers themselves, only the arcs and times they need).
     models : mapping of str to forecaster, or sequence of forecasters
         The models to compare; mapping keys name them in the output.
     config : BacktestConfig, optional
@@ -547,6 +556,10 @@ def backtest(
         Also forecast occupancy and score the traffic state.
     calibration : str or timedelta, default "28D"
         Window of past errors calibrating the intervals and state probabilities.
+    scheduler : str or distributed.Client, optional
+        Run on a Dask cluster: a scheduler address (``tcp://HOST:PORT``), a scheduler file,
+        ``local:N`` (N worker processes here) or a ``distributed.Client``; ``n_jobs`` is then
+        unused. Needs the ``dask`` extra. The result is the same as without it.
 
     Returns
     -------
@@ -560,6 +573,8 @@ def backtest(
         Invalid options.
     BacktestError
         Nothing to score in the window, or a model failed (the message names model and block).
+    ClusterError
+        With ``scheduler``: the cluster cannot be reached or has no worker.
 
     Examples
     --------
@@ -603,15 +618,20 @@ def backtest(
         raise ConfigurationError("give either config or start/end/... options, not both")
     cfg = config
     named = model_names(models)
+    if scheduler is not None:
+        from infotrafic.backtest._distributed import run_distributed
 
-    data = validate_panel(panel)
-    if cfg.arcs is not None:
-        data = data.loc[data["arc_id"].isin(cfg.arcs)]
-    # Nothing at or after ``end`` can be used by any forecast of the window.
-    before_end = _ns(data["time"]) < cfg.end.value
-    if not before_end.all():
-        data = data.loc[before_end].reset_index(drop=True)
-    del before_end
+        return run_distributed(panel, named, cfg, scheduler)
+    if not isinstance(panel, pd.DataFrame):
+        from infotrafic.etl import ParquetStore
+
+        if not isinstance(panel, ParquetStore):
+            raise ConfigurationError(
+                f"panel must be a pandas.DataFrame or a ParquetStore, got {type(panel).__name__}"
+            )
+        panel = panel.read(arcs=cfg.arcs, end=cfg.end)
+
+    data = prepare_data(panel, cfg)
     columns = ["flow", *(["occupancy"] if cfg.state else [])]
     if cfg.state and not data["occupancy"].notna().any():
         raise BacktestError(
@@ -665,6 +685,30 @@ def backtest(
         scales=scales,
         states=pd.concat(states, ignore_index=True) if states else None,
     )
+
+
+def prepare_data(panel: pd.DataFrame, cfg: BacktestConfig) -> pd.DataFrame:
+    """Return the validated panel a backtest uses: its arcs, before its end.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Canonical panel.
+    cfg : BacktestConfig
+        The options (``arcs``, ``end``).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    data = validate_panel(panel)
+    if cfg.arcs is not None:
+        data = data.loc[data["arc_id"].isin(cfg.arcs)]
+    # Nothing at or after ``end`` can be used by any forecast of the window.
+    before_end = _ns(data["time"]) < cfg.end.value
+    if not before_end.all():
+        data = data.loc[before_end].reset_index(drop=True)
+    return data
 
 
 def _point_forecasts(

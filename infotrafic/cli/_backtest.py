@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from infotrafic.cli._options import (
     check_horizon,
     check_level_options,
+    dask_option,
     data_source_options,
     load_panel,
     n_jobs_option,
@@ -17,6 +20,8 @@ from infotrafic.cli._options import (
 )
 
 __all__ = ["register"]
+
+_WEEK = datetime.timedelta(days=7)
 
 
 @click.command("backtest")
@@ -73,6 +78,7 @@ __all__ = ["register"]
 @click.option("--train-size", default=None, help="Sliding window length, e.g. 365D.")
 @click.option("--arc", "arcs", multiple=True, type=int, help="Only these arcs (repeatable).")
 @n_jobs_option("Refit blocks run at once, one worker process each")
+@dask_option("Run the backtest (cut by horizon, model and runs of refit blocks)")
 @click.option(
     "--predictions",
     type=click.Path(dir_okay=False),
@@ -105,6 +111,7 @@ def backtest_command(
     train_size: str | None,
     arcs: tuple[int, ...],
     n_jobs: int,
+    dask: str | None,
     predictions: str | None,
     json_path: str | None,
     html_path: str | None,
@@ -122,6 +129,9 @@ def backtest_command(
 
     Example: infotrafic backtest --sample --model naive --model seasonal_naive --model gbm
     --start 2023-06-01 --end 2023-12-01 --horizon 1h --horizon 24h --level 80 --level 95
+
+    With --dask ADDRESS the work runs on a Dask cluster (with --store, each worker reads its own
+    data from the store); the predictions and the report are those of the local run.
     """
     from infotrafic.backtest import BacktestConfig, backtest
     from infotrafic.forecasters import make_forecaster
@@ -131,10 +141,21 @@ def backtest_command(
     hours = [check_horizon(h) for h in horizons]
     check_level_options(levels)
     t0 = time.perf_counter()
-    panel = load_panel(files, store, sample, arcs)
+    source: Any
+    if dask is not None and store is not None and not files and not sample:
+        # the workers read the store themselves: only a week is read here, to detect occupancy
+        from infotrafic.backtest import parse_time
+        from infotrafic.etl import ParquetStore
+
+        source = ParquetStore(store)
+        last = parse_time(end, name="--end")
+        panel = source.read(arcs=list(arcs) or None, start=last - _WEEK, end=last)
+    else:
+        panel = source = load_panel(files, store, sample, arcs)
     t_load = time.perf_counter() - t0
     if state is None:
         state = bool(panel["occupancy"].notna().any()) if "occupancy" in panel else False
+    del panel
     config = BacktestConfig.create(
         start=start,
         end=end,
@@ -152,7 +173,7 @@ def backtest_command(
     )
     per_model = parse_params(params, models)
     forecasters = {name: make_forecaster(name, **per_model[name]) for name in models}
-    result = backtest(panel, forecasters, config)
+    result = backtest(source, forecasters, config, scheduler=dask)
     t_total = time.perf_counter() - t0
     click.echo(result.report.to_text(per_arc=per_arc))
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())

@@ -13,6 +13,7 @@ import click
 from infotrafic.cli._options import (
     check_horizon,
     check_level_options,
+    dask_option,
     data_source_options,
     load_panel,
     n_jobs_option,
@@ -99,6 +100,7 @@ def _model_params(items: Sequence[str], model: str) -> dict[str, Any]:
 )
 @click.option("--arc", "arcs", multiple=True, type=int, help="Only these arcs (repeatable).")
 @n_jobs_option("Series and horizons fitted at once, one thread each")
+@dask_option("Fit the series and horizons (and the validation backtest)")
 @click.option(
     "--mlflow",
     "mlflow_uri",
@@ -126,6 +128,7 @@ def train_command(
     refit_final: bool,
     arcs: tuple[int, ...],
     n_jobs: int,
+    dask: str | None,
     mlflow_uri: str | None,
     progress: bool,
 ) -> None:
@@ -164,6 +167,7 @@ def train_command(
             refit_final=refit_final,
             n_jobs=n_jobs,
             progress=progress,
+            scheduler=dask,
         )
     )
     path = fitted.save(out)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pandas is imported by the commands only when they run, neve
     import pandas as pd
 
 __all__ = [
+    "dask_option",
     "n_jobs_option",
     "MAX_HORIZON",
     "check_horizon",
@@ -87,6 +88,33 @@ def n_jobs_option(what: str) -> Callable[[F], F]:
         callback=_check_n_jobs,
         help=f"{what}: a positive number, or -1 for all the available cores; 1 runs serially, "
         "with the least memory. The results do not depend on it.",
+    )
+
+
+def dask_option(what: str) -> Callable[[F], F]:
+    """Return the ``--dask ADDRESS`` option: run the work on a Dask cluster instead of here.
+
+    The value is handed to :func:`infotrafic._dask.dask_client` unchanged (``tcp://HOST:PORT``,
+    a scheduler file, ``local:N``); absent, the command runs in this process (``--n-jobs``).
+
+    Parameters
+    ----------
+    what : str
+        The help text's first sentence: what runs on the cluster.
+
+    Returns
+    -------
+    callable
+        A click decorator.
+    """
+    return click.option(
+        "--dask",
+        "dask",
+        metavar="ADDRESS",
+        default=None,
+        help=f"{what} on a Dask cluster: a scheduler address (tcp://HOST:PORT), a scheduler "
+        "file, or local:N to start N worker processes here. Needs the dask extra "
+        "(pip install 'infotrafic[dask]'). The results do not depend on it.",
     )
 
 

@@ -14,6 +14,7 @@ from every target before ``end``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import time
@@ -414,6 +415,7 @@ def train(
     refit_final: bool = False,
     n_jobs: int = 1,
     progress: bool = False,
+    scheduler: Any = None,
 ) -> ForecastModel:
     """Train a forecaster for every horizon, calibrate its intervals, optionally validate it.
 
@@ -460,6 +462,11 @@ def train(
         Series and horizons fitted in parallel (threads; ``-1``: all cores).
     progress : bool, default False
         Show progress bars.
+    scheduler : str or distributed.Client, optional
+        Fit the series and horizons (and run the validation backtest) on a Dask cluster: a
+        scheduler address (``tcp://HOST:PORT``), a scheduler file, ``local:N`` or a
+        ``distributed.Client``; the panel is sent once (each worker fetches it once); ``n_jobs`` is
+        unused. Needs the ``dask`` extra. The model is the same as without it.
 
     Returns
     -------
@@ -524,6 +531,59 @@ def train(
         end_ts,
     )
 
+    with contextlib.ExitStack() as stack:
+        client = None
+        if scheduler is not None:
+            from infotrafic._dask import dask_client
+
+            client = stack.enter_context(dask_client(scheduler))
+        return _train(
+            data,
+            name,
+            template,
+            hours,
+            levels_,
+            end_ts,
+            params,
+            delay_h,
+            state,
+            targets,
+            cal,
+            window,
+            validate_start,
+            refit,
+            stale_h,
+            refit_final,
+            n_jobs,
+            progress,
+            client,
+            t0,
+        )
+
+
+def _train(
+    data: pd.DataFrame,
+    name: str,
+    template: Forecaster,
+    hours: list[int],
+    levels_: tuple[float, ...],
+    end_ts: pd.Timestamp,
+    params: Mapping[str, Any] | None,
+    delay_h: int,
+    state: bool,
+    targets: list[str],
+    cal: ConformalIntervals,
+    window: pd.Timedelta,
+    validate_start: TimeLike | None,
+    refit: DurationLike,
+    stale_h: int,
+    refit_final: bool,
+    n_jobs: int,
+    progress: bool,
+    client: Any,
+    t0: float,
+) -> ForecastModel:
+    """Fit the forecasters of :func:`train` once its options are checked (here or on Dask)."""
     metrics = validation = None
     calibrate = True
     scores: list[pd.DataFrame] = []
@@ -542,6 +602,7 @@ def train(
             delay=delay_h,
             n_jobs=n_jobs,
             progress=progress,
+            scheduler=client,
         )
         metrics = _metrics(result, name)
         validation = result.report.to_dict()
@@ -555,19 +616,36 @@ def train(
 
     tasks = [(target, h) for target in targets for h in hours]
     forecasters: dict[tuple[str, int], Forecaster] = {}
-    runner = joblib.Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")
+    shared: Any = data
+    if client is not None:  # one copy of the panel per worker, not one per task
+        from infotrafic._dask import send_data
+
+        shared = send_data(client, data)
     jobs = (
         joblib.delayed(_train_one)(
-            template, data, target, h, delay_h, end_ts, cal, calibrate, refit_final
+            template, shared, target, h, delay_h, end_ts, cal, calibrate, refit_final
         )
         for target, h in tasks
     )
-    with tqdm(total=len(tasks), disable=not progress, desc="train", unit="model") as bar:
-        for target, h, fitted, part in runner(jobs):
+    if client is not None:
+        from infotrafic._dask import run_on_dask
+
+        results: Iterable[Any] = run_on_dask(
+            client, jobs, total=len(tasks), progress=progress, desc="train"
+        )
+    else:
+        runner = joblib.Parallel(n_jobs=n_jobs, prefer="threads", return_as="generator_unordered")
+        results = runner(jobs)
+    by_task: dict[tuple[str, int], pd.DataFrame | None] = {}
+    with tqdm(
+        total=len(tasks), disable=not progress or client is not None, desc="train", unit="model"
+    ) as bar:
+        for target, h, fitted, part in results:
             forecasters[(target, h)] = fitted
-            if part is not None:
-                scores.append(part)
+            by_task[(target, h)] = part
             bar.update(1)
+    # the same order whatever the completion order (threads or cluster)
+    scores += [p for key in tasks if (p := by_task[key]) is not None]
     calibration_scores = _thin(
         pd.concat(scores, ignore_index=True)
         if scores
