@@ -9,8 +9,9 @@ From the repository root::
 With no token configured (``INFOTRAFIC_API_TOKEN`` / ``INFOTRAFIC_API_TOKEN_FILE``) it binds only
 loopback addresses (``127.0.0.1``, ``::1``, ``localhost``) unless ``--insecure`` is given.
 ``--create-token-file`` writes a fresh random token (mode 0600) to ``INFOTRAFIC_API_TOKEN_FILE``
-when that file does not exist yet and ``INFOTRAFIC_API_TOKEN`` is empty: the docker ``api``
-service uses it so the stack starts with a token the operator reads from the host.
+when that file does not exist yet: the docker ``api`` service uses it so the stack always starts
+with a token the operator reads from the host (tokens given in ``INFOTRAFIC_API_TOKEN`` are
+accepted as well).
 """
 
 from __future__ import annotations
@@ -66,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--create-token-file",
         action="store_true",
-        help="write a random token to INFOTRAFIC_API_TOKEN_FILE when that file is missing "
-        "and INFOTRAFIC_API_TOKEN is empty",
+        help="write a random token to INFOTRAFIC_API_TOKEN_FILE when that file is missing",
     )
     parser.add_argument("--log-level", default="info", help="uvicorn log level (info)")
     args = parser.parse_args(argv)
@@ -80,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigurationError(
                     "--create-token-file needs INFOTRAFIC_API_TOKEN_FILE (where to write it)"
                 )
-            given = settings.api_token.get_secret_value().strip() if settings.api_token else ""
-            if not given and _create_token_file(Path(settings.api_token_file)):
+            if _create_token_file(Path(settings.api_token_file)):
                 print(f"serve.py: wrote a new API token to {settings.api_token_file}")
         tokens = load_tokens(settings)
     except (ConfigurationError, OSError) as exc:

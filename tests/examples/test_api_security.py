@@ -562,6 +562,7 @@ def test_launcher_with_a_created_token_closed_reads_and_cors(tmp_path: Path) -> 
     env = {
         "INFOTRAFIC_DATA_DIR": str(tmp_path / "data"),
         "INFOTRAFIC_API_TOKEN_FILE": str(token_file),
+        "INFOTRAFIC_API_TOKEN": "given-in-the-environment-" + "x" * 16,  # accepted too (compose)
         "INFOTRAFIC_MLFLOW_ENABLED": "false",
         "INFOTRAFIC_API_OPEN_READS": "false",
         "INFOTRAFIC_API_CORS_ORIGINS": '["http://dashboard.example"]',
@@ -588,6 +589,8 @@ def test_launcher_with_a_created_token_closed_reads_and_cors(tmp_path: Path) -> 
         ):
             assert anonymous.get("/jobs").status_code == 401
             assert c.get("/jobs").json() == []
+            given = {"Authorization": f"Bearer {env['INFOTRAFIC_API_TOKEN']}"}
+            assert anonymous.get("/jobs", headers=given).status_code == 200
             for path in ("/models", "/predict", "/backtest"):  # reads closed by configuration
                 assert anonymous.get(path).status_code == 401
                 assert c.get(path).status_code != 401
