@@ -28,7 +28,8 @@ def typecheck(session: nox.Session) -> None:
 
 
 #: pandas series the suite runs on: the whole suite with coverage on 2.x, all but the ``slow``
-#: tests on 3.x (installed over ``.[all]``, whose mlforecast 1.1 declares pandas<3).
+#: tests on 3.x (installed over ``.[all]``, whose mlforecast 1.1 declares pandas<3). The
+#: attacker probes of the API and the broker-fault tests are ``slow``: they run once, on 2.x.
 PANDAS = {"2": ("pandas>=2.2,<3", "not docker"), "3": ("pandas>=3,<4", "not docker and not slow")}
 
 

@@ -30,7 +30,8 @@ import schemathesis
 from _api_server import API_DIR, REPO, LiveApi, free_port, start_api, stop_api
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-pytestmark = [pytest.mark.examples, pytest.mark.server]
+# a live server probed as an attacker would: run once, in the full (pandas 2) session
+pytestmark = [pytest.mark.examples, pytest.mark.server, pytest.mark.slow]
 
 TOKEN_A = secrets.token_urlsafe(24)
 TOKEN_B = secrets.token_urlsafe(24)

@@ -28,7 +28,8 @@ from stream_helpers import (
     wait_until,
 )
 
-pytestmark = pytest.mark.server
+# real broker restarts and killed subscribers: run once, in the full (pandas 2) session
+pytestmark = [pytest.mark.server, pytest.mark.slow]
 
 #: Bad messages (one quarantine line each) and the reason written for each.
 GARBAGE: list[tuple[bytes, str]] = [
