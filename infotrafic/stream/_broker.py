@@ -199,6 +199,50 @@ class BrokerConfig:
                 client.tls_insecure_set(True)
         return client
 
+    def check_tls(self, timeout: float = 5.0) -> None:
+        """Refuse at once a broker whose certificate this client does not trust.
+
+        paho reports a failed TLS handshake like an unreachable broker and retries forever;
+        one handshake here turns an untrusted certificate into an error naming the fix. An
+        unreachable broker is left to the connection's retries.
+
+        Parameters
+        ----------
+        timeout : float, default 5.0
+            Seconds for the TCP connection and the handshake.
+
+        Raises
+        ------
+        ConfigurationError
+            When the broker's certificate fails verification.
+        """
+        if not self.tls or self.tls_insecure:
+            return
+        import socket
+        import ssl
+
+        context = ssl.create_default_context(
+            cafile=None if self.ca_file is None else str(self.ca_file)
+        )
+        if self.cert_file is not None:
+            context.load_cert_chain(
+                str(self.cert_file), None if self.key_file is None else str(self.key_file)
+            )
+        try:
+            with (
+                socket.create_connection((self.host, self.port), timeout=timeout) as raw,
+                context.wrap_socket(raw, server_hostname=self.host),
+            ):
+                return
+        except ssl.SSLCertVerificationError as exc:
+            hint = "--tls-ca with the CA that signed it" if self.ca_file is None else "--tls-ca"
+            raise ConfigurationError(
+                f"--broker {self.address}: its TLS certificate is not trusted "
+                f"({exc.verify_message}); give {hint}, or --tls-insecure to skip the check"
+            ) from exc
+        except (OSError, ssl.SSLError):  # unreachable, or refused later: the retries report it
+            return
+
     def connect_kwargs(self, *, persistent: bool = False) -> dict[str, Any]:
         """Keyword arguments of ``client.connect``/``connect_async`` for this broker.
 

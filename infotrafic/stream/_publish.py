@@ -233,6 +233,7 @@ def publish_messages(
     client.on_connect = on_connect
     client.on_publish = on_publish
     try:
+        broker.check_tls()
         client.connect(**broker.connect_kwargs())
     except OSError as exc:
         raise ConfigurationError(

@@ -457,6 +457,7 @@ class _Subscriber:
             )
 
     def run(self, stop: threading.Event) -> StreamStats:
+        self.config.broker.check_tls()
         self.client.connect_async(**self.config.broker.connect_kwargs(persistent=True))
         self.client.loop_start()
         try:

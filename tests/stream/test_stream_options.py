@@ -88,3 +88,62 @@ def test_mqtt_311_session_is_flushed_when_the_stream_pauses(
     assert code == 0
     assert_store_equals(out, real_records[:300])
     assert status(out)["run"]["acked"] == 300  # all acknowledged, none waited for --flush
+
+
+def _certificates(folder: Path) -> dict[str, Path]:
+    """A throw-away CA and a server certificate for 127.0.0.1 (openssl)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    p = {k: folder / k for k in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem")}
+    san = folder / "san.cnf"
+    san.write_text("subjectAltName=IP:127.0.0.1\n")
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(p["ca.key"]),
+        "-out", str(p["ca.pem"]), "-days", "2", "-subj", "/CN=infotrafic test CA")  # fmt: skip
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(p["server.key"]),
+        "-out", str(p["server.csr"]), "-subj", "/CN=127.0.0.1")  # fmt: skip
+    ssl("x509", "-req", "-in", str(p["server.csr"]), "-CA", str(p["ca.pem"]), "-CAkey",
+        str(p["ca.key"]), "-CAcreateserial", "-out", str(p["server.pem"]), "-days", "2",
+        "-extfile", str(san))  # fmt: skip
+    return p
+
+
+def test_tls_with_a_private_ca(
+    stream_process: Any, tmp_path: Path, real_records: list[dict[str, Any]]
+) -> None:
+    certs = _certificates(tmp_path / "certs")
+    broker = Mosquitto(
+        tmp_path / "broker",
+        extra=(
+            f"cafile {certs['ca.pem']}\ncertfile {certs['server.pem']}\n"
+            f"keyfile {certs['server.key']}\n"
+        ),
+    ).start()
+    try:
+        # the system CAs do not know this broker: refused at once, with a message
+        t0 = time.monotonic()
+        result = CliRunner().invoke(
+            main,
+            ["stream", "--broker", broker.address, "--out", str(tmp_path / "s0"), "--tls",
+             "--connect-timeout", "20s"],
+        )  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert "TLS certificate is not trusted" in result.output and "--tls-ca" in result.output
+        assert time.monotonic() - t0 < 10  # at once, not after --connect-timeout
+        out = tmp_path / "store"
+        stream = stream_process(broker.address, out, "--tls-ca", str(certs["ca.pem"])).start()
+        result = CliRunner().invoke(
+            main,
+            ["publish", "--broker", broker.address, "--tls-ca", str(certs["ca.pem"]),
+             "--sample", "--arc", "191", "--rate", "100000/s"],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        n_sample = int(result.output.split("published: ")[1].split()[0])
+        wait_until(lambda: status(out)["run"].get("records") == n_sample, timeout=60, what="tls")
+        code, _ = stream.stop(signal.SIGTERM)
+        assert code == 0
+        assert status(out)["run"]["acked"] == n_sample > 0
+    finally:
+        broker.stop()
