@@ -5,6 +5,8 @@ paho-mqtt (the ``stream`` extra) is imported here only, and only when a client i
 
 from __future__ import annotations
 
+import socket
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,14 +192,28 @@ class BrokerConfig:
         if self.username is not None:
             client.username_pw_set(self.username, self.password)
         if self.tls:
-            client.tls_set(
-                ca_certs=None if self.ca_file is None else str(self.ca_file),
-                certfile=None if self.cert_file is None else str(self.cert_file),
-                keyfile=None if self.key_file is None else str(self.key_file),
-            )
-            if self.tls_insecure:
-                client.tls_insecure_set(True)
+            client.tls_set_context(self.ssl_context())
         return client
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Return this broker's one TLS context (paho's connections and :meth:`check_tls`).
+
+        Returns
+        -------
+        ssl.SSLContext
+            The system CAs, or ``ca_file``; the client certificate when given; with
+            ``tls_insecure`` the host name is not checked against the certificate.
+        """
+        context = ssl.create_default_context(
+            cafile=None if self.ca_file is None else str(self.ca_file)
+        )
+        if self.cert_file is not None:
+            context.load_cert_chain(
+                str(self.cert_file), None if self.key_file is None else str(self.key_file)
+            )
+        if self.tls_insecure:
+            context.check_hostname = False
+        return context
 
     def check_tls(self, timeout: float = 5.0) -> None:
         """Refuse at once a broker whose certificate this client does not trust.
@@ -218,20 +234,10 @@ class BrokerConfig:
         """
         if not self.tls or self.tls_insecure:
             return
-        import socket
-        import ssl
-
-        context = ssl.create_default_context(
-            cafile=None if self.ca_file is None else str(self.ca_file)
-        )
-        if self.cert_file is not None:
-            context.load_cert_chain(
-                str(self.cert_file), None if self.key_file is None else str(self.key_file)
-            )
         try:
             with (
                 socket.create_connection((self.host, self.port), timeout=timeout) as raw,
-                context.wrap_socket(raw, server_hostname=self.host),
+                self.ssl_context().wrap_socket(raw, server_hostname=self.host),
             ):
                 return
         except ssl.SSLCertVerificationError as exc:
