@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,12 +19,11 @@ import pandas as pd
 
 from infotrafic._io import file_sha256
 from infotrafic._schema import PANEL_COLUMNS
+from infotrafic.etl._result import log_read
 from infotrafic.etl._store_util import IngestSummary
 from infotrafic.etl._stream import StagedFile, stage_file
 from infotrafic.etl._txn import Transaction
 from infotrafic.exceptions import FileFormatError
-
-logger = logging.getLogger("infotrafic.etl")
 
 if TYPE_CHECKING:
     from infotrafic.etl._store import ParquetStore
@@ -182,13 +180,7 @@ def merge_staged(
             "quarantined": len(staged.quarantine),
             "report": _report_counts(staged),
         }
-        logger.info(
-            "%s (%s): %d panel rows, %d quarantined",
-            staged.name,
-            staged.kind or "file",
-            staged.rows,
-            len(staged.quarantine),
-        )
+        log_read(staged.name, staged.kind or "file", staged.rows, len(staged.quarantine))
         staged.discard()
     _record_merge(manifest, summary, by_arc)
     read = IngestSummary(

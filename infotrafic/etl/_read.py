@@ -10,7 +10,6 @@ import contextlib
 import gzip
 import io
 import json
-import logging
 import os
 import zipfile
 import zlib
@@ -30,15 +29,12 @@ from infotrafic.etl._dst import resolve_ambiguous
 from infotrafic.etl._json import json_to_raw
 from infotrafic.etl._normalize import Chunk, empty_quarantine, normalize_chunk
 from infotrafic.etl._parquet import iter_parquet_chunks
-from infotrafic.etl._result import FileReport, ReadReport, ReadResult
+from infotrafic.etl._result import FileReport, ReadReport, ReadResult, log_read
 from infotrafic.exceptions import FileFormatError
 
 __all__ = ["detect_kind", "iter_read", "read_arcs", "read_file", "read_files"]
 
 _HEAD = 1 << 16
-
-
-logger = logging.getLogger("infotrafic.etl")
 
 
 def _head(path: str) -> tuple[bytes, bool]:
@@ -350,13 +346,7 @@ def read_file(path: PathLike, *, source_name: str | None = None) -> ReadResult:
             result = _read_json(real, name, lines=kind == "jsonl")
         else:
             result = _read_csv(real, name)
-    logger.info(
-        "%s (%s): %d panel rows, %d quarantined",
-        name,
-        kind,
-        len(result.panel),
-        len(result.quarantine),
-    )
+    log_read(name, kind, len(result.panel), len(result.quarantine))
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -230,3 +231,11 @@ class ReadResult:
     arcs: pd.DataFrame
     quarantine: pd.DataFrame
     report: ReadReport
+
+
+_logger = logging.getLogger("infotrafic.etl")
+
+
+def log_read(name: str, kind: str, rows: int, quarantined: int) -> None:
+    """Log one file read (INFO on ``infotrafic.etl``): its name, kind and counts."""
+    _logger.info("%s (%s): %d panel rows, %d quarantined", name, kind, rows, quarantined)
