@@ -1,4 +1,5 @@
-"""How many jobs run at once: the ``n_jobs`` rule shared by the library and the command line.
+"""The machine's resources: how many jobs run at once (the ``n_jobs`` rule shared by the library
+and the command line) and the address-space limit.
 
 Light on purpose (no numpy or pandas): the command line checks ``--n-jobs`` before it imports
 anything heavy.
@@ -32,6 +33,23 @@ def available_cores() -> int:
     affinity = getattr(os, "sched_getaffinity", None)
     n = len(affinity(0)) if callable(affinity) else os.cpu_count()
     return max(1, n or 1)
+
+
+def address_space_limit() -> int | None:
+    """Return the process' address-space limit in bytes (``ulimit -v``), or None when unlimited.
+
+    Examples
+    --------
+    >>> limit = address_space_limit()
+    >>> limit is None or limit > 0
+    True
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
 def check_n_jobs(n_jobs: object) -> int:

@@ -36,15 +36,14 @@ class _Group(click.Group):
 
 def _out_of_memory(exc: MemoryError) -> str:
     """Describe a ``MemoryError``: what failed, the address-space limit if any, what to try."""
-    limit = ""
-    try:
-        import resource
+    from infotrafic._parallel import address_space_limit
 
-        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-        if soft != resource.RLIM_INFINITY:
-            limit = f" under an address-space limit of {soft / 2**30:.2f} GiB (ulimit -v)"
-    except (ImportError, OSError, ValueError):  # pragma: no cover - not on POSIX
-        pass
+    soft = address_space_limit()
+    limit = (
+        ""
+        if soft is None
+        else f" under an address-space limit of {soft / 2**30:.2f} GiB (ulimit -v)"
+    )
     detail = f" ({exc})" if str(exc) else ""
     return (
         f"out of memory{limit}{detail}; nothing was written (writes are atomic). Raise the "

@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.feather as feather
 
+from infotrafic._parallel import address_space_limit
 from infotrafic._schema import PANEL_COLUMNS, empty_panel
 from infotrafic._types import PathLike
 from infotrafic.etl._arcs import build_arcs, empty_arcs, merge_arcs
@@ -555,12 +556,7 @@ def fit_arrow_pool() -> None:
     """
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on POSIX
-        return
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft != resource.RLIM_INFINITY and pa.default_memory_pool().backend_name != "system":
+    if address_space_limit() is not None and pa.default_memory_pool().backend_name != "system":
         pa.set_memory_pool(pa.system_memory_pool())
 
 
