@@ -1,8 +1,7 @@
-"""The machine's resources: how many jobs run at once (the ``n_jobs`` rule shared by the library
-and the command line) and the address-space limit.
+"""The machine's resources: how many jobs run at once, and the address-space limit.
 
-Light on purpose (no numpy or pandas): the command line checks ``--n-jobs`` before it imports
-anything heavy.
+The ``n_jobs`` rule is shared by the library and the command line. Light on purpose (no numpy
+or pandas): the command line checks ``--n-jobs`` before it imports anything heavy.
 """
 
 from __future__ import annotations
