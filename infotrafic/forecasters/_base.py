@@ -113,6 +113,57 @@ def requires_refit(model: Any) -> bool:
     return getattr(model, "requires_refit", True) is not False
 
 
+def check_int(
+    owner: str,
+    name: str,
+    value: Any,
+    low: int,
+    high: int | None = None,
+    *,
+    optional: bool = False,
+    unit: str = "",
+) -> None:
+    """Check an integer hyper-parameter (booleans refused) against its bounds.
+
+    Parameters
+    ----------
+    owner : str
+        Who asks (a class name), for the error message.
+    name : str
+        The parameter.
+    value : object
+        Its value.
+    low, high : int
+        The smallest and, optionally, the largest accepted value.
+    optional : bool, default False
+        Accept None.
+    unit : str, default ""
+        What the integer counts (``"hours"``), for the message.
+
+    Raises
+    ------
+    ConfigurationError
+        Naming the parameter, its value and the bounds.
+
+    Examples
+    --------
+    >>> check_int("GBMForecaster", "max_bins", 63, 2, 255)
+    >>> check_int("GBMForecaster", "max_iter", 0, 1)
+    Traceback (most recent call last):
+    ...
+    infotrafic.exceptions.ConfigurationError: GBMForecaster: max_iter must be an integer >= 1, got 0
+    """
+    if value is None and optional:
+        return
+    whole = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    if whole and value >= low and (high is None or value <= high):
+        return
+    kind = "an integer" + (f" number of {unit}" if unit else "")
+    bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+    none = "None or " if optional else ""
+    raise ConfigurationError(f"{owner}: {name} must be {none}{kind} {bounds}, got {value!r}")
+
+
 def check_lead(owner: str, horizon: Any, delay: Any) -> int:
     """Return ``horizon + delay`` after checking both are whole hours (horizon >= 1, delay >= 0).
 
@@ -137,11 +188,8 @@ def check_lead(owner: str, horizon: Any, delay: Any) -> int:
     >>> check_lead("GBMForecaster", 6, 1)
     7
     """
-    for what, value, low in (("horizon", horizon, 1), ("delay", delay, 0)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise ConfigurationError(
-                f"{owner}: {what} must be an integer number of hours >= {low}, got {value!r}"
-            )
+    check_int(owner, "horizon", horizon, 1, unit="hours")
+    check_int(owner, "delay", delay, 0, unit="hours")
     return int(horizon) + int(delay)
 
 

@@ -51,7 +51,7 @@ from infotrafic.features import (
     SeasonalDiff,
     seasonal_lag,
 )
-from infotrafic.forecasters._base import BaseForecaster
+from infotrafic.forecasters._base import BaseForecaster, check_int
 
 __all__ = ["GBMForecaster", "TargetForm", "default_gbm_features"]
 
@@ -390,19 +390,11 @@ class GBMForecaster(BaseForecaster):
     def _check_params(self) -> None:
         owner = type(self).__name__
         for name, low in (("max_iter", 1), ("max_leaf_nodes", 2), ("min_samples_leaf", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-                raise ConfigurationError(
-                    f"{owner}: {name} must be an integer >= {low}, got {value!r}"
-                )
-        for name, optional in (("max_train_rows", True), ("train_window", True)):
-            value = getattr(self, name)
-            if value is None and optional:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ConfigurationError(
-                    f"{owner}: {name} must be None or an integer >= 1, got {value!r}"
-                )
+            check_int(owner, name, getattr(self, name), low)
+        for name in ("max_train_rows", "train_window"):
+            check_int(owner, name, getattr(self, name), 1, optional=True)
+        check_int(owner, "max_bins", self.max_bins, 2, 255)
+        check_int(owner, "n_models", self.n_models, 1)
         for name, strict in (("learning_rate", True), ("l2_regularization", False)):
             value = getattr(self, name)
             ok = isinstance(value, int | float | np.number) and not isinstance(value, bool)
@@ -421,14 +413,6 @@ class GBMForecaster(BaseForecaster):
             ok = isinstance(value, int | float | np.number) and not isinstance(value, bool)
             if not ok or not 0.0 < float(value) <= 1.0:
                 raise ConfigurationError(f"{owner}: {name} must be in (0, 1], got {value!r}")
-        bins = self.max_bins
-        if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or not 2 <= bins <= 255:
-            raise ConfigurationError(
-                f"{owner}: max_bins must be an integer in [2, 255], got {bins!r}"
-            )
-        n = self.n_models
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ConfigurationError(f"{owner}: n_models must be an integer >= 1, got {n!r}")
         if self.weight_by_level and not self.normalize:
             raise ConfigurationError(
                 f"{owner}: weight_by_level=True weights rows by the arc level, which needs "
