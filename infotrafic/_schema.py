@@ -344,14 +344,15 @@ def to_hourly_grid(df: pd.DataFrame, *, arcs: Iterable[int] | None = None) -> pd
     import numpy as np
     import pandas as pd
 
+    from infotrafic._time import arc_hours
+
     panel = validate_panel(df)
     if arcs is not None:
         panel = panel[panel["arc_id"].isin(list(arcs))]
     if panel.empty:
         return panel.reset_index(drop=True)
     pieces = []
-    for arc_id, group in panel.groupby("arc_id", sort=True):
-        hours = pd.date_range(group["time"].iloc[0], group["time"].iloc[-1], freq="h")
+    for arc_id, group, hours, _ in arc_hours(panel):
         idx = pd.MultiIndex.from_arrays(
             [np.full(len(hours), arc_id, dtype="int64"), hours], names=["arc_id", "time"]
         )

@@ -37,6 +37,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from infotrafic._schema import to_hourly_grid, validate_panel
+from infotrafic._time import hour_span
 from infotrafic.exceptions import ConfigurationError, DataValidationError
 
 __all__ = [
@@ -123,9 +124,7 @@ def _iter_arc_grids(
             group = group[group["time"] <= end[arc_id]]
         if group.empty:
             continue
-        times = _naive_utc(group["time"])
-        index = pd.date_range(times[0], times[-1], freq="h")
-        pos = ((times - times[0]) // _HOUR).to_numpy().astype("int64")
+        index, pos = hour_span(_naive_utc(group["time"]))
         values = np.full((len(index), len(cols)), np.nan)
         values[pos] = group[cols].to_numpy(dtype="float64", na_value=np.nan)
         yield arc_id, index, pos, values

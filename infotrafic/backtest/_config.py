@@ -29,75 +29,20 @@ import numpy as np
 import pandas as pd
 
 from infotrafic._parallel import available_cores, check_n_jobs
+from infotrafic._time import parse_user_time
 from infotrafic._types import DurationLike, TimeLike
 from infotrafic.exceptions import ConfigurationError
 from infotrafic.intervals import check_levels
 
 __all__ = ["BacktestConfig", "parse_duration", "parse_hours", "parse_time"]
 
-_PARIS = "Europe/Paris"
+#: The rule for every user-given time (naive = Paris wall clock; ambiguous or non-existent local
+#: times refused, naming the candidate instants; on the hour): see :mod:`infotrafic._time`.
+parse_time = parse_user_time
+
 _HOUR = pd.Timedelta(hours=1)
 
 Window = Literal["expanding", "sliding"]
-
-
-def parse_time(value: TimeLike, *, name: str = "time") -> pd.Timestamp:
-    """Turn a date or time into a UTC timestamp; naive values are Paris wall-clock time.
-
-    Parameters
-    ----------
-    value : str, datetime, date or pandas.Timestamp
-        ``"2023-06-01"`` means midnight in Paris on that day; aware values are converted.
-    name : str, default "time"
-        How to call the value in error messages.
-
-    Returns
-    -------
-    pandas.Timestamp
-        A tz-aware UTC timestamp on the hour.
-
-    Raises
-    ------
-    ConfigurationError
-        When the value cannot be parsed, does not exist in Paris (spring-forward gap), is
-        ambiguous (autumn fall-back) or is not on the hour.
-
-    Examples
-    --------
-    >>> parse_time("2023-06-01")
-    Timestamp('2023-05-31 22:00:00+0000', tz='UTC')
-    >>> parse_time("2023-01-01T00:00Z")
-    Timestamp('2023-01-01 00:00:00+0000', tz='UTC')
-    """
-    try:
-        if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
-            ts = pd.Timestamp(value.year, value.month, value.day)
-        else:
-            ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(
-            f"{name}: cannot read {value!r} as a date or time (use e.g. '2023-06-01')"
-        ) from exc
-    if pd.isna(ts):
-        raise ConfigurationError(f"{name}: a date or time is required, got {value!r}")
-    try:
-        ts = ts.as_unit("ns")
-    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime) as exc:
-        raise ConfigurationError(
-            f"{name}: {value!r} is outside the supported range (years 1678 to 2261)"
-        ) from exc
-    if ts.tzinfo is None:
-        try:
-            ts = ts.tz_localize(_PARIS, ambiguous="raise", nonexistent="raise")
-        except Exception as exc:  # pytz NonExistentTimeError / AmbiguousTimeError
-            raise ConfigurationError(
-                f"{name}: {value!r} does not exist or is ambiguous in Paris local time "
-                "(daylight saving change); give an offset, e.g. '2023-10-29T02:00+01:00'"
-            ) from exc
-    ts = ts.tz_convert("UTC")
-    if ts.floor("h") != ts:
-        raise ConfigurationError(f"{name}: {value!r} must fall on the hour")
-    return ts
 
 
 def parse_duration(value: DurationLike, *, name: str = "duration") -> pd.Timedelta:

@@ -17,16 +17,9 @@ _BASE_URL_HELP = "Portal root URL (default: INFOTRAFIC_BASE_URL or https://opend
 def _client(base_url: str | None) -> Any:
     """Build the client from the settings (read once, here) and the command line."""
     from infotrafic.config import Settings
-    from infotrafic.opendata import OpenDataClient, RetryPolicy
+    from infotrafic.opendata import OpenDataClient
 
-    settings = Settings()
-    key = settings.api_key.get_secret_value() if settings.api_key is not None else None
-    return OpenDataClient(
-        base_url or settings.base_url,
-        api_key=key,
-        timeout=settings.timeout,
-        retry=RetryPolicy(max_retries=settings.max_retries, max_quota_wait=settings.max_quota_wait),
-    )
+    return OpenDataClient.from_settings(Settings(), base_url=base_url)
 
 
 def _store(out: Path) -> Any:
@@ -71,7 +64,12 @@ _progress = click.option(
 @click.option(
     "--arc", "arcs", multiple=True, required=True, type=int, help="Arc id (iu_ac); repeat it."
 )
-@click.option("--start", required=True, help="First hour (t_1h), inclusive; naive = Paris time.")
+@click.option(
+    "--start",
+    required=True,
+    help="First hour (t_1h), inclusive; naive = Paris time (an ambiguous or non-existent "
+    "daylight-saving hour is refused: give an offset).",
+)
 @click.option("--end", required=True, help="Last hour (t_1h), exclusive; naive = Paris time.")
 @_out
 @click.option(
@@ -107,6 +105,12 @@ def fetch_command(
     that cannot be proven complete (see the docs) keeps its rows but is not recorded as done:
     the command then exits with status 1 naming it, and the next run downloads it again.
     """
+    from infotrafic._time import parse_user_time
+
+    # The one rule for user times (naive = Paris; ambiguous or non-existent hours refused), read
+    # here so that an error names the option.
+    first = parse_user_time(start, name="--start", on_hour=False)
+    last = parse_user_time(end, name="--end", on_hour=False)
     store = _store(out)
     with _client(base_url) as client:
         _report(
@@ -114,8 +118,8 @@ def fetch_command(
             "fetched",
             lambda: client.fetch(
                 list(arcs),
-                start,
-                end,
+                first,
+                last,
                 store=store,
                 slice_freq=slice_freq,
                 export_format=export_format,

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from infotrafic._schema import PANEL_DTYPES, empty_panel, validate_panel
+from infotrafic._time import PARIS_TZ
 from infotrafic._types import PathLike
 
 __all__ = [
@@ -50,7 +51,7 @@ __all__ = [
 
 _USED = ("arc_id", "time", "flow", "occupancy")
 _HOUR = np.timedelta64(3600, "s").astype("timedelta64[ns]")
-_PARIS = "Europe/Paris"
+_PARIS = PARIS_TZ  # zoneinfo: pytz, pandas' default for the name, stops DST after 2037
 
 #: Columns of :meth:`QualityReport.to_frame`, in order.
 QUALITY_COLUMNS: tuple[str, ...] = (

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from infotrafic._io import TMP_SUFFIX, atomic_write, file_sha256
+from infotrafic._time import parse_user_time
 from infotrafic._types import PathLike, TimeLike
 from infotrafic.exceptions import ConfigurationError, StoreError
 
@@ -265,14 +266,14 @@ def sort_panel(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def to_utc_bound(value: TimeLike | None) -> pd.Timestamp | None:
-    """Naive bounds are Europe/Paris wall-clock time (earlier instant when ambiguous)."""
-    if value is None:
-        return None
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is None:
-        ts = ts.tz_localize("Europe/Paris", ambiguous=True, nonexistent="shift_forward")
-    return ts.tz_convert("UTC")
+def to_utc_bound(value: TimeLike | None, *, name: str = "time") -> pd.Timestamp | None:
+    """Read a read bound by the library's one rule for user times (``None`` stays open).
+
+    Naive bounds are Europe/Paris wall-clock time; an ambiguous or non-existent Paris time is
+    refused, naming the candidate instants (:func:`infotrafic._time.parse_user_time`); a bound
+    need not fall on the hour.
+    """
+    return None if value is None else parse_user_time(value, name=name, on_hour=False)
 
 
 def month_of(times: pd.Series) -> pd.Series:

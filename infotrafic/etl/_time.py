@@ -29,21 +29,29 @@ DST policy for naive wall-clock times (nothing is ever shifted by an hour):
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal, overload
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from infotrafic._time import (
+    AMBIGUOUS,
+    NONEXISTENT,
+    PARIS,
+    NonexistentPolicy,
+    to_utc,
+    wall_clock_kinds,
+)
 from infotrafic._types import TimeLike
 
 __all__ = ["PARIS", "TimeParse", "TimeStatus", "parse_times", "paris_to_utc"]
 
-PARIS = "Europe/Paris"
+#: How the portal's naive file times are read (a data rule, see the module docstring): the
+#: single fall-back 02:00 is standard time (``ambiguous="standard"``, the default of
+#: :func:`paris_to_utc`), the spring-forward 02:00 has no instant.
+FILE_NONEXISTENT: NonexistentPolicy = "NaT"
 
 _ISO_OFFSET = re.compile(
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|z|UTC|[+-]\d{2}(:?\d{2})?)$"
@@ -99,85 +107,18 @@ class TimeParse:
     regime: np.ndarray
 
 
-_HOUR_NS = 3_600_000_000_000
-
-
-def _last_sunday_utc_ns(year: int, month: int) -> int:
-    last = _dt.date(year, month, 31)
-    sunday = last - _dt.timedelta(days=(last.weekday() + 1) % 7)
-    moment = _dt.datetime(sunday.year, sunday.month, sunday.day, 1, tzinfo=_dt.UTC)
-    return int(moment.timestamp()) * 1_000_000_000
-
-
-@lru_cache(maxsize=512)
-def _eu_bounds(year: int) -> tuple[int, int] | None:
-    """Summer-time bounds of ``year`` in UTC ns under the EU rule, if the tz database agrees.
-
-    The EU rule (since 1996: CEST from 01:00 UTC on the last Sunday of March to 01:00 UTC on the
-    last Sunday of October) is checked against the tz database for the year; ``None`` means
-    "not this rule" and the caller falls back to the tz database itself.
-    """
-    if year < 1996 or year > 2200:
-        return None
-    start = _last_sunday_utc_ns(year, 3)
-    end = _last_sunday_utc_ns(year, 10)
-    zone = ZoneInfo(PARIS)
-
-    def offset_h(ns: int) -> float | None:
-        off = _dt.datetime.fromtimestamp(ns / 1e9, zone).utcoffset()
-        return None if off is None else off.total_seconds() / 3600
-
-    jan = int(_dt.datetime(year, 1, 1, tzinfo=_dt.UTC).timestamp()) * 1_000_000_000
-    dec = int(_dt.datetime(year, 12, 31, 23, tzinfo=_dt.UTC).timestamp()) * 1_000_000_000
-    checks = [(jan, 1), (start - 1_000_000_000, 1), (start, 2), (end - 1_000_000_000, 2)]
-    checks += [(end, 1), (dec, 1), ((start + end) // 2, 2)]
-    if all(offset_h(ns) == h for ns, h in checks):
-        return start, end
-    return None
-
-
-def _localize_naive_fast(naive: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray] | None:
-    """Vectorised localisation under the (verified) EU rule; ``None`` when it does not apply."""
-    years = np.asarray(naive.year)
-    uniq = np.unique(years)
-    bounds = [_eu_bounds(int(y)) for y in uniq]
-    if any(b is None for b in bounds):
-        return None
-    starts = np.array([b[0] for b in bounds if b is not None], dtype="int64")
-    ends = np.array([b[1] for b in bounds if b is not None], dtype="int64")
-    where = np.searchsorted(uniq, years)
-    start, end = starts[where], ends[where]
-    wall = naive.asi8
-    u_std, u_dst = wall - _HOUR_NS, wall - 2 * _HOUR_NS
-    dst_ok = (u_dst >= start) & (u_dst < end)
-    std_ok = ~((u_std >= start) & (u_std < end))
-    status = np.zeros(len(wall), dtype="int8")
-    status[dst_ok & std_ok] = TimeStatus.AMBIGUOUS
-    status[~dst_ok & ~std_ok] = TimeStatus.NONEXISTENT
-    values = np.where(std_ok, u_std, u_dst).astype("datetime64[ns]")
-    values[status == TimeStatus.NONEXISTENT] = np.datetime64("NaT")
-    return values, status
-
-
 def _localize_naive(naive: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
-    """Localize naive Paris wall-clock times: (UTC ns values, status).
+    """Localize naive Paris wall-clock times by the files' rule: (UTC ns values, status).
 
-    Ambiguous wall-clock times get the standard-time instant and the AMBIGUOUS status: a time is
-    ambiguous when the instant one hour earlier shows the same wall clock in Paris.
+    Ambiguous wall-clock times get the standard-time instant (``FILE_AMBIGUOUS``) and the
+    AMBIGUOUS status, resolved later by :func:`~infotrafic.etl._dst.resolve_ambiguous`;
+    non-existent ones get ``NaT`` (``FILE_NONEXISTENT``) and the NONEXISTENT status. The
+    localisation is the time core's (:func:`infotrafic._time.wall_clock_kinds`).
     """
-    fast = _localize_naive_fast(naive) if len(naive) else None
-    if fast is not None:
-        return fast
-    n = len(naive)
-    status = np.zeros(n, dtype="int8")
-    std = naive.tz_localize(PARIS, ambiguous=np.zeros(n, dtype=bool), nonexistent="NaT")
-    std_nat = np.asarray(std.isna())
-    status[std_nat] = TimeStatus.NONEXISTENT
-    # wall clock of (instant - 1h) == wall clock of instant  <=>  the offset dropped by 1h there
-    earlier_wall = (std - pd.Timedelta(hours=1)).tz_convert(PARIS).tz_localize(None)
-    same = np.asarray(earlier_wall == naive) & ~std_nat
-    status[same] = TimeStatus.AMBIGUOUS
-    values = std.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    values, kind = wall_clock_kinds(naive)
+    status = np.zeros(len(kind), dtype="int8")
+    status[kind == AMBIGUOUS] = TimeStatus.AMBIGUOUS
+    status[kind == NONEXISTENT] = TimeStatus.NONEXISTENT
     return values, status
 
 
@@ -451,12 +392,15 @@ def paris_to_utc(
     *,
     ambiguous: AmbiguousPolicy = "standard",
 ) -> pd.Timestamp | pd.Series | pd.DatetimeIndex:
-    """Convert naive Europe/Paris wall-clock end-of-hour times to UTC, with the DST policy.
+    """Convert naive Europe/Paris wall-clock end-of-hour times to UTC, with the files' DST policy.
 
-    A non-existent local time (the spring-forward hour) becomes ``NaT``: its instant is unknowable
-    and it is never shifted. An ambiguous local time (the repeated fall-back hour) is read as
-    standard time by default, as the historical archive means it (see the module docstring).
-    Values that already carry a time zone are converted as they are.
+    The portal files' rule, expressed through :func:`infotrafic._time.to_utc` with named
+    policies: a non-existent local time (the spring-forward hour) becomes ``NaT``
+    (``nonexistent="NaT"``: its instant is unknowable and it is never shifted); an ambiguous local
+    time (the repeated fall-back hour) is read as standard time by default
+    (``ambiguous="standard"``), as the historical archive means it (see the module docstring).
+    Values that already carry a time zone are converted as they are. Times given by a user go
+    through :func:`infotrafic.backtest.parse_time` instead, which refuses both hours.
 
     Parameters
     ----------
@@ -479,20 +423,4 @@ def paris_to_utc(
     >>> paris_to_utc("2023-03-26 02:00")  # does not exist in Paris
     NaT
     """
-    if isinstance(values, pd.Series):
-        index = pd.DatetimeIndex(pd.to_datetime(values))
-        return pd.Series(_to_utc_index(index, ambiguous), index=values.index, name=values.name)
-    if isinstance(values, (pd.DatetimeIndex, list)):
-        return _to_utc_index(pd.DatetimeIndex(values), ambiguous)
-    stamp = pd.Timestamp(values)
-    result = _to_utc_index(pd.DatetimeIndex([stamp]), ambiguous)[0]
-    return pd.Timestamp(result)
-
-
-def _to_utc_index(index: pd.DatetimeIndex, ambiguous: AmbiguousPolicy) -> pd.DatetimeIndex:
-    if index.tz is not None:
-        return index.tz_convert("UTC")
-    if ambiguous == "NaT":
-        return index.tz_localize(PARIS, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC")
-    amb = np.full(len(index), ambiguous == "summer", dtype=bool)
-    return index.tz_localize(PARIS, ambiguous=amb, nonexistent="NaT").tz_convert("UTC")
+    return to_utc(values, ambiguous=ambiguous, nonexistent=FILE_NONEXISTENT, name="t_1h")

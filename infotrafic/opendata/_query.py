@@ -1,4 +1,4 @@
-"""Queries: times (naive = Paris wall clock), the ODSQL ``where`` the client sends, time slices."""
+"""Queries: user times (one rule, see :mod:`infotrafic._time`), the ODSQL ``where``, slices."""
 
 from __future__ import annotations
 
@@ -9,28 +9,38 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from infotrafic._time import PARIS, PARIS_TZ, parse_user_time
+from infotrafic._time import to_utc as _localize
 from infotrafic._types import TimeLike
 from infotrafic.exceptions import ConfigurationError
 
 __all__ = ["PARIS", "Slice", "arcs_list", "make_slices", "odsql_where", "to_utc"]
 
-#: The producer's local time zone.
-PARIS = "Europe/Paris"
 
+def to_utc(value: TimeLike, *, name: str = "time") -> pd.Timestamp:
+    """Read a time given by a user (a query bound): the library's one rule for user times.
 
-def to_utc(value: TimeLike) -> pd.Timestamp:
-    """Read a time given by a user; naive values (and plain dates) are Paris wall-clock time.
+    Naive values (and plain dates) are Paris wall-clock time; aware values are converted. A
+    Paris time that does not exist (spring forward) or happens twice (fall back) is refused,
+    naming the candidate instants, exactly as ``backtest`` and ``ParquetStore.read`` do
+    (:func:`infotrafic.backtest.parse_time`); a bound need not fall on the hour.
 
     Parameters
     ----------
     value : str, datetime, date or pandas.Timestamp
-        The time. A non-existent Paris time (spring forward) moves forward to the first valid
-        instant; an ambiguous one (fall back) takes the first (summer time) occurrence.
+        The time.
+    name : str, default "time"
+        How to call the value in error messages.
 
     Returns
     -------
     pandas.Timestamp
         The instant in UTC.
+
+    Raises
+    ------
+    ConfigurationError
+        When the value cannot be read, or is ambiguous or non-existent in Paris.
 
     Examples
     --------
@@ -39,18 +49,7 @@ def to_utc(value: TimeLike) -> pd.Timestamp:
     >>> to_utc("2024-03-01T00:00Z")
     Timestamp('2024-03-01 00:00:00+0000', tz='UTC')
     """
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(
-            f"cannot read {value!r} as a time; use ISO 8601 such as 2024-03-01 or "
-            "2024-03-01T10:00+01:00"
-        ) from exc
-    if pd.isna(stamp):
-        raise ConfigurationError(f"{value!r} is not a time")
-    if stamp.tzinfo is None:
-        stamp = stamp.tz_localize(PARIS, ambiguous=True, nonexistent="shift_forward")
-    return stamp.tz_convert("UTC")
+    return parse_user_time(value, name=name, on_hour=False)
 
 
 def arcs_list(arcs: int | str | Iterable[int | str] | None) -> list[int] | None:
@@ -151,7 +150,7 @@ class Slice:
     @property
     def label(self) -> str:
         """A short human label (Paris local start) for progress bars."""
-        return str(self.start.tz_convert(PARIS).strftime("%Y-%m-%d %H:%M"))
+        return str(self.start.tz_convert(PARIS_TZ).strftime("%Y-%m-%d %H:%M"))
 
 
 def make_slices(
@@ -186,14 +185,14 @@ def make_slices(
         raise ConfigurationError(f"start ({start}) must be before end ({end})")
     # Cut on the Paris wall clock, anchored at local midnight; DST gaps and repeats are settled
     # when localising (non-existent cuts move forward, ambiguous ones are dropped).
-    first = start.tz_convert(PARIS).normalize().tz_localize(None)
-    last = end.tz_convert(PARIS).tz_localize(None) + pd.Timedelta(days=1)
+    first = start.tz_convert(PARIS_TZ).normalize().tz_localize(None)
+    last = end.tz_convert(PARIS_TZ).tz_localize(None) + pd.Timedelta(days=1)
     try:
         naive = pd.date_range(first, last, freq=freq)
     except (TypeError, ValueError) as exc:
         raise ConfigurationError(f"bad slice frequency {freq!r}: {exc}") from exc
-    local = naive.tz_localize(PARIS, nonexistent="shift_forward", ambiguous="NaT").dropna()
-    inner = sorted({c.tz_convert("UTC") for c in local if start < c < end})
+    local = _localize(naive, ambiguous="NaT", nonexistent="shift_forward", name="slice").dropna()
+    inner = sorted({c for c in local if start < c < end})
     bounds = [start, *inner, end]
     key = tuple(arcs) if arcs is not None else None
     return [Slice(key, a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

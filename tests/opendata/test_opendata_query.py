@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infotrafic.exceptions import ConfigurationError
-from infotrafic.opendata import make_slices, odsql_where, to_utc
+from infotrafic.opendata._query import make_slices, odsql_where, to_utc
 from infotrafic.testing import compile_where
 
 
@@ -16,8 +16,10 @@ def test_naive_times_are_paris_wall_clock() -> None:
     assert to_utc("2023-07-01") == pd.Timestamp("2023-06-30 22:00", tz="UTC")
     assert to_utc("2023-01-01 10:00") == pd.Timestamp("2023-01-01 09:00", tz="UTC")
     assert to_utc("2023-01-01T10:00Z") == pd.Timestamp("2023-01-01 10:00", tz="UTC")
-    # spring forward: 02:30 does not exist in Paris, moves forward to 03:00 (01:00 UTC)
-    assert to_utc("2023-03-26 02:30") == pd.Timestamp("2023-03-26 01:00", tz="UTC")
+    # spring forward: 02:30 does not exist in Paris; the one rule for user times (issue #16)
+    # refuses it and names the valid instants around it
+    with pytest.raises(ConfigurationError, match=r"does not exist.*2023-03-26T00:00Z.*T01:00Z"):
+        to_utc("2023-03-26 02:30")
     with pytest.raises(ConfigurationError):
         to_utc("not a date")
 
