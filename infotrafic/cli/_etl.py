@@ -68,7 +68,7 @@ def etl_command(
     end: an interrupted run leaves it as it was. With --dask the files are read on a Dask
     cluster and merged here in the given order: the store gets the same bytes as without.
     """
-    from infotrafic.etl._store import ParquetStore
+    from infotrafic.etl import ParquetStore
     from infotrafic.exceptions import IngestError
 
     store = ParquetStore(out)
@@ -112,7 +112,7 @@ def quality_command(paths: tuple[Path, ...], as_json: bool, progress: bool) -> N
     zero flows, occupancy-only hours, gaps in the flow (count, longest), rows on DST change days,
     and duplicates, conflicts and quarantined rows found while reading.
     """
-    from infotrafic.etl._quality import quality_of_files, quality_of_store
+    from infotrafic.etl import quality_of_files, quality_of_store
 
     stores = [p for p in paths if _is_store(p)]
     if stores and len(paths) > 1:

@@ -50,8 +50,7 @@ def make_sample(shared_data: Path, out_dir: Path | None = None) -> tuple[Path, P
     tuple of pathlib.Path
         The panel file and the arcs file.
     """
-    from infotrafic.etl import read_files
-    from infotrafic.etl._store_util import write_parquet
+    from infotrafic.etl import read_files, write_parquet
 
     files = sorted((shared_data / "exports").glob(_PATTERN))
     if not files:
@@ -116,8 +115,7 @@ def make_network(shared_data: Path, out_dir: Path | None = None) -> Path:
     pathlib.Path
         The network file.
     """
-    from infotrafic.etl import read_arcs
-    from infotrafic.etl._store_util import write_parquet
+    from infotrafic.etl import read_arcs, write_parquet
 
     source = shared_data / REFERENTIEL
     if not source.is_file():

@@ -2,7 +2,9 @@
 
 Readers (:func:`read_file`, :func:`read_files`, :func:`iter_read`, :func:`read_arcs`) detect the
 regime of a file from its content and return a :class:`ReadResult`: the canonical panel, the arcs
-table, the quarantined rows and a :class:`ReadReport` of counts.
+table, the quarantined rows and a :class:`ReadReport` of counts. Formats are sniffed by one
+registry (:func:`register_format` adds one; a reader gives :class:`RawMember` pieces of raw
+fields); :func:`write_parquet` writes a frame as parquet atomically.
 
 Conventions (details in the data guide):
 
@@ -18,6 +20,7 @@ Conventions (details in the data guide):
 * ``etat_barre`` is kept as ``closure_state`` and never used to filter rows.
 """
 
+from infotrafic._formats import RawMember, register_format, unregister_format
 from infotrafic.etl._arcs import empty_arcs
 from infotrafic.etl._dedupe import DedupeStats, deduplicate
 from infotrafic.etl._quality import (
@@ -28,7 +31,8 @@ from infotrafic.etl._quality import (
 )
 from infotrafic.etl._read import detect_kind, iter_read, read_arcs, read_file, read_files
 from infotrafic.etl._result import FileReport, ReadReport, ReadResult
-from infotrafic.etl._store import IngestSummary, ParquetStore, expand_paths
+from infotrafic.etl._store import ParquetStore
+from infotrafic.etl._store_util import IngestSummary, expand_paths, write_parquet
 from infotrafic.etl._time import paris_to_utc
 
 __all__ = [
@@ -37,6 +41,7 @@ __all__ = [
     "IngestSummary",
     "ParquetStore",
     "QualityReport",
+    "RawMember",
     "ReadReport",
     "ReadResult",
     "deduplicate",
@@ -51,4 +56,7 @@ __all__ = [
     "read_arcs",
     "read_file",
     "read_files",
+    "register_format",
+    "unregister_format",
+    "write_parquet",
 ]

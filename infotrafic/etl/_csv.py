@@ -20,8 +20,16 @@ from typing import IO, cast
 import numpy as np
 import pandas as pd
 
-from infotrafic.etl._labels import FIELDS, describe_columns, map_columns
-from infotrafic.etl._normalize import META_FIELDS
+from infotrafic._fields import (
+    ARCHIVE_ORDER,
+    FIELD_LABELS,
+    FIELD_TABLE,
+    FIELDS,
+    META_FIELDS,
+    TEXT_FIELDS,
+    describe_columns,
+    map_columns,
+)
 from infotrafic.exceptions import FileFormatError
 
 __all__ = ["CsvLayout", "iter_csv_chunks", "sniff_csv"]
@@ -30,21 +38,10 @@ Opener = Callable[[], IO[bytes]]
 
 _HEAD_BYTES = 1 << 16
 _SEPARATORS = (";", ",", "\t", "|")
-_STR_FIELDS = (
-    "t_1h",
-    "libelle",
-    "iu_nd_amont",
-    "libelle_nd_amont",
-    "iu_nd_aval",
-    "libelle_nd_aval",
-    "geo_point_2d",
-    "geo_shape",
-    "date_debut",
-    "date_fin",
-)
 _SKIPPED = re.compile(r"[Ss]kipping line (\d+)")
 CHUNK_ROWS = 500_000
 _META = frozenset(META_FIELDS)
+_TYPES = {f.name: f.type for f in FIELD_TABLE}
 
 
 class CsvLayout:
@@ -77,19 +74,7 @@ class CsvLayout:
 # Field orders of files written without a header line, keyed by (field count, time position):
 # the historical archive's order and the live dataset's order.
 _HEADERLESS: dict[tuple[int, int], tuple[str, ...]] = {
-    (11, 6): (
-        "iu_ac",
-        "libelle",
-        "iu_nd_amont",
-        "libelle_nd_amont",
-        "iu_nd_aval",
-        "libelle_nd_aval",
-        "t_1h",
-        "q",
-        "k",
-        "etat_trafic",
-        "etat_barre",
-    ),
+    (len(ARCHIVE_ORDER), ARCHIVE_ORDER.index("t_1h")): ARCHIVE_ORDER
 }
 _HEADERLESS.update({(n, 2): FIELDS[:n] for n in range(6, len(FIELDS) + 1)})
 _TIME_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
@@ -180,14 +165,19 @@ def sniff_csv(head: bytes, name: str, *, require_time: bool = True) -> CsvLayout
             else ""
         )
         raise FileFormatError(
-            f"missing column(s) {missing} (the arc id 'iu_ac'/'Identifiant arc', the end-of-hour "
-            "time 't_1h'/'Date et heure de comptage' and the flow 'q'/'Débit horaire' or "
-            f"occupancy 'k'); columns found: {describe_columns(labels)}{hint}",
+            f"missing column(s) {missing} (the arc id {_spelled('iu_ac')}, the end-of-hour "
+            f"time {_spelled('t_1h')} and the flow {_spelled('q')} or occupancy 'k'); columns "
+            f"found: {describe_columns(labels)}{hint}",
             file=name,
             line=1,
             field=missing[0],
         )
     return CsvLayout(encoding, sep, labels, positions)
+
+
+def _spelled(field: str) -> str:
+    """Return a field's raw name and its label, quoted, for error messages."""
+    return f"'{field}'/'{FIELD_LABELS[field]}'"
 
 
 def _line_numbers(start: int, count: int, skipped: list[int]) -> tuple[np.ndarray, int]:
@@ -298,10 +288,12 @@ _NA_VALUES = [
 
 def _iter_blocks(
     stream: IO[bytes], layout: CsvLayout, block_bytes: int
-) -> Iterator[tuple[bytes, int, int]]:
-    """Yield ``(whole lines, 1-based line of the first, newlines)``; header and BOM removed.
+) -> Iterator[tuple[bytes, int, np.ndarray]]:
+    """Yield ``(whole lines, 1-based line of the first, newline offsets)``; header, BOM removed.
 
     A cut never falls inside a quoted field: the number of quote characters before it is even.
+    The offsets of the block's newlines (one vectorised scan) serve the line count and
+    :func:`_add_last_meta`.
     """
     line, carry, first = 1, b"", True
     while True:
@@ -318,7 +310,7 @@ def _iter_blocks(
                 buf, line = buf[end + 1 :], 2
         if not data:
             if buf.strip():
-                yield buf, line, buf.count(b"\n")
+                yield buf, line, _newlines(buf)
             return
         cut = buf.rfind(b"\n") + 1
         quoted = buf.find(b'"', 0, cut) >= 0  # memchr: cheap when there is no quote at all
@@ -328,15 +320,20 @@ def _iter_blocks(
             carry = buf
             continue
         block, carry = buf[:cut], buf[cut:]
-        newlines = block.count(b"\n")
+        newlines = _newlines(block)
         yield block, line, newlines
-        line += newlines
+        line += len(newlines)
+
+
+def _newlines(block: bytes) -> np.ndarray:
+    """Offsets of the newline characters of ``block``."""
+    return np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
 
 
 def _parse_block(
     block: bytes,
     start: int,
-    newlines: int,
+    newlines: np.ndarray,
     layout: CsvLayout,
     fields: list[str],
     last_meta: bool,
@@ -346,25 +343,29 @@ def _parse_block(
     frame = _arrow_block(block, layout, core)
     if frame is not None:
         # pyarrow skips blank lines: line numbers hold only when every line made a row
-        n_lines = newlines + (not block.endswith(b"\n"))
+        n_lines = len(newlines) + (not block.endswith(b"\n"))
         if len(frame) == n_lines:
             if meta:
-                _add_last_meta(frame, block, layout, meta)
+                _add_last_meta(frame, block, newlines, layout, meta)
             return frame, np.arange(start, start + len(frame), dtype="int64"), []
     return _pandas_block(block, start, layout, fields)
 
 
-def _add_last_meta(frame: pd.DataFrame, block: bytes, layout: CsvLayout, meta: list[str]) -> None:
-    """Add the metadata columns, parsed only on the last line of each arc (see ``last_meta``)."""
+def _add_last_meta(
+    frame: pd.DataFrame, block: bytes, ends: np.ndarray, layout: CsvLayout, meta: list[str]
+) -> None:
+    """Add the metadata columns, parsed only on the last line of each arc (see ``last_meta``).
+
+    ``ends`` are the offsets of the block's newlines.
+    """
     n = len(frame)
-    arcs = frame["iu_ac"].to_numpy()
-    _, first_rev = np.unique(arcs[::-1], return_index=True)
-    rows = np.sort(n - 1 - first_rev)
-    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    # the last row of each arc, in reading order (a hash pass: no sort of the whole chunk)
+    rows = frame["iu_ac"].drop_duplicates(keep="last").index.to_numpy()
     if not block.endswith(b"\n"):
         ends = np.append(ends, len(block))
     starts = np.concatenate([[0], ends[:-1] + 1])
-    lines = b"".join(block[starts[r] : ends[r]] + b"\n" for r in rows)
+    spans = zip(starts[rows].tolist(), (ends[rows] + 1).tolist(), strict=True)
+    lines = b"".join([block[a:b] for a, b in spans])
     small = _arrow_block(lines, layout, meta, text=True)
     if small is not None and len(small) == len(rows) and not small.isna().to_numpy().any():
         for f in meta:
@@ -393,9 +394,10 @@ def _arrow_block(
     names = [f"c{i}" for i in range(len(layout.labels))]
     types = {}
     for f in fields:
-        if f == "iu_ac":
+        kind = _TYPES.get(f, "text")
+        if kind == "int":
             types[f"c{layout.positions[f]}"] = pa.int64()
-        elif f in ("q", "k"):
+        elif kind == "float":
             types[f"c{layout.positions[f]}"] = pa.float64()
         else:
             types[f"c{layout.positions[f]}"] = (
@@ -426,7 +428,7 @@ def _pandas_block(
     """Parse a block with pandas' C engine (bad lines skipped and reported, blank lines kept)."""
     all_names = [f"c{i}" for i in range(len(layout.labels))]
     rename = {f"c{layout.positions[f]}": f for f in fields}
-    dtype = {f"c{layout.positions[f]}": str for f in fields if f in _STR_FIELDS or f == "_geo_lon"}
+    dtype = {f"c{layout.positions[f]}": str for f in fields if f in TEXT_FIELDS or f == "_geo_lon"}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -488,7 +490,7 @@ def _iter_pandas_stream(
     all_names = [f"c{i}" for i in range(len(layout.labels))]
     usecols = [f"c{layout.positions[f]}" for f in fields]
     rename = {f"c{layout.positions[f]}": f for f in fields}
-    dtype = {f"c{layout.positions[f]}": str for f in fields if f in _STR_FIELDS or f == "_geo_lon"}
+    dtype = {f"c{layout.positions[f]}": str for f in fields if f in TEXT_FIELDS or f == "_geo_lon"}
     next_line = 2 if layout.header else 1
     with opener() as raw_stream:
         stream = raw_stream

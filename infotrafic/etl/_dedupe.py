@@ -14,7 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["DedupeStats", "dedupe_sorted", "deduplicate", "finalize_panel"]
+__all__ = [
+    "DedupeStats",
+    "dedupe_by_arc",
+    "dedupe_sorted",
+    "deduplicate",
+    "finalize_panel",
+    "panel_keys",
+]
 
 
 @dataclass(frozen=True)
@@ -218,6 +225,41 @@ def dedupe_sorted(rows: pd.DataFrame) -> tuple[pd.DataFrame, DedupeStats]:
             "occupancy": occ[take],
             "traffic_state": rows["traffic_state"].array.astype("Int8")[take],
             "closure_state": rows["closure_state"].array.astype("Int8")[take],
-        }
+        },
+        copy=isinstance(take, slice),  # gathered columns are fresh: neither copied nor stacked
     )
     return panel, DedupeStats(n, n - len(panel), conflicts)
+
+
+_ARC_FACTOR = 10_000_000  # hours since 1970 stay below this until the year 3110
+_NS_PER_HOUR = 3_600_000_000_000
+
+
+def panel_keys(frame: pd.DataFrame) -> np.ndarray:
+    """One int64 per row, ordered like ``(arc_id, time)`` (times are on the hour)."""
+    hours = frame["time"].to_numpy(dtype="datetime64[ns]").view("int64") // _NS_PER_HOUR
+    return np.asarray(frame["arc_id"].to_numpy(dtype="int64") * _ARC_FACTOR + hours)
+
+
+def dedupe_by_arc(
+    panel: pd.DataFrame, by_arc: dict[int, list[int]]
+) -> tuple[pd.DataFrame, int, int]:
+    """Apply the library's one dedupe policy; return (frame, duplicates dropped, conflicts).
+
+    ``by_arc`` accumulates ``[duplicates, conflicts]`` per arc: duplicates from the key counts,
+    conflicts from the policy itself run per arc on the duplicated keys (only when some exist).
+    """
+    out, stats = deduplicate(panel)
+    if stats.duplicates:
+        keys = panel_keys(panel)
+        uniq, counts = np.unique(keys, return_counts=True)
+        repeated = counts > 1
+        dup_arcs = uniq[repeated] // _ARC_FACTOR
+        extra = pd.Series(counts[repeated] - 1).groupby(dup_arcs).sum()
+        for arc_id, n in extra.items():
+            by_arc.setdefault(int(str(arc_id)), [0, 0])[0] += int(n)
+        if stats.conflicts:
+            dupes = panel[np.isin(keys, uniq[repeated])]
+            for arc_id, rows in dupes.groupby("arc_id", sort=True):
+                by_arc[int(str(arc_id))][1] += deduplicate(rows)[1].conflicts
+    return out, stats.duplicates, stats.conflicts

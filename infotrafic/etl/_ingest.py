@@ -1,4 +1,11 @@
-"""The ingest loop of :meth:`ParquetStore.ingest_files`: hash, stage, merge in batches.
+"""Read-and-ingest orchestration: :meth:`ParquetStore.ingest_files` and ``ingest_arcs``.
+
+The store (:mod:`infotrafic.etl._store`) is persistence only: partitions, manifest, arcs table,
+quarantine, all written inside its transaction. What reads files and feeds them to it lives here;
+the store's public methods delegate to :func:`ingest_files` and :func:`ingest_arcs`. This module
+does not import the store: it asks for what it needs through the :class:`StoreWriter` protocol.
+
+The ingest loop: hash, stage, merge in batches.
 
 Reading a file (:func:`~infotrafic.etl._stream.stage_file`) is a pure function of its bytes, so
 it can run anywhere: here, one file after the other, or on the workers of a Dask cluster, each
@@ -9,26 +16,161 @@ exactly the bytes a serial run writes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from infotrafic._io import file_sha256
-from infotrafic._schema import PANEL_COLUMNS
+from infotrafic._schema import PANEL_COLUMNS, PANEL_DTYPES, empty_panel, validate_panel
+from infotrafic._types import PathLike
+from infotrafic.etl._dedupe import dedupe_by_arc
+from infotrafic.etl._read import read_arcs
 from infotrafic.etl._result import log_read
-from infotrafic.etl._store_util import IngestSummary
-from infotrafic.etl._stream import StagedFile, stage_file
+from infotrafic.etl._store_util import IngestSummary, expand_paths, month_of
+from infotrafic.etl._stream import BUDGET_ROWS, StagedFile, stage_file
 from infotrafic.etl._txn import Transaction
-from infotrafic.exceptions import FileFormatError
+from infotrafic.exceptions import FileFormatError, IngestError
 
-if TYPE_CHECKING:
-    from infotrafic.etl._store import ParquetStore
+__all__ = [
+    "ResultLike",
+    "StoreWriter",
+    "ingest_arcs",
+    "ingest_files",
+    "ingest_result",
+    "merge_staged",
+    "run_ingest",
+    "stage_task",
+]
 
-__all__ = ["merge_staged", "run_ingest", "stage_task"]
+
+class ResultLike(Protocol):
+    """What :meth:`ParquetStore.ingest` needs from a :class:`~infotrafic.etl.ReadResult`."""
+
+    @property
+    def panel(self) -> pd.DataFrame: ...  # pragma: no cover
+
+    @property
+    def arcs(self) -> pd.DataFrame: ...  # pragma: no cover
+
+    @property
+    def quarantine(self) -> pd.DataFrame: ...  # pragma: no cover
+
+
+class StoreWriter(Protocol):
+    """What the orchestration asks of a store (:class:`~infotrafic.etl.ParquetStore`)."""
+
+    def manifest(self) -> dict[str, Any]: ...  # pragma: no cover
+
+    def arcs(self) -> pd.DataFrame: ...  # pragma: no cover
+
+    def _writing(self) -> contextlib.AbstractContextManager[Transaction]: ...  # pragma: no cover
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None: ...  # pragma: no cover
+
+    def _merge_partition(
+        self, month: int, rows: pd.DataFrame, by_arc: dict[int, list[int]]
+    ) -> IngestSummary: ...  # pragma: no cover
+
+    def _merge_arcs(self, arcs: pd.DataFrame) -> None: ...  # pragma: no cover
+
+    def _store_quarantine(self, quarantine: pd.DataFrame) -> int: ...  # pragma: no cover
+
+    def _keep_raw(self, path: Path, digest: str) -> str: ...  # pragma: no cover
+
+
+def ingest_result(store: StoreWriter, result_or_panel: ResultLike | pd.DataFrame) -> IngestSummary:
+    """Merge a read result or a panel into ``store`` (:meth:`~infotrafic.etl.ParquetStore.ingest`).
+
+    The rows go to their UTC-month partitions with the one dedupe policy, then the arcs table and
+    the quarantine; a frame is validated as a panel (duplicates allowed) first.
+    """
+    by_arc: dict[int, list[int]] = {}
+    with store._writing():  # the lock first, as every writer (it creates the store folder)
+        if isinstance(result_or_panel, pd.DataFrame):
+            panel, arcs, quarantine = result_or_panel, None, None
+        else:
+            panel = result_or_panel.panel
+            arcs, quarantine = result_or_panel.arcs, result_or_panel.quarantine
+        if not len(panel):
+            panel = empty_panel()
+        elif isinstance(result_or_panel, pd.DataFrame) or not _has_panel_dtypes(panel):
+            panel = validate_panel(panel, name="ingested panel", allow_duplicates=True)
+            panel = panel[list(PANEL_COLUMNS)]
+        else:  # a ReadResult's panel was validated by the reader
+            panel = panel[list(PANEL_COLUMNS)]
+        panel, dup_in, conf_in = dedupe_by_arc(panel, by_arc)
+        summary = IngestSummary(duplicates=dup_in, conflicts=conf_in)
+        if not panel.empty:
+            months = month_of(panel["time"])
+            for month in np.unique(months.to_numpy()):
+                rows = panel[(months == month).to_numpy()]
+                summary = summary + store._merge_partition(int(month), rows, by_arc)
+        if arcs is not None and len(arcs):
+            store._merge_arcs(arcs)
+        if quarantine is not None and len(quarantine):
+            summary = summary + IngestSummary(quarantined=store._store_quarantine(quarantine))
+    return summary
+
+
+def _has_panel_dtypes(panel: pd.DataFrame) -> bool:
+    return all(c in panel.columns and str(panel[c].dtype) == PANEL_DTYPES[c] for c in PANEL_COLUMNS)
+
+
+def ingest_files(
+    store: StoreWriter,
+    paths: Iterable[PathLike],
+    *,
+    progress: bool = False,
+    batch_rows: int = 2_000_000,
+    keep_raw: bool = True,
+    scheduler: Any = None,
+) -> IngestSummary:
+    """Read files and ingest them into ``store``, all or nothing (see ``ingest_files``).
+
+    The implementation of :meth:`~infotrafic.etl.ParquetStore.ingest_files`, whose docstring
+    describes the parameters, result and errors.
+    """
+    files = expand_paths(paths, empty_ok=False)
+    with store._writing() as txn:
+        total, errors = run_ingest(
+            store,
+            txn,
+            files,
+            progress=progress,
+            batch_rows=batch_rows,
+            keep_raw=keep_raw,
+            scheduler=scheduler,
+        )
+    if errors:
+        total = total + IngestSummary(files_failed=len(errors))
+        loaded = "none was ingested" if not total.files_ingested else "the others were"
+        raise IngestError(
+            f"{len(errors)} of {len(files)} file(s) loaded nothing ({loaded}): {errors[0]}"
+            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+            errors=errors,
+            result=total,
+        )
+    return total
+
+
+def ingest_arcs(store: StoreWriter, arcs: pd.DataFrame | PathLike) -> int:
+    """Merge an arcs table, or a referentiel file read first, into ``store``'s arcs table.
+
+    The implementation of :meth:`~infotrafic.etl.ParquetStore.ingest_arcs`.
+    """
+    if not isinstance(arcs, pd.DataFrame):
+        arcs = read_arcs(arcs)
+    with store._writing():
+        if len(arcs):
+            store._merge_arcs(arcs)
+    return len(store.arcs())
+
 
 _Planned = tuple[int, Path, str]
 
@@ -50,8 +192,6 @@ def stage_task(path: str, work: str, budget_rows: int, lazy: bool) -> StagedFile
 
 
 def _stage_serial(txn: Transaction, plan: Sequence[_Planned]) -> Iterator[StagedFile | str]:
-    from infotrafic.etl._stream import BUDGET_ROWS
-
     for index, path, _ in plan:
         yield stage_task(str(path), str(txn.work_dir(f"{index:06d}")), BUDGET_ROWS, True)
 
@@ -82,7 +222,7 @@ def _stage_dask(
 
 
 def run_ingest(
-    store: ParquetStore,
+    store: StoreWriter,
     txn: Transaction,
     files: Sequence[Path],
     *,
@@ -140,14 +280,12 @@ def run_ingest(
 
 
 def merge_staged(
-    store: ParquetStore,
+    store: StoreWriter,
     batch: Sequence[tuple[Path, str, StagedFile]],
     manifest: dict[str, Any],
     keep_raw: bool,
 ) -> IngestSummary:
     """Merge staged files into the store (inside its transaction), month by month."""
-    from infotrafic.etl._store import _deduplicate
-
     by_arc: dict[int, list[int]] = {}
     summary = IngestSummary()
     months = sorted({m for _, _, staged in batch for m in staged.months})
@@ -155,7 +293,7 @@ def merge_staged(
         frames = [s.month(month) for _, _, s in batch if month in s.months]
         panel = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
         del frames
-        panel, dups, conflicts = _deduplicate(panel[list(PANEL_COLUMNS)], by_arc)
+        panel, dups, conflicts = dedupe_by_arc(panel[list(PANEL_COLUMNS)], by_arc)
         summary = summary + IngestSummary(duplicates=dups, conflicts=conflicts)
         summary = summary + store._merge_partition(month, panel, by_arc)
         del panel

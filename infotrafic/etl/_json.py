@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from infotrafic.etl._labels import describe_columns, map_columns
+from infotrafic._fields import describe_columns, map_columns
 from infotrafic.exceptions import FileFormatError
 
 __all__ = ["json_to_raw"]
@@ -60,6 +60,11 @@ def _stringify(value: Any) -> Any:
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"))
     return value
+
+
+def _plain(values: pd.Series) -> pd.Series:
+    """Nested values as compact JSON text (only text columns can hold them)."""
+    return values.map(_stringify) if values.dtype == object else values
 
 
 def json_to_raw(
@@ -137,9 +142,7 @@ def json_to_raw(
             field=missing[0],
         )
     positions.pop("_geo_lon", None)
-    out = pd.DataFrame(
-        {field: frame.iloc[:, pos].map(_stringify) for field, pos in positions.items()}
-    )
+    out = pd.DataFrame({field: _plain(frame.iloc[:, pos]) for field, pos in positions.items()})
     if not flat:
         out = pd.DataFrame({f: pd.Series(dtype=object) for f in ("iu_ac", "t_1h", "q", "k")})
     for col in ("q", "k"):

@@ -15,25 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from infotrafic._fields import META_FIELDS, column_of, state_code
 from infotrafic._schema import is_text
-from infotrafic.etl._labels import closure_code_for, traffic_code_for
 from infotrafic.etl._time import REGIMES, STATUS_REASON, TimeStatus, parse_times
 
-__all__ = ["META_FIELDS", "Chunk", "empty_quarantine", "normalize_chunk"]
-
-#: Raw fields describing the arc (they feed the arcs table).
-META_FIELDS: tuple[str, ...] = (
-    "libelle",
-    "iu_nd_amont",
-    "libelle_nd_amont",
-    "iu_nd_aval",
-    "libelle_nd_aval",
-    "geo_point_2d",
-    "_geo_lon",
-    "geo_shape",
-    "date_debut",
-    "date_fin",
-)
+__all__ = ["META_FIELDS", "Chunk", "empty_quarantine", "normalize_chunk", "typed_quarantine"]
 
 QUARANTINE_COLUMNS = ("file", "line", "field", "reason", "raw")
 #: The largest occupancy there can be: the loop occupied the whole hour (percent).
@@ -55,6 +41,22 @@ _EMPTY_QUARANTINE = pd.DataFrame(
 def empty_quarantine() -> pd.DataFrame:
     """Return an empty quarantine frame (columns file, line, field, reason, raw)."""
     return _EMPTY_QUARANTINE.copy()
+
+
+def typed_quarantine(quarantine: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy with exactly the quarantine columns: ``line`` Int64, the others strings.
+
+    The shape the store keeps (absent columns become missing values).
+    """
+    frame = quarantine.copy()
+    for col in QUARANTINE_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = None
+    frame = frame[list(QUARANTINE_COLUMNS)]
+    frame["line"] = pd.to_numeric(frame["line"], errors="coerce").astype("Int64")
+    for col in ("file", "field", "reason", "raw"):
+        frame[col] = frame[col].map(lambda v: None if v is None or v is pd.NA else str(v))
+    return frame.astype(dict.fromkeys(("file", "field", "reason", "raw"), "string"))
 
 
 @dataclass
@@ -125,16 +127,15 @@ def _parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _parse_codes(
-    values: pd.Series, code_for: object, name: str, unknown: Counter[str]
+    values: pd.Series, fld: str, name: str, unknown: Counter[str]
 ) -> pd.arrays.IntegerArray:
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     mapped = np.full(len(uniques) + 1, -1, dtype="int64")
-    fn = code_for  # typed loosely to share the two mappers
     for i, value in enumerate(np.asarray(uniques, dtype=object)):
         text = str(value).strip()
         if text == "":
             continue
-        code = fn(text)  # type: ignore[operator]
+        code = state_code(fld, text)
         if code is None:
             mapped[i] = -2
         else:
@@ -194,7 +195,8 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
             chunk.time_regimes[REGIMES[code]] += int((times.regime == code).sum())
 
     values: dict[str, np.ndarray] = {}
-    for fld, name in (("q", "flow"), ("k", "occupancy")):
+    for fld in ("q", "k"):
+        name = column_of(fld)
         if fld in raw.columns:
             nums, bad = _parse_numbers(raw[fld])
             reject(bad, f"bad_{name}", fld)
@@ -233,12 +235,10 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
     every = bool(keep.all())
     kept = raw if every else raw.loc[keep]
     states: dict[str, object] = {}
-    for fld, name, fn in (
-        ("etat_trafic", "traffic_state", traffic_code_for),
-        ("etat_barre", "closure_state", closure_code_for),
-    ):
+    for fld in ("etat_trafic", "etat_barre"):
+        name = column_of(fld)
         if fld in raw.columns:
-            states[name] = _parse_codes(kept[fld], fn, name, chunk.unknown_codes)
+            states[name] = _parse_codes(kept[fld], fld, name, chunk.unknown_codes)
         else:
             states[name] = pd.array([pd.NA] * len(kept), dtype="Int8")
     chunk.panel = pd.DataFrame(
@@ -249,7 +249,8 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
             "occupancy": values["occupancy"] if every else values["occupancy"][keep],
             **states,
             "_amb": times.status[keep] == TimeStatus.AMBIGUOUS,
-        }
+        },
+        copy=False,  # fresh arrays: no copy, and no consolidation of the float columns
     )
 
     chunk.meta = _arc_meta(raw, arc_ids, arc_ok & ~arc_blank)
@@ -258,8 +259,9 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
 
 def _last_positions(keys: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct keys (sorted) and the last position of each (positions in increasing order)."""
-    uniq, first_in_reversed = np.unique(keys[::-1], return_index=True)
-    return uniq, positions[::-1][first_in_reversed]
+    last = pd.Series(keys).drop_duplicates(keep="last")  # a hash pass, not a sort of all keys
+    order = np.argsort(last.to_numpy(), kind="stable")
+    return last.to_numpy()[order], positions[last.index.to_numpy()[order]]
 
 
 def _arc_meta(raw: pd.DataFrame, arc_ids: np.ndarray, ok: np.ndarray) -> pd.DataFrame:

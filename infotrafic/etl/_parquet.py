@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from infotrafic.etl._labels import describe_columns, map_columns
+from infotrafic._fields import describe_columns, map_columns
 from infotrafic.exceptions import FileFormatError
 
 __all__ = ["iter_parquet_chunks"]

@@ -29,7 +29,7 @@ import json
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,19 +41,16 @@ from filelock import FileLock, Timeout
 from infotrafic._schema import (
     ARC_COLUMNS,
     PANEL_COLUMNS,
-    PANEL_DTYPES,
     empty_panel,
-    validate_panel,
 )
 from infotrafic._types import PathLike, TimeLike
-from infotrafic.etl._dedupe import deduplicate
+from infotrafic.etl._dedupe import dedupe_by_arc, panel_keys
+from infotrafic.etl._normalize import typed_quarantine
 from infotrafic.etl._store_util import (
-    QUARANTINE_COLUMNS,
     IngestSummary,
     empty_quarantine,
     expand_paths,
     file_sha256,
-    month_of,
     parquet_writer,
     remove_stale_temps,
     same_values,
@@ -61,59 +58,15 @@ from infotrafic.etl._store_util import (
     to_utc_bound,
 )
 from infotrafic.etl._txn import Transaction, recover
-from infotrafic.exceptions import ConfigurationError, IngestError, StoreError
+from infotrafic.exceptions import ConfigurationError, StoreError
+
+if TYPE_CHECKING:
+    from infotrafic.etl._ingest import ResultLike
 
 __all__ = ["IngestSummary", "ParquetStore", "expand_paths"]
 
 _MANIFEST_VERSION = 1
 _KEY = ["arc_id", "time"]
-
-
-class _ResultLike(Protocol):
-    """What :meth:`ParquetStore.ingest` needs from a :class:`~infotrafic.etl.ReadResult`."""
-
-    @property
-    def panel(self) -> pd.DataFrame: ...  # pragma: no cover
-
-    @property
-    def arcs(self) -> pd.DataFrame: ...  # pragma: no cover
-
-    @property
-    def quarantine(self) -> pd.DataFrame: ...  # pragma: no cover
-
-
-_ARC_FACTOR = 10_000_000  # hours since 1970 stay below this until the year 3110
-_NS_PER_HOUR = 3_600_000_000_000
-
-
-def _keys(frame: pd.DataFrame) -> np.ndarray:
-    """One int64 per row, ordered like ``(arc_id, time)`` (times are on the hour)."""
-    hours = frame["time"].to_numpy(dtype="datetime64[ns]").view("int64") // _NS_PER_HOUR
-    return np.asarray(frame["arc_id"].to_numpy(dtype="int64") * _ARC_FACTOR + hours)
-
-
-def _deduplicate(
-    panel: pd.DataFrame, by_arc: dict[int, list[int]]
-) -> tuple[pd.DataFrame, int, int]:
-    """Apply the library's one dedupe policy; return (frame, duplicates dropped, conflicts).
-
-    ``by_arc`` accumulates ``[duplicates, conflicts]`` per arc: duplicates from the key counts,
-    conflicts from the policy itself run per arc on the duplicated keys (only when some exist).
-    """
-    out, stats = deduplicate(panel)
-    if stats.duplicates:
-        keys = _keys(panel)
-        uniq, counts = np.unique(keys, return_counts=True)
-        repeated = counts > 1
-        dup_arcs = uniq[repeated] // _ARC_FACTOR
-        extra = pd.Series(counts[repeated] - 1).groupby(dup_arcs).sum()
-        for arc_id, n in extra.items():
-            by_arc.setdefault(int(str(arc_id)), [0, 0])[0] += int(n)
-        if stats.conflicts:
-            dupes = panel[np.isin(keys, uniq[repeated])]
-            for arc_id, rows in dupes.groupby("arc_id", sort=True):
-                by_arc[int(str(arc_id))][1] += deduplicate(rows)[1].conflicts
-    return out, stats.duplicates, stats.conflicts
 
 
 class ParquetStore:
@@ -433,7 +386,7 @@ class ParquetStore:
         return dict(sorted(found.items()))
 
     # -- writing --------------------------------------------------------------------------------
-    def ingest(self, result_or_panel: _ResultLike | pd.DataFrame) -> IngestSummary:
+    def ingest(self, result_or_panel: ResultLike | pd.DataFrame) -> IngestSummary:
         """Merge a :class:`~infotrafic.etl.ReadResult` or a panel into the store.
 
         Rows are merged into their UTC-month partitions with the library's dedupe policy
@@ -460,36 +413,9 @@ class ParquetStore:
         DataValidationError
             When the panel breaks the canonical contract.
         """
-        with self._writing():
-            return self._ingest_locked(result_or_panel, {})
+        from infotrafic.etl._ingest import ingest_result
 
-    def _ingest_locked(
-        self, result_or_panel: _ResultLike | pd.DataFrame, by_arc: dict[int, list[int]]
-    ) -> IngestSummary:
-        if isinstance(result_or_panel, pd.DataFrame):
-            panel, arcs, quarantine = result_or_panel, None, None
-        else:
-            panel = result_or_panel.panel
-            arcs, quarantine = result_or_panel.arcs, result_or_panel.quarantine
-        if not len(panel):
-            panel = empty_panel()
-        elif isinstance(result_or_panel, pd.DataFrame) or not _has_panel_dtypes(panel):
-            panel = validate_panel(panel, name="ingested panel", allow_duplicates=True)
-            panel = panel[list(PANEL_COLUMNS)]
-        else:  # a ReadResult's panel was validated by the reader
-            panel = panel[list(PANEL_COLUMNS)]
-        panel, dup_in, conf_in = _deduplicate(panel, by_arc)
-        summary = IngestSummary(duplicates=dup_in, conflicts=conf_in)
-        if not panel.empty:
-            months = month_of(panel["time"])
-            for month in np.unique(months.to_numpy()):
-                rows = panel[(months == month).to_numpy()]
-                summary = summary + self._merge_partition(int(month), rows, by_arc)
-        if arcs is not None and len(arcs):
-            self._merge_arcs(arcs)
-        if quarantine is not None and len(quarantine):
-            summary = summary + IngestSummary(quarantined=self._store_quarantine(quarantine))
-        return summary
+        return ingest_result(self, result_or_panel)
 
     def _merge_partition(
         self, month: int, rows: pd.DataFrame, by_arc: dict[int, list[int]]
@@ -505,10 +431,10 @@ class ParquetStore:
             )
         old = sort_panel(self._read_partition(current)[list(PANEL_COLUMNS)])
         stacked = pd.concat([old, rows], ignore_index=True)
-        merged, dropped, conflicts = _deduplicate(stacked, by_arc)
+        merged, dropped, conflicts = dedupe_by_arc(stacked, by_arc)
         merged = sort_panel(merged[list(PANEL_COLUMNS)])
 
-        old_keys, new_keys, merged_keys = _keys(old), _keys(rows), _keys(merged)
+        old_keys, new_keys, merged_keys = panel_keys(old), panel_keys(rows), panel_keys(merged)
         in_old = np.isin(new_keys, old_keys)
         rows_new = int((~in_old).sum())
         touched = new_keys[in_old]
@@ -551,14 +477,9 @@ class ParquetStore:
         StoreError
             When the store cannot be locked or written.
         """
-        if not isinstance(arcs, pd.DataFrame):
-            from infotrafic.etl._read import read_arcs
+        from infotrafic.etl._ingest import ingest_arcs
 
-            arcs = read_arcs(arcs)
-        with self._writing():
-            if len(arcs):
-                self._merge_arcs(arcs)
-        return len(self.arcs())
+        return ingest_arcs(self, arcs)
 
     def _merge_arcs(self, arcs: pd.DataFrame) -> None:
         path = self.path / "_arcs.parquet"
@@ -576,15 +497,7 @@ class ParquetStore:
         self._stage(path, parquet_writer(out))
 
     def _store_quarantine(self, quarantine: pd.DataFrame) -> int:
-        frame = quarantine.copy()
-        for col in QUARANTINE_COLUMNS:
-            if col not in frame.columns:
-                frame[col] = None
-        frame = frame[list(QUARANTINE_COLUMNS)]
-        frame["line"] = pd.to_numeric(frame["line"], errors="coerce").astype("Int64")
-        for col in ("file", "field", "reason", "raw"):
-            frame[col] = frame[col].map(lambda v: None if v is None or v is pd.NA else str(v))
-        frame = frame.astype(dict.fromkeys(("file", "field", "reason", "raw"), "string"))
+        frame = typed_quarantine(quarantine)
         digest = hashlib.sha256(
             pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
         ).hexdigest()[:16]
@@ -645,29 +558,16 @@ class ParquetStore:
             of no known regime, or without a single usable row (such a file is not recorded as
             ingested). ``errors`` names each file and its problem, ``result`` holds the summary.
         """
-        from infotrafic.etl._ingest import run_ingest
+        from infotrafic.etl._ingest import ingest_files
 
-        files = expand_paths(paths, empty_ok=False)
-        with self._writing() as txn:
-            total, errors = run_ingest(
-                self,
-                txn,
-                files,
-                progress=progress,
-                batch_rows=batch_rows,
-                keep_raw=keep_raw,
-                scheduler=scheduler,
-            )
-        if errors:
-            total = total + IngestSummary(files_failed=len(errors))
-            loaded = "none was ingested" if not total.files_ingested else "the others were"
-            raise IngestError(
-                f"{len(errors)} of {len(files)} file(s) loaded nothing ({loaded}): {errors[0]}"
-                + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
-                errors=errors,
-                result=total,
-            )
-        return total
+        return ingest_files(
+            self,
+            paths,
+            progress=progress,
+            batch_rows=batch_rows,
+            keep_raw=keep_raw,
+            scheduler=scheduler,
+        )
 
     def _keep_raw(self, path: Path, digest: str) -> str:
         self.raw_dir.mkdir(parents=True, exist_ok=True)
@@ -681,10 +581,6 @@ class ParquetStore:
 
             self._stage(target, copy)
         return str(target.relative_to(self.path))
-
-
-def _has_panel_dtypes(panel: pd.DataFrame) -> bool:
-    return all(c in panel.columns and str(panel[c].dtype) == PANEL_DTYPES[c] for c in PANEL_COLUMNS)
 
 
 def _read_columns(columns: Sequence[str] | None) -> list[str]:
@@ -701,5 +597,4 @@ def _read_columns(columns: Sequence[str] | None) -> list[str]:
 
 
 def _file_month(path: Path) -> int:
-    stem = path.stem  # "YYYY-MM"
-    return int(stem[:4]) * 100 + int(stem[5:7])
+    return int(path.stem[:4]) * 100 + int(path.stem[5:7])  # the stem is "YYYY-MM"

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from infotrafic._schema import ARC_COLUMNS, CLOSURE_STATES, TRAFFIC_STATES
+from infotrafic._fields import state_code as field_state_code
+from infotrafic._schema import ARC_COLUMNS
 from infotrafic.opendata._parse import canonical
 
 __all__ = [
@@ -36,12 +37,12 @@ __all__ = [
     "state_code",
 ]
 
-_TRAFFIC_CODES = {label.casefold(): code for code, label in TRAFFIC_STATES.items()}
-_CLOSURE_CODES = {label.casefold(): code for code, label in CLOSURE_STATES.items()}
-
 
 def state_code(value: object, kind: str) -> int | None:
     """Turn an ``etat_trafic``/``etat_barre`` label or code into its integer code.
+
+    The library's one state mapper (:func:`infotrafic._fields.state_code`), with missing values
+    allowed.
 
     Parameters
     ----------
@@ -53,7 +54,7 @@ def state_code(value: object, kind: str) -> int | None:
     Returns
     -------
     int or None
-        The code, or ``None`` for missing or unknown values.
+        The code, or ``None`` for missing or unknown values (codes outside the list included).
 
     Examples
     --------
@@ -62,13 +63,7 @@ def state_code(value: object, kind: str) -> int | None:
     """
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
-    if isinstance(value, int | np.integer):
-        return int(value)
-    text = str(value).strip()
-    if text.isdigit():
-        return int(text)
-    codes = _TRAFFIC_CODES if kind == "traffic" else _CLOSURE_CODES
-    return codes.get(text.casefold())
+    return field_state_code("etat_trafic" if kind == "traffic" else "etat_barre", value)
 
 
 class GeoPoint(BaseModel):

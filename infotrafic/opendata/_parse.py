@@ -1,8 +1,17 @@
-"""Turn what the API returns (export files, record lists) into canonical panels."""
+"""Turn what the API returns (export files, record lists) into canonical panels.
+
+An export file is read by the ETL's reader of its format, found in the format registry
+(:func:`infotrafic._formats.format_named`): the same CSV, JSON, JSON Lines and Parquet readers as
+:func:`infotrafic.etl.read_file`, giving frames of raw fields (``iu_ac``, ``t_1h``, ``q``, ...).
+This module does not import ``etl`` (data flows ``opendata -> etl``): the registry imports the
+readers on first use, by their dotted path. What differs from the ETL is only the conversion of
+the values, :func:`api_frame_to_panel`: the portal writes ISO times with an offset and known
+labels, so anything else is quarantined with the client's reasons, or refused in strict mode
+(a damaged body is downloaded again).
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,11 +19,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pandas.api.types import is_numeric_dtype
 
-from infotrafic._schema import CLOSURE_STATES, TRAFFIC_STATES, empty_panel, validate_panel
+from infotrafic._fields import FIELD_LABELS, state_code
+from infotrafic._formats import format_named
+from infotrafic._schema import empty_panel, validate_panel
 from infotrafic.opendata._strict import check_csv_body, check_no_nul, check_values, opener_of
 
 __all__ = [
@@ -29,29 +38,8 @@ __all__ = [
 #: Export formats the client can read back.
 EXPORT_FORMATS = ("csv", "json", "jsonl", "parquet")
 
-_TRAFFIC = {label.casefold(): code for code, label in TRAFFIC_STATES.items()}
-_CLOSURE = {label.casefold(): code for code, label in CLOSURE_STATES.items()}
 _NEEDED = ("iu_ac", "t_1h")
-#: Fields of the live dataset and their French labels (``use_labels=true`` exports, web UI).
-FIELD_LABELS: dict[str, str] = {
-    "iu_ac": "Identifiant arc",
-    "libelle": "Libelle",
-    "t_1h": "Date et heure de comptage",
-    "q": "Débit horaire",
-    "k": "Taux d'occupation",
-    "etat_trafic": "Etat trafic",
-    "iu_nd_amont": "Identifiant noeud amont",
-    "libelle_nd_amont": "Libelle noeud amont",
-    "iu_nd_aval": "Identifiant noeud aval",
-    "libelle_nd_aval": "Libelle noeud aval",
-    "etat_barre": "Etat arc",
-    "date_debut": "Date debut dispo data",
-    "date_fin": "Date fin dispo data",
-    "geo_point_2d": "geo_point_2d",
-    "geo_shape": "geo_shape",
-}
 _LABELS = {label: name for name, label in FIELD_LABELS.items()}
-_TEXT = ("t_1h", "etat_trafic", "etat_barre")  # read as text whatever they look like
 
 
 def _raw_text(rows: pd.DataFrame) -> Any:
@@ -88,16 +76,9 @@ def _by_unique(values: pd.Series, convert: Callable[[Any], Any], dtype: str) -> 
     return pd.Series(mapped[np.where(codes < 0, len(uniques), codes)], index=values.index)
 
 
-def _state(table: dict[str, int]) -> Callable[[Any], int | None]:
+def _state(field: str) -> Callable[[Any], int | None]:
     def convert(value: Any) -> int | None:
-        text = str(value).strip()
-        if text.isdigit():
-            return int(text)
-        try:
-            number = float(text)
-        except ValueError:
-            return table.get(text.casefold())
-        return int(number) if number.is_integer() else None
+        return state_code(field, value)
 
     return convert
 
@@ -198,7 +179,7 @@ def api_frame_to_panel(
     >>> parsed.quarantine["reason"].tolist()
     ['iu_ac is not an integer']
     """
-    if "iu_ac" not in frame.columns and "Identifiant arc" in frame.columns:
+    if "iu_ac" not in frame.columns and FIELD_LABELS["iu_ac"] in frame.columns:
         frame = frame.rename(columns=_LABELS)
     missing = [c for c in _NEEDED if c not in frame.columns]
     if missing:
@@ -217,8 +198,8 @@ def api_frame_to_panel(
         pd.to_numeric(frame["k"], errors="coerce") if "k" in frame else pd.Series(np.nan, range(n))
     )
     states = {
-        field: _by_unique(frame[field].reset_index(drop=True), _state(table), "Int8")
-        for field, table in (("etat_trafic", _TRAFFIC), ("etat_barre", _CLOSURE))
+        field: _by_unique(frame[field].reset_index(drop=True), _state(field), "Int8")
+        for field in ("etat_trafic", "etat_barre")
         if field in frame
     }
     if strict:
@@ -289,40 +270,36 @@ def parse_export(path: Path, fmt: str, *, strict: bool = False) -> ParsedSlice:
             header = fh.readline().lstrip(b"\xef\xbb\xbf")
         if not header.strip():
             raise ValueError(f"{path.name}: empty CSV body (not even a header)")
-        # the portal's default is ";"; accept a "," export (delimiter=, asked by someone else)
-        sep = "," if b";" not in header and b"," in header else ";"
         if strict:
-            check_csv_body(opener, path.name, sep)
-        frame = pd.read_csv(
-            path,
-            sep=sep,
-            encoding="utf-8-sig",
-            dtype={c: str for f in _TEXT for c in (f, FIELD_LABELS[f])},
-            keep_default_na=False,
-            na_values=[""],
-            on_bad_lines="error",
-            engine="c",
-        )
-    elif fmt == "jsonl":
-        rows = []
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    rows.append(json.loads(line))
-        frame = pd.DataFrame.from_records(rows)
-    elif fmt == "json":
-        with path.open(encoding="utf-8") as fh:
-            data = json.load(fh)
-        if not isinstance(data, list):
-            raise ValueError(f"{path.name}: expected a JSON array of records")
-        frame = pd.DataFrame.from_records(data)
-    elif fmt == "parquet":
-        try:
-            frame = pq.read_table(path).to_pandas()
-        except pa.ArrowException as exc:
-            raise ValueError(f"{path.name}: broken parquet: {exc}") from exc
-    else:
+            # the portal's default is ";"; accept a "," export (delimiter=, asked by someone else)
+            check_csv_body(opener, path.name, "," if b";" not in header and b"," in header else ";")
+    if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; use one of {EXPORT_FORMATS}")
+    frame = _read_raw(path, fmt)
     if frame.empty and not len(frame.columns):
         frame = pd.DataFrame(columns=list(_NEEDED))
     return api_frame_to_panel(frame, source=path.name, strict=strict)
+
+
+def _read_raw(path: Path, fmt: str) -> pd.DataFrame:
+    """Return the raw fields of an export, read by the ETL's reader of ``fmt``."""
+    frames = []
+    for member in format_named(fmt).read(str(path), path.name, require_time=False):
+        if fmt == "json" and member.regime != "json:list":
+            raise ValueError(f"{path.name}: expected a JSON array of records")
+        for frame, _, skipped in member.chunks():
+            if skipped:
+                raise ValueError(
+                    f"{path.name}: line {skipped[0]} has more fields than the header: the body "
+                    "is broken"
+                )
+            frames.append(frame)
+    if not frames:
+        return pd.DataFrame()
+    raw = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    raw = raw.reset_index(drop=True)
+    # text columns come as categoricals from the CSV reader: plain values for the checks
+    for col in raw.columns:
+        if isinstance(raw[col].dtype, pd.CategoricalDtype):
+            raw[col] = raw[col].astype(object)
+    return raw

@@ -8,18 +8,27 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from infotrafic.testing._faults import Fault
-from infotrafic.testing._render import iter_csv, iter_json, iter_jsonl, parquet_bytes, rows
+from infotrafic.testing._faults import Fault, FaultQueue
+from infotrafic.testing._render import (
+    Served,
+    iter_csv,
+    iter_json,
+    iter_jsonl,
+    parquet_bytes,
+    rows,
+)
 
 if TYPE_CHECKING:
-    from infotrafic.testing._server import OpenDataServer
+    import pandas as pd
 
 __all__ = [
     "API_PREFIX",
     "ApiError",
+    "App",
     "Handler",
     "HTTPServer",
     "RequestLog",
@@ -43,6 +52,31 @@ class RequestLog:
     status: int | None
     fault: str | None
     time: float = field(default_factory=time.time)
+
+
+class App(Protocol):
+    """What the handler asks of the server it answers for (the :class:`OpenDataServer`).
+
+    A protocol rather than an import of the server: the server imports this module.
+    """
+
+    faults: FaultQueue
+    served: Served
+    dataset: str
+    history_dataset: str
+    export_content_length: bool
+
+    def _record(self, entry: RequestLog) -> None: ...  # pragma: no cover
+
+    def _metadata(self, dataset: str) -> dict[str, Any]: ...  # pragma: no cover
+
+    def _query(
+        self, dataset: str, params: dict[str, list[str]]
+    ) -> tuple[pd.DataFrame, list[str], str]: ...  # pragma: no cover
+
+    def _attachments(self, dataset: str) -> dict[str, Any]: ...  # pragma: no cover
+
+    def _archive_path(self, dataset: str, ident: str) -> Path: ...  # pragma: no cover
 
 
 class ApiError(Exception):
@@ -329,4 +363,4 @@ def int_param(params: dict[str, list[str]], name: str, default: int) -> int:
 
 class HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
-    app: OpenDataServer
+    app: App

@@ -1,4 +1,11 @@
-"""Render a canonical panel (plus arcs table) in the portal's shapes: records and exports."""
+"""Render a canonical panel (plus arcs table) in the portal's shapes: records and exports.
+
+This module is the test server's **independent oracle** of the portal: it writes the field names,
+labels, types and state labels below literally, and renders every format its own way, importing
+nothing of the client's or the ETL's parsing (:mod:`infotrafic._fields`, the format registry,
+``opendata``). That second copy of the vocabulary is intended: a bug shared by the reader and the
+renderer would otherwise pass every test.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +20,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from infotrafic._schema import CLOSURE_STATES, TRAFFIC_STATES
-from infotrafic.opendata._parse import FIELD_LABELS, canonical
+from infotrafic._schema import empty_panel, validate_panel
 
 __all__ = [
     "FIELDS",
     "LABELS",
     "Served",
     "build_table",
+    "canonical",
     "iter_csv",
     "iter_json",
     "iter_jsonl",
@@ -48,7 +55,38 @@ FIELDS: dict[str, str] = {
 }
 
 #: Labels of the fields (as the portal's metadata and labelled exports give them).
-LABELS: dict[str, str] = FIELD_LABELS
+LABELS: dict[str, str] = {
+    "iu_ac": "Identifiant arc",
+    "libelle": "Libelle",
+    "t_1h": "Date et heure de comptage",
+    "q": "Débit horaire",
+    "k": "Taux d'occupation",
+    "etat_trafic": "Etat trafic",
+    "iu_nd_amont": "Identifiant noeud amont",
+    "libelle_nd_amont": "Libelle noeud amont",
+    "iu_nd_aval": "Identifiant noeud aval",
+    "libelle_nd_aval": "Libelle noeud aval",
+    "etat_barre": "Etat arc",
+    "date_debut": "Date debut dispo data",
+    "date_fin": "Date fin dispo data",
+    "geo_point_2d": "geo_point_2d",
+    "geo_shape": "geo_shape",
+}
+
+#: How the portal writes the state codes (``etat_trafic``, ``etat_barre``).
+TRAFFIC_LABELS: dict[int, str] = {
+    0: "Inconnu",
+    1: "Fluide",
+    2: "Pré-saturé",
+    3: "Saturé",
+    4: "Bloqué",
+}
+CLOSURE_LABELS: dict[int, str] = {0: "Inconnu", 1: "Ouvert", 2: "Barré", 3: "Invalide"}
+
+
+def canonical(panel: pd.DataFrame) -> pd.DataFrame:
+    """Validate a panel; an empty frame gives a typed empty panel."""
+    return empty_panel() if panel.empty else validate_panel(panel)
 
 
 def _text_id(value: Any) -> str | None:
@@ -165,8 +203,8 @@ def build_table(panel: pd.DataFrame, arcs: pd.DataFrame | None) -> Served:
             "t_1h": p["time"],
             "q": p["flow"].to_numpy(),
             "k": p["occupancy"].to_numpy(),
-            "etat_trafic": p["traffic_state"].map(TRAFFIC_STATES, na_action="ignore"),
-            "etat_barre": p["closure_state"].map(CLOSURE_STATES, na_action="ignore"),
+            "etat_trafic": p["traffic_state"].map(TRAFFIC_LABELS, na_action="ignore"),
+            "etat_barre": p["closure_state"].map(CLOSURE_LABELS, na_action="ignore"),
         }
     )
     table = table.sort_values(["t_1h", "arc_id"], kind="stable").reset_index(drop=True)

@@ -13,7 +13,6 @@ import pandas as pd
 
 from infotrafic._schema import empty_panel
 from infotrafic._types import PathLike
-from infotrafic.opendata._parse import canonical
 from infotrafic.testing._faults import FaultQueue
 from infotrafic.testing._handler import (
     API_PREFIX,
@@ -26,7 +25,7 @@ from infotrafic.testing._handler import (
     param,
 )
 from infotrafic.testing._odsql import ODSQLSyntaxError, compile_where
-from infotrafic.testing._render import FIELDS, LABELS, Served, build_table
+from infotrafic.testing._render import FIELDS, LABELS, Served, build_table, canonical
 
 __all__ = ["OpenDataServer", "RequestLog"]
 
