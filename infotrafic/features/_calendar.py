@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import holidays
 import numpy as np
@@ -30,6 +30,7 @@ from numpy.typing import NDArray
 
 from infotrafic.exceptions import ConfigurationError
 from infotrafic.features._grid import F64, HistoryView
+from infotrafic.features._registry import Column, NamedColumns, register_builder
 
 __all__ = [
     "CALENDAR_FIELDS",
@@ -335,8 +336,9 @@ def day_types(times: pd.DatetimeIndex) -> NDArray[np.int8]:
     return out
 
 
+@register_builder
 @dataclass(frozen=True)
-class Calendar:
+class Calendar(NamedColumns):
     """Calendar features of the target hour (Paris local time of the hour's start).
 
     Parameters
@@ -368,13 +370,14 @@ class Calendar:
         if bad:
             raise ConfigurationError(f"unknown calendar field(s) {bad}; use {CALENDAR_FIELDS}")
 
-    def names(self, lead: int) -> list[str]:
-        """Return the produced column names (independent of the lead)."""
-        return list(self.fields)
+    def columns(self, lead: int) -> tuple[Column, ...]:
+        """Return one unitless column per field, named after it (independent of the lead)."""
+        return tuple(Column(f) for f in self.fields)
 
-    def units(self, lead: int) -> dict[str, str | None]:
-        """Calendar columns carry no unit of the series."""
-        return dict.fromkeys(self.fields)
+    @classmethod
+    def examples(cls, lead: int) -> tuple[Self, ...]:
+        """Return the default fields, and every field."""
+        return (cls(), cls(CALENDAR_FIELDS))
 
     def required_columns(self) -> tuple[str, ...]:
         """Calendar features read no panel column."""
@@ -384,8 +387,8 @@ class Calendar:
         """Calendar values depend on the target hour only: 0."""
         return 0
 
-    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
-        """Yield ``(name, (1, n_hours) array)`` pairs."""
+    def compute(self, view: HistoryView) -> Iterator[tuple[Column, F64]]:
+        """Yield ``(column, (1, n_hours) array)`` pairs."""
         frame = calendar_frame(view.times)
-        for f in self.fields:
-            yield f, frame[f].to_numpy(dtype=np.float64)[None, :]
+        for column in self.columns(view.lead):
+            yield column, frame[column.name].to_numpy(dtype=np.float64)[None, :]

@@ -4,31 +4,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from infotrafic.exceptions import ConfigurationError
-from infotrafic.features._calendar import Calendar
-from infotrafic.features._grid import F64, HistoryView, HourlyGrid, build_grid
-from infotrafic.features._history import (
-    EWM,
-    Lags,
-    LastValue,
-    MissingIndicator,
-    ProfileDeviation,
-    Rolling,
-    SameDayType,
-    SameHourOfWeek,
-    SeasonalDiff,
+from infotrafic.features._grid import HistoryView, HourlyGrid, build_grid
+from infotrafic.features._registry import (
+    BUILDERS,
+    Column,
+    FeatureBuilder,
+    builder_class,
 )
 
 __all__ = [
     "BUILDERS",
+    "SPARSE_SHARE",
     "TARGETS",
     "FeatureBuilder",
     "FeatureSpec",
@@ -38,54 +33,6 @@ __all__ = [
 
 #: The panel columns a forecaster can learn and predict (the ``y`` of a feature table).
 TARGETS: tuple[str, ...] = ("flow", "occupancy")
-
-
-@runtime_checkable
-class FeatureBuilder(Protocol):
-    """What a feature builder provides (frozen dataclass with a ``kind`` tag)."""
-
-    @property
-    def kind(self) -> str:
-        """Tag naming the builder class in serialised specs."""
-        ...
-
-    def names(self, lead: int) -> list[str]:
-        """Column names produced for this lead."""
-        ...
-
-    def units(self, lead: int) -> dict[str, str | None]:
-        """Map each column to the panel series whose unit it carries (None: unitless)."""
-        ...
-
-    def required_columns(self) -> tuple[str, ...]:
-        """Panel columns read."""
-        ...
-
-    def lookback(self, lead: int) -> int | None:
-        """Hours before a target hour that its values can reach (None: the whole history)."""
-        ...
-
-    def compute(self, view: HistoryView) -> Iterator[tuple[str, F64]]:
-        """Yield ``(name, array broadcastable to (n_arcs, n_hours))``."""
-        ...
-
-
-#: Builder classes by ``kind`` (used to read specs back from JSON).
-BUILDERS: dict[str, type[Any]] = {
-    cls.kind: cls
-    for cls in (
-        Lags,
-        LastValue,
-        Rolling,
-        SameHourOfWeek,
-        SeasonalDiff,
-        EWM,
-        MissingIndicator,
-        ProfileDeviation,
-        SameDayType,
-    )
-}
-BUILDERS[Calendar.kind] = Calendar
 
 
 def _builder_to_dict(builder: FeatureBuilder) -> dict[str, Any]:
@@ -98,13 +45,9 @@ def _builder_to_dict(builder: FeatureBuilder) -> dict[str, Any]:
 
 def _builder_from_dict(data: dict[str, Any]) -> FeatureBuilder:
     data = dict(data)
-    kind = data.pop("kind", None)
-    if kind not in BUILDERS:
-        raise ConfigurationError(
-            f"unknown feature builder kind {kind!r}; known: {sorted(BUILDERS)}"
-        )
+    cls = builder_class(data.pop("kind", None))
     params = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
-    builder: FeatureBuilder = BUILDERS[kind](**params)
+    builder: FeatureBuilder = cls(**params)
     return builder
 
 
@@ -115,7 +58,8 @@ class FeatureSpec:
     Parameters
     ----------
     builders : tuple of FeatureBuilder
-        The builders, in column order.
+        The builders, in column order (any registered with
+        :func:`~infotrafic.features.register_builder` can be saved and read back).
     lead : int, default 1
         ``horizon + delay`` in hours: every feature of target ``t`` uses only data at
         ``t - lead`` or earlier.
@@ -159,16 +103,17 @@ class FeatureSpec:
         if reserved:
             raise ConfigurationError(f"feature names {sorted(reserved)} are reserved")
 
+    def columns(self) -> list[Column]:
+        """Return the specs of the feature columns, in order (as the builders declare them)."""
+        return [c for b in self.builders for c in b.columns(self.lead)]
+
     def feature_names(self) -> list[str]:
         """Names of the feature columns, in order."""
-        return [n for b in self.builders for n in b.names(self.lead)]
+        return [c.name for c in self.columns()]
 
     def units(self) -> dict[str, str | None]:
         """Map each feature to the series whose unit it carries (``"flow"``, ...; None)."""
-        out: dict[str, str | None] = {}
-        for b in self.builders:
-            out.update(b.units(self.lead))
-        return out
+        return {c.name: c.unit for c in self.columns()}
 
     def with_lead(self, lead: int) -> FeatureSpec:
         """Return the same builders and target for another lead."""
@@ -322,9 +267,16 @@ def build_on_grid(
     index = {name: i for i, name in enumerate(names)}
     done = set()
     for builder in spec.builders:
-        for name, matrix in builder.compute(view):
-            block[index[name]] = grid.gather(matrix) if pos is None else _gather(grid, matrix, pos)
-            done.add(name)
+        declared = builder.columns(spec.lead)
+        for column, matrix in builder.compute(view):
+            if column not in declared:
+                raise ConfigurationError(
+                    f"feature builder {builder!r} yielded {column!r}, which is not one of its "
+                    f"columns(lead={spec.lead}); yield the Column objects columns() returns"
+                )
+            row = index[column.name]
+            block[row] = grid.gather(matrix) if pos is None else _gather(grid, matrix, pos)
+            done.add(column.name)
     missing = [n_ for n_ in names if n_ not in done]
     if missing:
         raise ConfigurationError(f"builders did not produce {missing}")

@@ -1,50 +1,37 @@
-"""Property: changing any value at or after t - lead + 1 h never changes the features of t."""
+"""Property: changing any value at or after t - lead + 1 h never changes the features of t.
+
+The builders are not listed here: every example of every registered builder
+(``builder_examples``) is checked, so a newly registered builder cannot escape.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infotrafic.features import (
-    EWM,
-    Calendar,
     FeatureSpec,
-    Lags,
-    LastValue,
-    MissingIndicator,
-    ProfileDeviation,
-    Rolling,
-    SameDayType,
-    SameHourOfWeek,
-    SeasonalDiff,
     build_features,
+    builder_examples,
+    check_builder,
 )
 
 N_HOURS = 420
+CHECK_LEADS = (1, 4, 30)
 
 
 def _spec(lead: int) -> FeatureSpec:
-    return FeatureSpec(
-        (
-            Lags(lags=(lead, lead + 1, 168 + lead)),
-            Lags("occupancy", lags=(lead,)),
-            LastValue(),
-            LastValue("occupancy", max_age=3),
-            Rolling(windows=(3, 24), stats=("mean", "std", "min", "max")),
-            Rolling("occupancy", windows=(6,)),
-            SameHourOfWeek(weeks=(1, 2)),
-            SameDayType(days=(1, 2), max_days=3),
-            SeasonalDiff(season=24),
-            SeasonalDiff(season=168, multiplicative=True),
-            EWM(halflives=(4,)),
-            MissingIndicator(window=5),
-            ProfileDeviation(weeks=2, hours=(1, 2), multiplicative=True),
-            Calendar(),
-        ),
-        lead=lead,
-    )
+    """Every registered builder's examples at ``lead`` in one spec (skipping clashing names)."""
+    builders, names = [], set()
+    for b in builder_examples(lead):
+        own = {c.name for c in b.columns(lead)}
+        if not own & names:
+            builders.append(b)
+            names |= own
+    return FeatureSpec(tuple(builders), lead=lead)
 
 
 def _panel(seed: int) -> pd.DataFrame:
@@ -117,3 +104,13 @@ def test_sparse_build_equals_full_build_exactly(seed: int, lead: int, n_rows: in
     sparse = build_on_grid(grid, spec, sparse=True)
     full = build_on_grid(grid, spec, sparse=False)
     pd.testing.assert_frame_equal(sparse, full, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    ("lead", "builder"),
+    [(lead, b) for lead in CHECK_LEADS for b in builder_examples(lead)],
+    ids=lambda x: repr(x) if isinstance(x, int) else type(x).__name__,
+)
+def test_every_registered_builder_passes_check_builder(builder: object, lead: int) -> None:
+    """Declared columns, no look-ahead (noise, NaN, removed rows), honest lookback, sparse."""
+    assert check_builder(builder, lead=lead) > 0
