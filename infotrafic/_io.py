@@ -5,7 +5,8 @@ system), flushed and synced, then renamed over the destination with :func:`os.re
 directory is built under a temporary sibling and swapped in with two renames. Whatever fails or
 is killed before the rename leaves the destination as it was; the temporary sibling is removed
 on failure (a killed process can leave one behind: their names start with ``.`` and end with
-``.tmp``).
+``.tmp``). A file that must keep a fixed temporary name (a resumable download's ``.part``) is
+written by its owner and handed to :func:`publish`, the last step of every atomic write here.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "atomic_write_text",
     "file_sha256",
     "json_safe",
+    "publish",
 ]
 
 #: Suffix of the temporary siblings (a killed process can leave ``.<name>.<random>.tmp``).
@@ -76,14 +78,45 @@ def atomic_write(path: PathLike, write: Callable[[Path], object]) -> Path:
     try:
         os.chmod(tmp, _FILE_MODE)
         write(tmp)
-        with open(tmp, "rb") as fh:  # the bytes reach the disk before the name points at them
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
+        return publish(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(dest.parent)
-    return dest
+
+
+def publish(tmp: PathLike, dest: PathLike) -> Path:
+    """Move a complete file over its destination durably: sync its bytes, rename, sync the folder.
+
+    The last step of :func:`atomic_write`, for writers that must choose the temporary name
+    themselves (a resumable download keeps ``<name>.part``). ``tmp`` must be on the same file
+    system as ``dest`` (a sibling).
+
+    Parameters
+    ----------
+    tmp : str or os.PathLike
+        The complete temporary file.
+    dest : str or os.PathLike
+        The destination, replaced at once.
+
+    Returns
+    -------
+    pathlib.Path
+        The destination.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> part = pathlib.Path(tempfile.mkdtemp()) / "a.csv.part"
+    >>> _ = part.write_text("x")
+    >>> publish(part, part.with_name("a.csv")).read_text(), part.exists()
+    ('x', False)
+    """
+    src, target = Path(tmp), Path(dest)
+    with open(src, "rb") as fh:  # the bytes reach the disk before the name points at them
+        os.fsync(fh.fileno())
+    os.replace(src, target)
+    _fsync_dir(target.parent)
+    return target
 
 
 def _fsync_dir(path: Path) -> None:

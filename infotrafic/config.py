@@ -1,7 +1,12 @@
 """Settings, read once from the environment by the CLI and the examples and passed down.
 
 Library code never reads the environment itself: build a :class:`Settings` (or let the CLI build
-one) and hand its values to the functions that need them.
+one) and hand its values to the functions that need them
+(:meth:`infotrafic.opendata.OpenDataClient.from_settings`).
+
+The defaults are written once, here, as named constants: the settings' fields and the portal
+client's own defaults (:mod:`infotrafic.opendata`, :class:`~infotrafic.opendata.RetryPolicy`)
+read them, so a default changed here changes both.
 """
 
 from __future__ import annotations
@@ -11,10 +16,23 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DEFAULT_BASE_URL", "Settings"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_QUOTA_WAIT",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "Settings",
+]
 
 #: Root of the City of Paris open-data portal.
 DEFAULT_BASE_URL = "https://opendata.paris.fr"
+#: Seconds allowed between two reads of an HTTP answer (also write and pool waits); exports
+#: stream, so this is not a bound on a whole download.
+DEFAULT_TIMEOUT = 60.0
+#: Retries after the first attempt on 5xx answers, connection errors and broken bodies.
+DEFAULT_MAX_RETRIES = 5
+#: Longest wait in seconds for a quota reset announced by the portal before giving up.
+DEFAULT_MAX_QUOTA_WAIT = 300.0
 
 
 class Settings(BaseSettings):
@@ -32,10 +50,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("data"), description="Root of raw/processed/models.")
     base_url: str = Field(default=DEFAULT_BASE_URL, description="Portal root URL.")
     api_key: SecretStr | None = Field(default=None, description="Portal API key (optional).")
-    timeout: float = Field(default=60.0, gt=0, description="Seconds per HTTP request.")
-    max_retries: int = Field(default=5, ge=0, description="Retries on 5xx and broken bodies.")
+    timeout: float = Field(default=DEFAULT_TIMEOUT, gt=0, description="Seconds per HTTP read.")
+    max_retries: int = Field(
+        default=DEFAULT_MAX_RETRIES, ge=0, description="Retries on 5xx and broken bodies."
+    )
     max_quota_wait: float = Field(
-        default=300.0, ge=0, description="Longest wait (s) for a quota reset before giving up."
+        default=DEFAULT_MAX_QUOTA_WAIT,
+        ge=0,
+        description="Longest wait (s) for a quota reset before giving up.",
     )
     mlflow_uri: str | None = Field(default=None, description="MLflow tracking URI.")
 

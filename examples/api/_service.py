@@ -202,19 +202,13 @@ class Service:
     # -- jobs ----------------------------------------------------------------------------------
     def run_ingest(self, request: IngestRequest, progress: Progress) -> dict[str, Any]:
         """Fetch arcs over a time range from the portal into raw/ and the store."""
-        from infotrafic.opendata import OpenDataClient, RetryPolicy
+        from infotrafic.opendata import OpenDataClient
 
         base_url = self.allowed_base_url(request)
-        api_key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
         progress(0.05, f"fetching {len(request.arcs)} arc(s) from {base_url}")
-        retry = RetryPolicy(
-            max_retries=self.settings.max_retries, max_quota_wait=self.settings.max_quota_wait
-        )
         out_dir = self.raw_dir / "_opendata"  # "_": skipped by the default /etl listing
         start, end = request.bounds()  # the library's time rule (checked at submit too)
-        with OpenDataClient(
-            base_url, api_key=api_key, timeout=self.settings.timeout, retry=retry
-        ) as client:
+        with OpenDataClient.from_settings(self.settings, base_url=base_url) as client:
             summary = client.fetch(
                 request.arcs,
                 start,

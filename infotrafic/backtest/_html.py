@@ -5,17 +5,58 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from infotrafic.backtest._report import BacktestReport
+from infotrafic.backtest._format import WEEKDAYS, format_number, paris_label
 
 __all__ = ["line_chart_svg", "render_html"]
 
 _COLORS = ("#222222", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+
+
+class BacktestReport(Protocol):
+    """What the page shows of a :class:`~infotrafic.backtest.BacktestReport`.
+
+    The report calls :func:`render_html`; this module does not import the report's module.
+    """
+
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def models(self) -> tuple[str, ...]: ...
+    @property
+    def n_targets(self) -> int: ...
+    @property
+    def n_common(self) -> int: ...
+    @property
+    def horizons(self) -> list[int]: ...
+    @property
+    def overall(self) -> pd.DataFrame: ...
+    @property
+    def comparison(self) -> pd.DataFrame: ...
+    @property
+    def per_arc(self) -> pd.DataFrame: ...
+    @property
+    def per_hour(self) -> pd.DataFrame: ...
+    @property
+    def per_weekday(self) -> pd.DataFrame: ...
+    @property
+    def per_horizon(self) -> pd.DataFrame: ...
+    @property
+    def sample(self) -> pd.DataFrame: ...
+    @property
+    def intervals(self) -> pd.DataFrame: ...
+    @property
+    def intervals_per_hour(self) -> pd.DataFrame: ...
+    @property
+    def state_scores(self) -> pd.DataFrame: ...
+    @property
+    def state_confusion(self) -> pd.DataFrame: ...
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em;color:#222;
 max-width:1100px}
@@ -159,19 +200,10 @@ def _table_html(df: pd.DataFrame, *, index_name: str) -> str:
         label = " / ".join(str(i) for i in idx) if isinstance(idx, tuple) else str(idx)
         out.append(f"<tr><td>{html.escape(label)}</td>")
         for col, v in row.items():
-            out.append(f"<td>{html.escape(_cell(v, str(col)))}</td>")
+            out.append(f"<td>{html.escape(format_number(v, str(col), missing='–'))}</td>")
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
-
-
-def _cell(v: object, col: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if isinstance(v, int | np.integer) or col in ("n", "n_targets", "n_predicted"):
-        return f"{int(v):,}"  # type: ignore[call-overload]
-    x = float(v)  # type: ignore[arg-type]
-    return f"{x:.2f}" if col in ("mae", "rmse", "bias") or abs(x) >= 10 else f"{x:.3f}"
 
 
 def render_html(report: BacktestReport, *, title: str) -> str:
@@ -188,16 +220,15 @@ def render_html(report: BacktestReport, *, title: str) -> str:
     -------
     str
     """
-    from infotrafic.backtest._report import _paris
-
     cfg = report.config
+    start, end = paris_label(cfg.get("start")), paris_label(cfg.get("end"))
     palette = {"actual": _COLORS[0]}
     palette.update({m: _COLORS[1 + i % (len(_COLORS) - 1)] for i, m in enumerate(report.models)})
     body = [
         f"<h1>{html.escape(title)}</h1>",
         '<p class="note">'
         + html.escape(
-            f"Targets: the hours ending in [{_paris(cfg.get('start'))}, {_paris(cfg.get('end'))}) "
+            f"Targets: the hours ending in [{start}, {end}) "
             "Paris time; "
             f"horizon {', '.join(str(h) for h in cfg.get('horizons_hours') or report.horizons)} h, "
             f"refit every {cfg.get('refit')}, "
@@ -252,7 +283,7 @@ def render_html(report: BacktestReport, *, title: str) -> str:
         ]
     if not report.per_weekday.empty:
         wd = report.per_weekday["mae"].unstack("model").reindex(columns=list(report.models))
-        wd.index = [("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[int(i)] for i in wd.index]
+        wd.index = [WEEKDAYS[int(i)] for i in wd.index]
         body += ["<h2>MAE by weekday</h2>", _table_html(wd, index_name="weekday")]
     body += _horizon_section(report, palette)
     body += _interval_section(report, palette)

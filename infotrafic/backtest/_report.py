@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,15 +34,17 @@ import numpy as np
 import pandas as pd
 
 from infotrafic._io import atomic_write_text
+from infotrafic._time import PARIS_TZ
 from infotrafic._types import PathLike
+from infotrafic.backtest._format import flat_index, format_table, json_records, paris_label
 from infotrafic.backtest._tables import error_table, interval_tables, state_tables
+from infotrafic.backtest.metrics import POINT_METRICS, error_terms
 from infotrafic.intervals import local_hours
 
-__all__ = ["BacktestReport", "build_report", "seasonal_scales"]
+__all__ = ["BacktestReport", "build_report", "format_table", "seasonal_scales"]
 
-METRICS: tuple[str, ...] = ("mae", "rmse", "bias", "mase", "wmape")
+METRICS: tuple[str, ...] = POINT_METRICS
 _REFERENCES: tuple[str, ...] = ("seasonal_naive", "naive")
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _HOUR = pd.Timedelta(hours=1)
 
 
@@ -86,7 +87,7 @@ def seasonal_scales(panel: pd.DataFrame, before: pd.Timestamp, season: int = 168
 def _weekdays(time: pd.Series) -> np.ndarray:
     """Paris weekday (0 = Monday) of the start of each counting hour (per unique time)."""
     uniq, inv = np.unique(time.to_numpy(dtype="datetime64[ns]"), return_inverse=True)
-    local = pd.DatetimeIndex(uniq).tz_localize("UTC").tz_convert("Europe/Paris") - _HOUR
+    local = pd.DatetimeIndex(uniq).tz_localize("UTC").tz_convert(PARIS_TZ) - _HOUR
     return np.asarray(local.day_of_week.to_numpy()[inv])
 
 
@@ -183,16 +184,16 @@ class BacktestReport:
             "models": list(self.models),
             "n_targets": self.n_targets,
             "n_common": self.n_common,
-            "overall": _records(self.overall),
-            "comparison": _records(self.comparison),
-            "per_arc": _records(self.per_arc),
-            "per_hour": _records(self.per_hour),
-            "per_weekday": _records(self.per_weekday),
-            "per_horizon": _records(self.per_horizon),
-            "intervals": _records(self.intervals),
-            "intervals_per_hour": _records(self.intervals_per_hour),
-            "state_scores": _records(self.state_scores),
-            "state_confusion": _records(self.state_confusion),
+            "overall": json_records(self.overall),
+            "comparison": json_records(self.comparison),
+            "per_arc": json_records(self.per_arc),
+            "per_hour": json_records(self.per_hour),
+            "per_weekday": json_records(self.per_weekday),
+            "per_horizon": json_records(self.per_horizon),
+            "intervals": json_records(self.intervals),
+            "intervals_per_hour": json_records(self.intervals_per_hour),
+            "state_scores": json_records(self.state_scores),
+            "state_confusion": json_records(self.state_confusion),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
@@ -273,7 +274,7 @@ class BacktestReport:
         cfg = self.config
         horizons = cfg.get("horizons_hours") or self.horizons or ["?"]
         lines = [
-            f"Backtest {_paris(cfg.get('start'))} -> {_paris(cfg.get('end'))} Paris time "
+            f"Backtest {paris_label(cfg.get('start'))} -> {paris_label(cfg.get('end'))} Paris time "
             f"(targets: hours ending in [start, end)), "
             f"horizon {', '.join(str(h) for h in horizons)} h, "
             f"refit {cfg.get('refit')}, {cfg.get('window')} window"
@@ -295,10 +296,10 @@ class BacktestReport:
             lines.append(format_table(wide, index_name="horizon"))
         if not self.intervals.empty:
             lines += ["", "Prediction intervals (common rows): coverage, mean width, Winkler score"]
-            lines.append(format_table(_flat(self.intervals), index_name="model / level / h"))
+            lines.append(format_table(flat_index(self.intervals), index_name="model / level / h"))
         if not self.state_scores.empty:
             lines += ["", "Traffic state from the occupancy forecast (vs persistence of the state)"]
-            lines.append(format_table(_flat(self.state_scores), index_name="model / h"))
+            lines.append(format_table(flat_index(self.state_scores), index_name="model / h"))
         if per_arc and not self.per_arc.empty:
             wide = self.per_arc["mae"].unstack("model").reindex(columns=list(self.comparison.index))
             n = self.per_arc["n"].groupby(level="arc_id").max()
@@ -308,94 +309,6 @@ class BacktestReport:
                     wide[f"gbm/{ref}"] = wide["gbm"] / wide[ref]
             lines += ["", "MAE per arc (common rows)", format_table(wide, index_name="arc_id")]
         return "\n".join(lines)
-
-
-def _flat(table: pd.DataFrame) -> pd.DataFrame:
-    """Return a copy of a multi-indexed table, indexed by its labels joined with `` / ``."""
-    out = table.copy()
-    out.index = [
-        " / ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in idx)
-        if isinstance(idx, tuple)
-        else str(idx)
-        for idx in out.index
-    ]
-    return out
-
-
-def format_table(table: pd.DataFrame, *, index_name: str = "", digits: int = 3) -> str:
-    """Format a numeric frame as an aligned text table (first column left-aligned).
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        The table; its index becomes the first column.
-    index_name : str
-        Header of the first column.
-    digits : int, default 3
-        Decimals for ratios/small numbers; values >= 10 get 1 or 2 decimals.
-
-    Returns
-    -------
-    str
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> print(format_table(pd.DataFrame({"mae": [38.1]}, index=["gbm"]), index_name="model"))
-    model    mae
-    gbm    38.10
-    """
-    header = [index_name] + [str(c) for c in table.columns]
-    rows = []
-    for idx, row in table.iterrows():
-        cells = [str(idx)]
-        for col, v in row.items():
-            cells.append(_fmt(v, str(col), digits))
-        rows.append(cells)
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    out = []
-    for r in [header, *rows]:
-        first = r[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)]
-        out.append("  ".join([first, *rest]).rstrip())
-    return "\n".join(out)
-
-
-def _fmt(v: Any, col: str, digits: int) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if isinstance(v, str):
-        return v
-    if col in ("n", "n_targets", "n_predicted") or isinstance(v, int | np.integer):
-        return f"{int(v):,}"
-    x = float(v)
-    if col in ("mae", "rmse", "bias") or abs(x) >= 10:
-        return f"{x:.2f}"
-    return f"{x:.{digits}f}"
-
-
-def _paris(value: Any) -> str:
-    if not isinstance(value, str):
-        return str(value)
-    ts = pd.Timestamp(value).tz_convert("Europe/Paris")
-    return ts.strftime("%Y-%m-%d") if ts.hour == 0 else ts.strftime("%Y-%m-%d %H:%M")
-
-
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    flat = df.reset_index()
-    out = []
-    for rec in flat.to_dict(orient="records"):
-        clean: dict[str, Any] = {}
-        for k, v in rec.items():
-            if isinstance(v, np.integer):
-                v = int(v)
-            elif isinstance(v, np.floating | float):
-                v = None if math.isnan(float(v)) else float(v)
-            elif isinstance(v, pd.Timestamp):
-                v = v.isoformat()
-            clean[str(k)] = v
-        out.append(clean)
-    return out
 
 
 def build_report(
@@ -449,18 +362,12 @@ def build_report(
         if scales is not None and len(scale_map)
         else np.full(len(p), np.nan)
     )
-    scale = np.where(scale > 0, scale, np.nan)
-    err = yp - y
     frame = pd.DataFrame(
         {
             "model": pd.Categorical(model, categories=names),
             "arc_id": arc,
             "horizon": horizon,
-            "err": err,
-            "ae": np.abs(err),
-            "se": err**2,
-            "sae": np.abs(err) / scale,
-            "ay": np.abs(y),
+            **error_terms(y, yp, scale),
         }
     )
     keys = pd.MultiIndex.from_arrays([horizon, arc, p["time"].to_numpy()])

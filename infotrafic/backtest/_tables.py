@@ -1,7 +1,8 @@
 """Score tables of a backtest report: point errors, intervals and traffic states.
 
 All tables are long frames indexed by what they group on; the report (:mod:`._report`) decides
-which rows are scored (those every model predicted) and how tables are shown.
+which rows are scored (those every model predicted) and how tables are shown. The metrics are
+those of :mod:`infotrafic.backtest.metrics`: the tables average its per-pair terms by group.
 """
 
 from __future__ import annotations
@@ -9,7 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from infotrafic.backtest import metrics
+from infotrafic.backtest.metrics import (
+    ERROR_TERMS,
+    INTERVAL_TERMS,
+    POINT_METRICS,
+    accuracy,
+    interval_terms,
+    macro_f1,
+    point_metrics,
+)
 from infotrafic.intervals import check_levels, local_hours
 
 __all__ = ["error_table", "interval_levels", "interval_tables", "state_tables"]
@@ -23,8 +32,8 @@ def error_table(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     Parameters
     ----------
     df : pandas.DataFrame
-        Rows with the error columns ``err`` (``y_pred - y_true``), ``ae``, ``se``, ``sae``
-        (absolute error over the arc's MASE scale) and ``ay`` (``|y_true|``).
+        Rows with the columns of :data:`~infotrafic.backtest.metrics.ERROR_TERMS`, as made by
+        :func:`~infotrafic.backtest.metrics.error_terms`.
     by : list of str
         Grouping columns.
 
@@ -35,17 +44,10 @@ def error_table(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         ``bias``, ``mase``, ``wmape``).
     """
     g = df.groupby(by, observed=True, sort=True)
-    out = pd.DataFrame(
-        {
-            "n": g["ae"].count(),
-            "mae": g["ae"].mean(),
-            "rmse": np.sqrt(g["se"].mean()),
-            "bias": g["err"].mean(),
-            "mase": g["sae"].mean(),
-            "wmape": g["ae"].sum() / g["ay"].sum().where(lambda s: s > 0),
-        }
-    )
-    out["n"] = out["n"].astype("int64")
+    means = g[list(ERROR_TERMS)].mean()
+    scores = point_metrics({k: means[k].to_numpy() for k in ERROR_TERMS})
+    out = pd.DataFrame({k: scores[k] for k in POINT_METRICS}, index=means.index)
+    out.insert(0, "n", g["ae"].count().astype("int64"))
     return out
 
 
@@ -102,9 +104,8 @@ def interval_tables(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     parts = []
     for level in levels:
         name = f"{level:g}"
-        lo = rows[f"lo_{name}"].to_numpy(dtype="float64")
-        hi = rows[f"hi_{name}"].to_numpy(dtype="float64")
-        ok = np.isfinite(lo) & np.isfinite(hi) & np.isfinite(y)
+        terms = interval_terms(y, rows[f"lo_{name}"], rows[f"hi_{name}"], level)
+        ok = np.isfinite(terms["inside"])
         parts.append(
             pd.DataFrame(
                 {
@@ -112,9 +113,7 @@ def interval_tables(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                     "level": level,
                     "horizon": rows["horizon"].to_numpy()[ok],
                     "hour": hour[ok],
-                    "inside": ((y >= lo) & (y <= hi))[ok].astype("float64"),
-                    "width": (hi - lo)[ok],
-                    "winkler": metrics.winkler_scores(y[ok], lo[ok], hi[ok], level),
+                    **{k: terms[k][ok] for k in INTERVAL_TERMS},
                 }
             )
         )
@@ -124,14 +123,8 @@ def interval_tables(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     def table(by: list[str]) -> pd.DataFrame:
         g = long.groupby(by, observed=True, sort=True)
-        out = pd.DataFrame(
-            {
-                "n": g["inside"].count().astype("int64"),
-                "coverage": g["inside"].mean(),
-                "width": g["width"].mean(),
-                "winkler": g["winkler"].mean(),
-            }
-        )
+        out = g[list(INTERVAL_TERMS)].mean().rename(columns={"inside": "coverage"})
+        out.insert(0, "n", g["inside"].count().astype("int64"))
         return out
 
     return table(["model", "level", "horizon"]), table(["model", "level", "horizon", "hour"])
@@ -173,8 +166,8 @@ def state_tables(states: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFram
                 "model": model,
                 "horizon": horizon,
                 "n": len(g),
-                "accuracy": metrics.accuracy(t, p),
-                "macro_f1": metrics.macro_f1(t, p),
+                "accuracy": accuracy(t, p),
+                "macro_f1": macro_f1(t, p),
             }
         )
         counts = pd.crosstab(t, p).reindex(index=_STATES, columns=_STATES, fill_value=0)

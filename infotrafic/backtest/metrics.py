@@ -21,20 +21,36 @@ the width plus ``2/a`` times the distance by which the observation falls outside
 better; it rewards narrow intervals that still cover). Traffic states are scored by
 ``accuracy`` and ``macro_f1`` (the unweighted mean of each state's F1, so that the rare
 saturated and blocked states count as much as the fluid one).
+
+Every metric is computed in one place, from per-pair *terms*: :func:`error_terms` gives each
+pair's error, absolute error, squared error, scaled absolute error and ``|y_true|``, and
+:func:`point_metrics` turns the means of those terms into the point metrics (``rmse`` is the
+square root of the mean squared error, ``wmape`` the ratio of two means); :func:`interval_terms`
+gives each interval's ``inside``, ``width`` and ``winkler`` score, whose means are the interval
+metrics. The scalar functions below average the terms of one series; the backtest report
+averages the same terms by group (model, arc, hour, horizon).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "ERROR_TERMS",
+    "INTERVAL_TERMS",
+    "POINT_METRICS",
     "accuracy",
     "bias",
     "coverage",
+    "error_terms",
+    "interval_terms",
     "macro_f1",
     "mae",
     "mase",
+    "point_metrics",
     "rmse",
     "seasonal_scale",
     "width",
@@ -45,14 +61,94 @@ __all__ = [
 
 ArrayLike = npt.ArrayLike
 
+#: The point metrics, in the order of the report's tables.
+POINT_METRICS: tuple[str, ...] = ("mae", "rmse", "bias", "mase", "wmape")
+#: Per-pair terms of :func:`error_terms`: error, absolute, squared, scaled absolute, ``|y_true|``.
+ERROR_TERMS: tuple[str, ...] = ("err", "ae", "se", "sae", "ay")
+#: Per-interval terms of :func:`interval_terms`.
+INTERVAL_TERMS: tuple[str, ...] = ("inside", "width", "winkler")
 
-def _pairs(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+
+def error_terms(
+    y_true: ArrayLike, y_pred: ArrayLike, scale: ArrayLike | None = None
+) -> dict[str, np.ndarray]:
+    """Per-pair terms whose means make the point metrics (NaN where a pair is not usable).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of float
+        Observations and forecasts, same length.
+    scale : float or array-like of float, optional
+        MASE scale of each pair (or one for all); a scale that is missing, zero or negative
+        leaves the pair's ``sae`` NaN.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``err`` (``y_pred - y_true``), ``ae`` (``|err|``), ``se`` (``err ** 2``), ``sae``
+        (``ae / scale``) and ``ay`` (``|y_true|``); see :func:`point_metrics`.
+
+    Examples
+    --------
+    >>> terms = error_terms([10, 20, float("nan")], [12, 17, 5], scale=2.0)
+    >>> terms["err"].tolist(), terms["sae"].tolist()
+    ([2.0, -3.0, nan], [1.0, 1.5, nan])
+    """
     t = np.asarray(y_true, dtype="float64").ravel()
     p = np.asarray(y_pred, dtype="float64").ravel()
     if t.shape != p.shape:
         raise ValueError(f"y_true and y_pred differ in length: {t.size} != {p.size}")
     ok = np.isfinite(t) & np.isfinite(p)
-    return t[ok], p[ok]
+    with np.errstate(invalid="ignore"):
+        err = np.where(ok, p - t, np.nan)
+    ae = np.abs(err)
+    if scale is None:
+        sae = np.full(t.shape, np.nan)
+    else:
+        s = np.broadcast_to(np.asarray(scale, dtype="float64").ravel(), t.shape)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            sae = ae / np.where(s > 0, s, np.nan)
+    with np.errstate(over="ignore"):
+        se = err**2
+    return {"err": err, "ae": ae, "se": se, "sae": sae, "ay": np.where(ok, np.abs(t), np.nan)}
+
+
+def point_metrics(means: Mapping[str, ArrayLike]) -> dict[str, np.ndarray]:
+    """Return the point metrics from the means of the :func:`error_terms` over a set of pairs.
+
+    Parameters
+    ----------
+    means : mapping of str to float or array-like
+        The mean of each term of :data:`ERROR_TERMS` (scalars, or one value per group).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``mae``, ``rmse``, ``bias``, ``mase`` and ``wmape`` (NaN where every ``|y_true|`` is 0).
+
+    Examples
+    --------
+    >>> m = point_metrics({"err": -0.5, "ae": 2.5, "se": 6.5, "sae": 1.25, "ay": 15.0})
+    >>> {k: round(float(v), 4) for k, v in m.items()}
+    {'mae': 2.5, 'rmse': 2.5495, 'bias': -0.5, 'mase': 1.25, 'wmape': 0.1667}
+    """
+    m = {k: np.asarray(means[k], dtype="float64") for k in ERROR_TERMS}
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        wmape = np.where(m["ay"] > 0, m["ae"] / m["ay"], np.nan)
+        rmse = np.sqrt(m["se"])
+    return {"mae": m["ae"], "rmse": rmse, "bias": m["err"], "mase": m["sae"], "wmape": wmape}
+
+
+def _mean(values: np.ndarray) -> float:
+    """Mean of the values that are not NaN (the usable pairs' terms); NaN without any."""
+    usable = values[~np.isnan(values)]
+    return float(np.mean(usable)) if usable.size else float("nan")
+
+
+def _point(name: str, y_true: ArrayLike, y_pred: ArrayLike, scale: float | None = None) -> float:
+    """One point metric of one series, from the means of its :func:`error_terms`."""
+    terms = error_terms(y_true, y_pred, scale)
+    return float(point_metrics({k: _mean(v) for k, v in terms.items()})[name])
 
 
 def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
@@ -73,8 +169,7 @@ def mae(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     >>> mae([10, 20, float("nan")], [12, 17, 5])
     2.5
     """
-    t, p = _pairs(y_true, y_pred)
-    return float(np.mean(np.abs(p - t))) if t.size else float("nan")
+    return _point("mae", y_true, y_pred)
 
 
 def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
@@ -95,8 +190,7 @@ def rmse(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     >>> rmse([0, 0], [3, 4])
     3.5355...
     """
-    t, p = _pairs(y_true, y_pred)
-    return float(np.sqrt(np.mean((p - t) ** 2))) if t.size else float("nan")
+    return _point("rmse", y_true, y_pred)
 
 
 def bias(y_true: ArrayLike, y_pred: ArrayLike) -> float:
@@ -117,8 +211,7 @@ def bias(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     >>> bias([10, 20], [12, 17])
     -0.5
     """
-    t, p = _pairs(y_true, y_pred)
-    return float(np.mean(p - t)) if t.size else float("nan")
+    return _point("bias", y_true, y_pred)
 
 
 def wmape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
@@ -141,11 +234,7 @@ def wmape(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     >>> wmape([0, 100], [10, 90])
     0.2
     """
-    t, p = _pairs(y_true, y_pred)
-    denom = float(np.sum(np.abs(t)))
-    if not t.size or denom == 0.0:
-        return float("nan")
-    return float(np.sum(np.abs(p - t)) / denom)
+    return _point("wmape", y_true, y_pred)
 
 
 def seasonal_scale(y_train: ArrayLike, season: int = 168) -> float:
@@ -219,12 +308,33 @@ def mase(
         scale = seasonal_scale(y_train, season)
     if not np.isfinite(scale) or scale <= 0:
         return float("nan")
-    return mae(y_true, y_pred) / float(scale)
+    return _point("mase", y_true, y_pred, float(scale))
 
 
-def _intervals(
-    y_true: ArrayLike, lower: ArrayLike, upper: ArrayLike
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def interval_terms(
+    y_true: ArrayLike, lower: ArrayLike, upper: ArrayLike, level: float | None = None
+) -> dict[str, np.ndarray]:
+    """Per-interval terms whose means make the interval metrics (NaN where a value is missing).
+
+    Parameters
+    ----------
+    y_true, lower, upper : array-like of float
+        Observations and interval bounds, same length.
+    level : float, optional
+        The intervals' level in percent; needed for the ``winkler`` term.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``inside`` (1.0 when ``lower <= y_true <= upper``, else 0.0), ``width``
+        (``upper - lower``) and, with a ``level``, ``winkler`` (:func:`winkler_scores`).
+
+    Examples
+    --------
+    >>> terms = interval_terms([10, 30, float("nan")], [8, 21, 0], [12, 25, 1], level=80)
+    >>> terms["inside"].tolist(), terms["winkler"].tolist()
+    ([1.0, 0.0, nan], [4.0, 54.0, nan])
+    """
     t = np.asarray(y_true, dtype="float64").ravel()
     lo = np.asarray(lower, dtype="float64").ravel()
     hi = np.asarray(upper, dtype="float64").ravel()
@@ -233,7 +343,14 @@ def _intervals(
             f"y_true, lower and upper differ in length: {t.size}, {lo.size}, {hi.size}"
         )
     ok = np.isfinite(t) & np.isfinite(lo) & np.isfinite(hi)
-    return t[ok], lo[ok], hi[ok]
+    with np.errstate(invalid="ignore"):
+        terms = {
+            "inside": np.where(ok, (t >= lo) & (t <= hi), np.nan),
+            "width": np.where(ok, hi - lo, np.nan),
+        }
+    if level is not None:
+        terms["winkler"] = np.where(ok, winkler_scores(t, lo, hi, level), np.nan)
+    return terms
 
 
 def coverage(y_true: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> float:
@@ -254,8 +371,7 @@ def coverage(y_true: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> float:
     >>> coverage([10, 20, 30, 40], [8, 21, 25, 0], [12, 25, 35, 50])
     0.75
     """
-    t, lo, hi = _intervals(y_true, lower, upper)
-    return float(np.mean((t >= lo) & (t <= hi))) if t.size else float("nan")
+    return _mean(interval_terms(y_true, lower, upper)["inside"])
 
 
 def width(lower: ArrayLike, upper: ArrayLike) -> float:
@@ -275,8 +391,7 @@ def width(lower: ArrayLike, upper: ArrayLike) -> float:
     >>> width([8, 21], [12, 25])
     4.0
     """
-    _, lo, hi = _intervals(np.zeros(np.shape(lower)), lower, upper)
-    return float(np.mean(hi - lo)) if lo.size else float("nan")
+    return _mean(interval_terms(np.zeros(np.size(lower)), lower, upper)["width"])
 
 
 def winkler_scores(
@@ -334,9 +449,7 @@ def winkler(y_true: ArrayLike, lower: ArrayLike, upper: ArrayLike, level: float)
     >>> winkler([10, 30], [8, 21], [12, 25], level=80)
     29.0
     """
-    scores = winkler_scores(y_true, lower, upper, level)
-    scores = scores[np.isfinite(scores)]
-    return float(np.mean(scores)) if scores.size else float("nan")
+    return _mean(interval_terms(y_true, lower, upper, level)["winkler"])
 
 
 def _labels(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

@@ -1,18 +1,33 @@
-"""The HTTP client of the portal's Explore API v2.1 (sync, httpx, injectable, retried)."""
+"""The HTTP client of the portal's Explore API v2.1 (sync, httpx, injectable, retried).
+
+:class:`OpenDataClient` is the user's entry point. It holds an
+:class:`~infotrafic.opendata._http.HttpCore` (requests, retries, downloads) and a
+:class:`~infotrafic.opendata._fetch.Fetcher` over the same core (bulk fetches and sync), and
+delegates to them: composition, no inheritance, and neither part imports this module.
+"""
 
 from __future__ import annotations
 
 import logging
-import zipfile
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, overload
+from typing import Literal, Self, overload
 
+import httpx
 import pandas as pd
 
 from infotrafic._types import PathLike, TimeLike
+from infotrafic.config import DEFAULT_BASE_URL, Settings
 from infotrafic.exceptions import ConfigurationError, OpenDataError
-from infotrafic.opendata._config import HISTORY_DATASET, RECORDS_MAX_LIMIT, RECORDS_WINDOW
+from infotrafic.opendata._config import (
+    DEFAULT_DATASET,
+    HISTORY_DATASET,
+    RECORDS_MAX_LIMIT,
+    RECORDS_WINDOW,
+    RetryPolicy,
+)
+from infotrafic.opendata._fetch import Fetcher, FetchSummary, StoreLike
 from infotrafic.opendata._http import HttpCore, parse_model
 from infotrafic.opendata._models import (
     Attachment,
@@ -22,29 +37,22 @@ from infotrafic.opendata._models import (
     records_to_panel,
 )
 from infotrafic.opendata._query import arcs_list, odsql_where, to_utc
-
-if TYPE_CHECKING:
-    from infotrafic.opendata._fetch import FetchSummary, StoreLike
+from infotrafic.opendata._verify import whole_zip
 
 __all__ = ["OpenDataClient"]
 
 logger = logging.getLogger("infotrafic.opendata")
 
 
-def _whole_zip(path: Path) -> None:
-    """Raise :class:`ValueError` unless ``path`` holds a whole ZIP archive.
-
-    A body cut short without a ``Content-Length`` (the server closed the connection) looks
-    complete to HTTP; the ZIP's central directory, written last, is then missing.
-    """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            archive.infolist()
-    except zipfile.BadZipFile as exc:
-        raise ValueError(f"{path.name}: not a whole ZIP archive ({exc})") from exc
+def _where(
+    arcs: int | str | Iterable[int | str] | None, start: TimeLike | None, end: TimeLike | None
+) -> str | None:
+    """Return the ODSQL filter of arcs and ``start <= t_1h < end`` (naive = Paris time)."""
+    lo = None if start is None else to_utc(start)
+    return odsql_where(arcs_list(arcs), lo, None if end is None else to_utc(end))
 
 
-class OpenDataClient(HttpCore):
+class OpenDataClient:
     """Talk to the Paris open-data portal (Opendatasoft Explore API v2.1).
 
     Parameters
@@ -75,6 +83,107 @@ class OpenDataClient(HttpCore):
     (24, [4264])
     """
 
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        api_key: str | None = None,
+        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        retry: RetryPolicy | None = None,
+        dataset: str = DEFAULT_DATASET,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.http = HttpCore(
+            base_url,
+            api_key=api_key,
+            client=client,
+            transport=transport,
+            timeout=timeout,
+            retry=retry,
+            dataset=dataset,
+            sleep=sleep,
+        )
+        self._fetcher = Fetcher(self.http)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, base_url: str | None = None) -> Self:
+        """Build a client from the :class:`~infotrafic.config.Settings` (read once by the caller).
+
+        Parameters
+        ----------
+        settings : Settings
+            Base URL, API key, timeout, retry budget and longest quota wait.
+        base_url : str, optional
+            Overrides ``settings.base_url`` (e.g. from a command-line option).
+
+        Returns
+        -------
+        OpenDataClient
+
+        Examples
+        --------
+        >>> from infotrafic.config import Settings
+        >>> with OpenDataClient.from_settings(Settings(max_retries=2)) as client:
+        ...     client.base_url, client.retry.max_retries
+        ('https://opendata.paris.fr', 2)
+        """
+        key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+        return cls(
+            base_url or settings.base_url,
+            api_key=key,
+            timeout=settings.timeout,
+            retry=RetryPolicy(
+                max_retries=settings.max_retries, max_quota_wait=settings.max_quota_wait
+            ),
+        )
+
+    # -- plumbing (the HTTP core's) -------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        """The portal root, without a trailing slash."""
+        return self.http.base_url
+
+    @property
+    def dataset(self) -> str:
+        """The live dataset queried by :meth:`records`, :meth:`fetch` and :meth:`sync`."""
+        return self.http.dataset
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy of every request."""
+        return self.http.retry
+
+    def close(self) -> None:
+        """Close the HTTP client if it was built here."""
+        self.http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r}, dataset={self.dataset!r})"
+
+    def export_url(self, export_format: str = "csv", dataset: str | None = None) -> str:
+        """Return the URL of ``/exports/{format}`` of a dataset.
+
+        Parameters
+        ----------
+        export_format : str, default "csv"
+            The export format.
+        dataset : str, optional
+            Dataset id (default: the client's).
+
+        Returns
+        -------
+        str
+        """
+        return self.http.export_url(export_format, dataset)
+
     # -- queries ----------------------------------------------------------------------------
     def count(
         self,
@@ -96,12 +205,7 @@ class OpenDataClient(HttpCore):
         int
             The portal's ``total_count``.
         """
-        where = odsql_where(
-            arcs_list(arcs),
-            None if start is None else to_utc(start),
-            None if end is None else to_utc(end),
-        )
-        return self.count_where(where)
+        return self.count_where(_where(arcs, start, end))
 
     def count_where(self, where: str | None, *, dataset: str | None = None) -> int:
         """Count the records matching an ODSQL ``where`` (``None``: all records).
@@ -118,12 +222,7 @@ class OpenDataClient(HttpCore):
         int
             The portal's ``total_count``.
         """
-        body = self.get_json(
-            self._dataset_url("records", dataset=dataset),
-            {"where": where, "limit": 1},
-            what=f"count of {dataset or self.dataset}",
-        )
-        return parse_model(RecordsPage, body, "count").total_count
+        return self.http.count_where(where, dataset=dataset)
 
     @overload
     def records(
@@ -185,11 +284,7 @@ class OpenDataClient(HttpCore):
             The query matches more than the 10,000 rows ``/records`` can page through:
             use :meth:`fetch`, which goes through ``/exports``.
         """
-        where = odsql_where(
-            arcs_list(arcs),
-            None if start is None else to_utc(start),
-            None if end is None else to_utc(end),
-        )
+        where = _where(arcs, start, end)
         select = None
         if fields is not None:
             select = ", ".join(dict.fromkeys(["iu_ac", "t_1h", *fields]))
@@ -208,7 +303,7 @@ class OpenDataClient(HttpCore):
                 "offset": offset,
                 "timezone": "UTC",
             }
-            body = self.get_json(self._dataset_url("records"), params, what="records")
+            body = self.http.get_json(self.http.dataset_url("records"), params, what="records")
             page = parse_model(RecordsPage, body, "records")
             if limit is None and offset == 0 and page.total_count >= RECORDS_WINDOW:
                 raise ConfigurationError(
@@ -239,16 +334,7 @@ class OpenDataClient(HttpCore):
         tuple of pandas.Timestamp or None
             ``(oldest, newest)`` in UTC, or ``None`` when there is no record.
         """
-        where = odsql_where(arcs_list(arcs), None, None)
-        edges = []
-        for order in ("t_1h asc", "t_1h desc"):
-            params = {"select": "t_1h", "where": where, "order_by": order, "limit": 1}
-            body = self.get_json(self._dataset_url("records"), params, what="time bounds")
-            results = body.get("results") if isinstance(body, dict) else None
-            if not results:
-                return None
-            edges.append(to_utc(str(results[0]["t_1h"])))
-        return edges[0], edges[1]
+        return self.http.time_bounds(arcs_list(arcs))
 
     def dataset_info(self, dataset: str | None = None) -> DatasetInfo:
         """Return the metadata of a dataset (fields, record count, modification date).
@@ -263,8 +349,8 @@ class OpenDataClient(HttpCore):
         DatasetInfo
             The typed metadata.
         """
-        body = self.get_json(
-            self._dataset_url(dataset=dataset), what=f"metadata of {dataset or self.dataset}"
+        body = self.http.get_json(
+            self.http.dataset_url(dataset=dataset), what=f"metadata of {dataset or self.dataset}"
         )
         return parse_model(DatasetInfo, body, "dataset metadata")
 
@@ -282,8 +368,8 @@ class OpenDataClient(HttpCore):
         list of Attachment
             Title, URL and year of each attachment.
         """
-        body = self.get_json(
-            self._dataset_url("attachments", dataset=dataset), what=f"attachments of {dataset}"
+        body = self.http.get_json(
+            self.http.dataset_url("attachments", dataset=dataset), what=f"attachments of {dataset}"
         )
         items = body.get("attachments", []) if isinstance(body, dict) else []
         found = [
@@ -360,10 +446,10 @@ class OpenDataClient(HttpCore):
         """
         url = next(
             (u for u in (item.href, item.url) if u and u.startswith(("http://", "https://"))),
-            self._dataset_url("attachments", item.id or item.title, dataset=dataset),
+            self.http.dataset_url("attachments", item.id or item.title, dataset=dataset),
         )
-        check = _whole_zip if target.suffix.lower() == ".zip" else None
-        self.download(
+        check = whole_zip if target.suffix.lower() == ".zip" else None
+        self.http.download(
             url, target, what=f"archive {item.title}", verify=check, resume=True, progress=progress
         )
         return target
@@ -455,10 +541,7 @@ class OpenDataClient(HttpCore):
             rows were kept (in the store, or in the error's ``result``) but they are not
             recorded as done, so the next run downloads them again.
         """
-        from infotrafic.opendata._fetch import fetch_range
-
-        return fetch_range(
-            self,
+        return self._fetcher.fetch(
             arcs_list(arcs),
             to_utc(start),
             to_utc(end),
@@ -508,10 +591,7 @@ class OpenDataClient(HttpCore):
             When slices could not be proven complete (see :meth:`fetch`); slices left so by
             earlier runs in the same folder are downloaded again first.
         """
-        from infotrafic.opendata._fetch import sync_store
-
-        return sync_store(
-            self,
+        return self._fetcher.sync(
             store,
             arcs_list(arcs),
             out_dir=out_dir,

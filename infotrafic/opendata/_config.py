@@ -1,4 +1,8 @@
-"""Named defaults of the client: endpoints, timeouts, limits and the retry policy."""
+"""Named defaults of the client: endpoints, timeouts, limits and the retry policy.
+
+The defaults a user may also set through :class:`~infotrafic.config.Settings` (read timeout,
+retries, longest quota wait) are defined once in :mod:`infotrafic.config` and read here.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 
 from infotrafic._version import __version__
+from infotrafic.config import DEFAULT_MAX_QUOTA_WAIT, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from infotrafic.exceptions import ConfigurationError
 
 __all__ = [
@@ -35,9 +40,6 @@ RECORDS_MAX_LIMIT = 100
 RECORDS_WINDOW = 10_000
 #: Seconds to establish a connection.
 DEFAULT_CONNECT_TIMEOUT = 10.0
-#: Seconds allowed between two reads (also write and pool waits); exports stream, so this is
-#: not a bound on a whole download.
-DEFAULT_TIMEOUT = 60.0
 #: Sent with every request so that the portal's operators know who calls.
 USER_AGENT = (
     f"infotrafic/{__version__} (+https://github.com/infotrafic/infotrafic; "
@@ -80,7 +82,8 @@ class RetryPolicy:
     ----------
     max_retries : int, default 5
         Retries after the first attempt on 5xx answers, connection errors and cut or broken
-        bodies. Quota waits (429) are counted separately, up to the same number.
+        bodies. Quota waits (429) are counted separately, up to the same number. The default is
+        :data:`infotrafic.config.DEFAULT_MAX_RETRIES`.
     backoff_base : float, default 0.5
         First backoff in seconds; doubles at each retry.
     backoff_cap : float, default 30.0
@@ -89,7 +92,8 @@ class RetryPolicy:
         Random extra share of each backoff (``0.5`` draws up to +50 %), to spread clients.
     max_quota_wait : float, default 300.0
         Longest wait in seconds for a quota reset announced by a 429; beyond it the client raises
-        :class:`~infotrafic.exceptions.QuotaExceededError` at once.
+        :class:`~infotrafic.exceptions.QuotaExceededError` at once. The default is
+        :data:`infotrafic.config.DEFAULT_MAX_QUOTA_WAIT`.
 
     Examples
     --------
@@ -98,11 +102,11 @@ class RetryPolicy:
     [1.0, 2.0, 4.0, 4.0]
     """
 
-    max_retries: int = 5
+    max_retries: int = DEFAULT_MAX_RETRIES
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
     jitter: float = 0.5
-    max_quota_wait: float = 300.0
+    max_quota_wait: float = DEFAULT_MAX_QUOTA_WAIT
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:

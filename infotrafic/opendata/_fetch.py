@@ -1,7 +1,13 @@
-"""Bulk fetches through ``/exports``: time slices, files on disk, verification, resume, sync."""
+"""Bulk fetches through ``/exports``: time slices, files on disk, verification, resume, sync.
+
+:class:`Fetcher` holds the client's :class:`~infotrafic.opendata._http.HttpCore` (composition,
+not inheritance): it asks the core for counts, time bounds and downloads, and knows nothing of
+:class:`~infotrafic.opendata.OpenDataClient`, which calls it.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -10,22 +16,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
-from infotrafic._io import atomic_write_text
+from infotrafic._io import atomic_write, atomic_write_text
 from infotrafic._schema import empty_panel
 from infotrafic._types import PathLike
 from infotrafic.exceptions import ConfigurationError, IncompleteFetchError, OpenDataError
+from infotrafic.opendata._http import HttpCore
 from infotrafic.opendata._parse import EXPORT_FORMATS, ParsedSlice, canonical, parse_export
 from infotrafic.opendata._query import Slice, make_slices
 from infotrafic.opendata._verify import check_slice, tail_problem
 
-if TYPE_CHECKING:
-    from infotrafic.opendata._client import OpenDataClient
-
-__all__ = ["DEFAULT_FIELDS", "FetchSummary", "StoreLike", "fetch_range", "sync_store"]
+__all__ = ["DEFAULT_FIELDS", "FetchSummary", "Fetcher", "StoreLike"]
 
 #: Fields exported by default: what the canonical panel needs.
 DEFAULT_FIELDS: tuple[str, ...] = ("iu_ac", "t_1h", "q", "k", "etat_trafic", "etat_barre")
@@ -164,14 +168,14 @@ class _Manifest:
         return [e for e in self.done.values() if e.get("verified") is False and "start" in e]
 
 
-def _count(client: OpenDataClient, where: str) -> int | None:
+def _count(http: HttpCore, where: str) -> int | None:
     """Ask the portal's count of a slice; ``None`` when it cannot count (e.g. no ``/records``).
 
     Without a count a slice must prove itself complete by its hours (see
     :mod:`infotrafic.opendata._verify`). Quota, server, transport and query errors propagate.
     """
     try:
-        return client.count_where(where)
+        return http.count_where(where)
     except OpenDataError as exc:
         if type(exc) is not OpenDataError:
             raise
@@ -188,69 +192,172 @@ def _default_dir(store: StoreLike | None) -> Path | None:
     return Path(raw) / "opendata" if raw is not None else None
 
 
-def fetch_range(
-    client: OpenDataClient,
-    arcs: list[int] | None,
-    start: pd.Timestamp,
-    end: pd.Timestamp,
-    *,
-    store: StoreLike | None,
-    out_dir: PathLike | None,
-    fields: Sequence[str] | None,
-    slice_freq: str,
-    export_format: str,
-    progress: bool,
-    slices: list[Slice] | None = None,
-    raise_unverified: bool = True,
-) -> pd.DataFrame | FetchSummary:
-    """Implement :meth:`OpenDataClient.fetch` (see there); ``slices`` overrides the cutting."""
-    if export_format not in EXPORT_FORMATS:
-        raise ConfigurationError(
-            f"export_format {export_format!r} cannot be read back; use one of {EXPORT_FORMATS}"
-        )
-    if slices is None:
-        slices = make_slices(arcs, start, end, slice_freq)
-    select = ", ".join(dict.fromkeys(["iu_ac", "t_1h", *(fields or DEFAULT_FIELDS)]))
-    directory = Path(out_dir) if out_dir is not None else _default_dir(store)
-    tmp: tempfile.TemporaryDirectory[str] | None = None
-    if directory is None:
-        tmp = tempfile.TemporaryDirectory(prefix="infotrafic-fetch-")
-        directory = Path(tmp.name)
-    panels: list[pd.DataFrame] = []
-    count = _Counter(client)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        whole = Slice(slices[0].arcs, start, end)
-        if len(slices) > 1 and count(whole.where) == 0:
-            summary = FetchSummary(slices=len(slices), empty=len(slices))
-        else:
-            summary, panels = _run_slices(
-                client, count, slices, directory, select, export_format, store, progress
+class Fetcher:
+    """Fetch slices of the portal's dataset through ``/exports`` into files, a panel or a store.
+
+    Parameters
+    ----------
+    http : HttpCore
+        The HTTP core it sends its requests through (the client's).
+    """
+
+    def __init__(self, http: HttpCore) -> None:
+        self.http = http
+
+    def fetch(
+        self,
+        arcs: list[int] | None,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        *,
+        store: StoreLike | None,
+        out_dir: PathLike | None,
+        fields: Sequence[str] | None,
+        slice_freq: str,
+        export_format: str,
+        progress: bool,
+        slices: list[Slice] | None = None,
+        raise_unverified: bool = True,
+    ) -> pd.DataFrame | FetchSummary:
+        """Implement :meth:`OpenDataClient.fetch` (see there); ``slices`` overrides the cutting."""
+        if export_format not in EXPORT_FORMATS:
+            raise ConfigurationError(
+                f"export_format {export_format!r} cannot be read back; use one of {EXPORT_FORMATS}"
             )
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-    if store is not None:
-        result: pd.DataFrame | FetchSummary = summary
-    elif not panels:
-        result = empty_panel()
-    else:
-        merged = pd.concat(panels, ignore_index=True)
-        result = canonical(merged.drop_duplicates(["arc_id", "time"], keep="last"))
-    if raise_unverified:
-        summary.raise_unverified(result)
-    return result
+        if slices is None:
+            slices = make_slices(arcs, start, end, slice_freq)
+        select = ", ".join(dict.fromkeys(["iu_ac", "t_1h", *(fields or DEFAULT_FIELDS)]))
+        directory = Path(out_dir) if out_dir is not None else _default_dir(store)
+        tmp: tempfile.TemporaryDirectory[str] | None = None
+        if directory is None:
+            tmp = tempfile.TemporaryDirectory(prefix="infotrafic-fetch-")
+            directory = Path(tmp.name)
+        panels: list[pd.DataFrame] = []
+        count = _Counter(self.http)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            whole = Slice(slices[0].arcs, start, end)
+            if len(slices) > 1 and count(whole.where) == 0:
+                summary = FetchSummary(slices=len(slices), empty=len(slices))
+            else:
+                summary, panels = _run_slices(
+                    self.http, count, slices, directory, select, export_format, store, progress
+                )
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
+        if store is not None:
+            result: pd.DataFrame | FetchSummary = summary
+        elif not panels:
+            result = empty_panel()
+        else:
+            merged = pd.concat(panels, ignore_index=True)
+            result = canonical(merged.drop_duplicates(["arc_id", "time"], keep="last"))
+        if raise_unverified:
+            summary.raise_unverified(result)
+        return result
+
+    def sync(
+        self,
+        store: StoreLike,
+        arcs: list[int] | None,
+        *,
+        out_dir: PathLike | None,
+        slice_freq: str,
+        progress: bool,
+    ) -> FetchSummary:
+        """Implement :meth:`OpenDataClient.sync` (see there)."""
+        directory = Path(out_dir) if out_dir is not None else _default_dir(store)
+        total = FetchSummary()
+        if directory is not None:
+            total = self._retry_pending(store, arcs, directory, progress)
+        latest = store.latest_time(arcs)
+        wanted = arcs if arcs is not None else sorted(latest)
+        if not wanted:
+            raise ConfigurationError(
+                "the store holds no arc yet: name the arcs to sync (e.g. --arc 4264)"
+            )
+        groups: dict[pd.Timestamp | None, list[int]] = {}
+        for arc in wanted:
+            last = latest.get(arc)
+            groups.setdefault(None if last is None else pd.Timestamp(last), []).append(arc)
+        for last, group in sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0])):
+            bounds = self.http.time_bounds(group)
+            if bounds is None:
+                continue
+            oldest, newest = bounds
+            start = oldest if last is None else last.tz_convert("UTC") + pd.Timedelta(hours=1)
+            end = newest + pd.Timedelta(hours=1)
+            if start >= end:
+                continue
+            summary = self._into_store(
+                group,
+                start,
+                end,
+                store=store,
+                out_dir=out_dir,
+                fields=None,
+                slice_freq=slice_freq,
+                export_format="csv",
+                progress=progress,
+            )
+            total = total.merge(summary)
+        total.raise_unverified()
+        return total
+
+    def _into_store(self, *args: Any, **kwargs: Any) -> FetchSummary:
+        result = self.fetch(*args, raise_unverified=False, **kwargs)
+        assert isinstance(result, FetchSummary)
+        return result
+
+    def _retry_pending(
+        self,
+        store: StoreLike,
+        arcs: list[int] | None,
+        directory: Path,
+        progress: bool,
+    ) -> FetchSummary:
+        """Download again the unverified slices of earlier runs.
+
+        A sync starts after the newest stored hour, so it would never come back to them
+        otherwise.
+        """
+        total = FetchSummary()
+        for entry in _Manifest(directory).pending():
+            group = entry.get("arcs")
+            if arcs is not None and group is not None and not set(group) & set(arcs):
+                continue
+            sl = Slice(
+                None if group is None else tuple(group),
+                pd.Timestamp(entry["start"]),
+                pd.Timestamp(entry["end"]),
+            )
+            fields = [f.strip() for f in str(entry.get("select", "")).split(",") if f.strip()]
+            summary = self._into_store(
+                group,
+                sl.start,
+                sl.end,
+                store=store,
+                out_dir=directory,
+                fields=fields or None,
+                slice_freq="MS",
+                export_format=entry.get("format", "csv"),
+                progress=progress,
+                slices=[sl],
+            )
+            total = total.merge(summary)
+        return total
 
 
 class _Counter:
     """The portal's counts of slices; after one refusal it is not asked again in the run."""
 
-    def __init__(self, client: OpenDataClient) -> None:
-        self.client = client
+    def __init__(self, http: HttpCore) -> None:
+        self.http = http
         self.able = True
 
     def __call__(self, where: str) -> int | None:
-        expected = _count(self.client, where) if self.able else None
+        expected = _count(self.http, where) if self.able else None
         self.able = expected is not None
         return expected
 
@@ -267,7 +374,7 @@ def _resumable(done: dict[str, Any] | None, path: Path, count: _Counter, sl: Sli
 
 
 def _run_slices(
-    client: OpenDataClient,
+    http: HttpCore,
     count: _Counter,
     slices: list[Slice],
     directory: Path,
@@ -282,7 +389,7 @@ def _run_slices(
     manifest = _Manifest(directory)
     summary = FetchSummary(slices=len(slices))
     panels: list[pd.DataFrame] = []
-    flavour = hashlib.sha1(f"{client.dataset}|{select}|{export_format}".encode()).hexdigest()[:6]
+    flavour = hashlib.sha1(f"{http.dataset}|{select}|{export_format}".encode()).hexdigest()[:6]
     logger.info("fetch: %d slice(s) of %s into %s", len(slices), export_format, directory)
     bar = tqdm(slices, desc="fetch", unit="slice", disable=not progress, leave=True)
     for sl in bar:
@@ -307,9 +414,10 @@ def _run_slices(
             summary.empty += 1
             manifest.record(key, {"empty": True, "final": final, "rows": 0, "check": "count"})
             continue
-        parsed, problem = _download_slice(client, sl, path, select, export_format, expected)
+        parsed, problem = _download_slice(http, sl, path, select, export_format, expected)
         if len(parsed.quarantine):
-            parsed.quarantine.to_csv(path.with_name(path.name + ".quarantine.csv"), index=False)
+            target = path.with_name(path.name + ".quarantine.csv")
+            atomic_write(target, functools.partial(parsed.quarantine.to_csv, index=False))
         if store is not None:
             summary.ingested.append(store.ingest(parsed))
         else:
@@ -349,7 +457,7 @@ def _run_slices(
 
 
 def _download_slice(
-    client: OpenDataClient,
+    http: HttpCore,
     sl: Slice,
     path: Path,
     select: str,
@@ -368,110 +476,15 @@ def _download_slice(
         attempts += 1
         parsed = check_slice(parse_export(part, export_format, strict=True), sl, expected, part)
         problem = None if expected is not None else tail_problem(parsed, sl)
-        if problem is not None and attempts == 1 and client.retry.max_retries > 0:
+        if problem is not None and attempts == 1 and http.retry.max_retries > 0:
             raise ValueError(f"{part.name}: {problem}; downloading it again in case it was cut")
         return parsed, problem
 
-    result: tuple[ParsedSlice, str | None] = client.download(
-        client.export_url(export_format),
+    result: tuple[ParsedSlice, str | None] = http.download(
+        http.export_url(export_format),
         path,
         {"select": select, "where": sl.where, "order_by": "t_1h", "timezone": "UTC"},
         what=f"export {sl.label}",
         verify=verify,
     )
     return result
-
-
-def sync_store(
-    client: OpenDataClient,
-    store: StoreLike,
-    arcs: list[int] | None,
-    *,
-    out_dir: PathLike | None,
-    slice_freq: str,
-    progress: bool,
-) -> FetchSummary:
-    """Implement :meth:`OpenDataClient.sync` (see there)."""
-    directory = Path(out_dir) if out_dir is not None else _default_dir(store)
-    total = FetchSummary()
-    if directory is not None:
-        total = _retry_pending(client, store, arcs, directory, progress)
-    latest = store.latest_time(arcs)
-    wanted = arcs if arcs is not None else sorted(latest)
-    if not wanted:
-        raise ConfigurationError(
-            "the store holds no arc yet: name the arcs to sync (e.g. --arc 4264)"
-        )
-    groups: dict[pd.Timestamp | None, list[int]] = {}
-    for arc in wanted:
-        last = latest.get(arc)
-        groups.setdefault(None if last is None else pd.Timestamp(last), []).append(arc)
-    for last, group in sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0])):
-        bounds = client.time_bounds(group)
-        if bounds is None:
-            continue
-        oldest, newest = bounds
-        start = oldest if last is None else last.tz_convert("UTC") + pd.Timedelta(hours=1)
-        end = newest + pd.Timedelta(hours=1)
-        if start >= end:
-            continue
-        summary = _fetch_into_store(
-            client,
-            group,
-            start,
-            end,
-            store=store,
-            out_dir=out_dir,
-            fields=None,
-            slice_freq=slice_freq,
-            export_format="csv",
-            progress=progress,
-        )
-        total = total.merge(summary)
-    total.raise_unverified()
-    return total
-
-
-def _fetch_into_store(client: OpenDataClient, *args: Any, **kwargs: Any) -> FetchSummary:
-    result = fetch_range(client, *args, raise_unverified=False, **kwargs)
-    assert isinstance(result, FetchSummary)
-    return result
-
-
-def _retry_pending(
-    client: OpenDataClient,
-    store: StoreLike,
-    arcs: list[int] | None,
-    directory: Path,
-    progress: bool,
-) -> FetchSummary:
-    """Download again the unverified slices of earlier runs.
-
-    A sync starts after the newest stored hour, so it would never come back to them otherwise.
-    """
-    total = FetchSummary()
-    for entry in _Manifest(directory).pending():
-        group = entry.get("arcs")
-        if arcs is not None and group is not None and not set(group) & set(arcs):
-            continue
-        sl = Slice(
-            None if group is None else tuple(group),
-            pd.Timestamp(entry["start"]),
-            pd.Timestamp(entry["end"]),
-        )
-        fields = [f.strip() for f in str(entry.get("select", "")).split(",") if f.strip()]
-        summary = _fetch_into_store(
-            client,
-            group,
-            sl.start,
-            sl.end,
-            store=store,
-            out_dir=directory,
-            fields=fields or None,
-            slice_freq="MS",
-            export_format=entry.get("format", "csv"),
-            progress=progress,
-            slices=[sl],
-        )
-        total = total.merge(summary)
-    return total

@@ -1,18 +1,25 @@
-"""HTTP plumbing of the client: one httpx client, headers, retried JSON and file downloads."""
+"""The HTTP core of the portal client: one httpx client, headers, URLs, retried JSON and files.
+
+:class:`HttpCore` is held (not inherited) by :class:`~infotrafic.opendata.OpenDataClient` and by
+the bulk :class:`~infotrafic.opendata._fetch.Fetcher`, which share one core per client. Besides
+plumbing it answers the two ``/records`` questions both need: how many records match a filter,
+and the oldest and newest hour of arcs.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import httpx
+import pandas as pd
 from pydantic import BaseModel, ValidationError
 
+from infotrafic._io import publish
 from infotrafic.config import DEFAULT_BASE_URL
 from infotrafic.exceptions import ConfigurationError, OpenDataError
 from infotrafic.opendata._config import (
@@ -22,6 +29,8 @@ from infotrafic.opendata._config import (
     RetryPolicy,
     make_timeout,
 )
+from infotrafic.opendata._models import RecordsPage
+from infotrafic.opendata._query import odsql_where, to_utc
 from infotrafic.opendata._retry import BrokenBodyError, check_response, run_with_retries
 
 __all__ = ["HttpCore", "parse_model"]
@@ -30,7 +39,7 @@ logger = logging.getLogger("infotrafic.opendata")
 
 
 class HttpCore:
-    """Send requests to the portal with retries (the base of ``OpenDataClient``).
+    """Send requests to the portal with retries (held by ``OpenDataClient`` and its fetcher).
 
     See :class:`~infotrafic.opendata.OpenDataClient` for the parameters.
     """
@@ -98,7 +107,21 @@ class HttpCore:
         """
         return "/".join([self.base_url + API_PATH, *parts])
 
-    def _dataset_url(self, *parts: str, dataset: str | None = None) -> str:
+    def dataset_url(self, *parts: str, dataset: str | None = None) -> str:
+        """Return the URL of a path under a dataset (default: the client's dataset).
+
+        Parameters
+        ----------
+        *parts : str
+            Path segments after ``catalog/datasets/{dataset}``.
+        dataset : str, optional
+            Another dataset id.
+
+        Returns
+        -------
+        str
+            The absolute URL.
+        """
         return self.url("catalog", "datasets", dataset or self.dataset, *parts)
 
     def _retried(self, operation: Callable[[], Any], what: str) -> Any:
@@ -147,6 +170,9 @@ class HttpCore:
         progress: bool = False,
     ) -> Any:
         """Stream a body to ``dest`` (via ``dest.part``), verify it, then rename it atomically.
+
+        The ``.part`` file keeps a fixed name (a later run resumes it); once whole and verified it
+        is published with :func:`infotrafic._io.publish`, like every atomic write.
 
         Parameters
         ----------
@@ -215,7 +241,7 @@ class HttpCore:
                 except (ValueError, UnicodeDecodeError) as exc:
                     part.unlink(missing_ok=True)
                     raise BrokenBodyError(str(exc)) from exc
-            os.replace(part, dest)
+            publish(part, dest)
             return result
 
         began = time.monotonic()
@@ -233,21 +259,30 @@ class HttpCore:
         return result
 
     def export_url(self, export_format: str = "csv", dataset: str | None = None) -> str:
-        """Return the URL of ``/exports/{format}`` of a dataset.
+        """Return the URL of ``/exports/{format}`` (see ``OpenDataClient.export_url``)."""
+        return self.dataset_url("exports", export_format, dataset=dataset)
 
-        Parameters
-        ----------
-        export_format : str, default "csv"
-            The export format.
-        dataset : str, optional
-            Dataset id (default: the client's).
+    def count_where(self, where: str | None, *, dataset: str | None = None) -> int:
+        """Return the portal's ``total_count`` of a filter (see ``OpenDataClient.count_where``)."""
+        body = self.get_json(
+            self.dataset_url("records", dataset=dataset),
+            {"where": where, "limit": 1},
+            what=f"count of {dataset or self.dataset}",
+        )
+        return parse_model(RecordsPage, body, "count").total_count
 
-        Returns
-        -------
-        str
-            The absolute URL.
-        """
-        return self._dataset_url("exports", export_format, dataset=dataset)
+    def time_bounds(self, arcs: list[int] | None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """Return ``(oldest, newest)`` ``t_1h`` of arcs (see ``OpenDataClient.time_bounds``)."""
+        where = odsql_where(arcs, None, None)
+        edges = []
+        for order in ("t_1h asc", "t_1h desc"):
+            params = {"select": "t_1h", "where": where, "order_by": order, "limit": 1}
+            body = self.get_json(self.dataset_url("records"), params, what="time bounds")
+            results = body.get("results") if isinstance(body, dict) else None
+            if not results:
+                return None
+            edges.append(to_utc(str(results[0]["t_1h"])))
+        return edges[0], edges[1]
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -18,6 +18,7 @@ as done, and the run ends with :class:`~infotrafic.exceptions.IncompleteFetchErr
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +26,7 @@ import pandas as pd
 from infotrafic.opendata._parse import ParsedSlice
 from infotrafic.opendata._query import Slice
 
-__all__ = ["check_slice", "last_hour", "tail_problem"]
+__all__ = ["check_slice", "last_hour", "tail_problem", "whole_zip"]
 
 
 def last_hour(sl: Slice) -> pd.Timestamp:
@@ -135,3 +136,21 @@ def tail_problem(parsed: ParsedSlice, sl: Slice) -> str | None:
         f"arc {arc} ends at {end:%Y-%m-%d %H:%M} UTC{more}, before the slice's last hour "
         f"{last:%Y-%m-%d %H:%M} UTC: missing at the source or a cut body, and no count to tell"
     )
+
+
+def whole_zip(path: Path) -> None:
+    """Raise :class:`ValueError` unless ``path`` holds a whole ZIP archive.
+
+    A body cut short without a ``Content-Length`` (the server closed the connection) looks
+    complete to HTTP; the ZIP's central directory, written last, is then missing.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A downloaded archive (the historical dataset's yearly attachments).
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            archive.infolist()
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{path.name}: not a whole ZIP archive ({exc})") from exc

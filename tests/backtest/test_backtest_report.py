@@ -102,3 +102,35 @@ def test_json_html_text(tmp_path: Path) -> None:
     assert json.loads(out_json.read_text())["n_targets"] == 6
     assert "<svg" in out_html.read_text()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_report_tables_are_the_metrics_of_the_metrics_module() -> None:
+    from infotrafic.backtest import metrics
+
+    p = hand_predictions()
+    p["horizon"] = 1
+    p["lo_80"] = p["y_pred"] - 5.0
+    p["hi_80"] = p["y_pred"] + 5.0
+    scales = {1: 20.0, 2: 2.0}
+    rep = build_report(p, scales=scales)
+    common = p.groupby(["arc_id", "time"])["y_pred"].transform(lambda s: s.notna().all())
+    for model, rows in p.loc[common].groupby("model"):
+        y, yp = rows["y_true"].to_numpy(), rows["y_pred"].to_numpy()
+        row = rep.comparison.loc[model]
+        assert row["mae"] == pytest.approx(metrics.mae(y, yp), rel=1e-12)
+        assert row["rmse"] == pytest.approx(metrics.rmse(y, yp), rel=1e-12)
+        assert row["bias"] == pytest.approx(metrics.bias(y, yp), rel=1e-12)
+        assert row["wmape"] == pytest.approx(metrics.wmape(y, yp), rel=1e-12)
+        per_arc = [
+            metrics.mase(a["y_true"], a["y_pred"], scale=scales[arc])
+            for arc, a in rows.groupby("arc_id")
+        ]
+        weights = rows.groupby("arc_id").size().to_numpy()
+        assert row["mase"] == pytest.approx(np.average(per_arc, weights=weights), rel=1e-12)
+        iv = rep.intervals.loc[(model, 80.0, 1)]
+        lo, hi = rows["lo_80"].to_numpy(), rows["hi_80"].to_numpy()
+        assert iv["coverage"] == pytest.approx(metrics.coverage(y, lo, hi), rel=1e-12)
+        assert iv["width"] == pytest.approx(metrics.width(lo, hi), rel=1e-12)
+        assert iv["winkler"] == pytest.approx(metrics.winkler(y, lo, hi, 80), rel=1e-12)
+    assert rep.intervals.loc[("gbm", 80.0, 1), "coverage"] == pytest.approx(1.0)
+    assert rep.intervals.loc[("naive", 80.0, 1), "coverage"] == pytest.approx(2 / 5)

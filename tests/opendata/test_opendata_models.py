@@ -13,14 +13,12 @@ from pydantic import ValidationError
 from infotrafic.opendata import (
     Attachment,
     DatasetInfo,
-    Geometry,
-    GeoPoint,
-    RecordsPage,
     TrafficRecord,
     V1SearchResponse,
     records_to_arcs,
     records_to_panel,
 )
+from infotrafic.opendata._models import Geometry, GeoPoint, RecordsPage
 
 
 def _load(path: Path) -> object:

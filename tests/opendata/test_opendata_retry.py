@@ -16,7 +16,8 @@ from infotrafic.exceptions import (
     ServerError,
     TransportError,
 )
-from infotrafic.opendata import USER_AGENT, OpenDataClient, RetryPolicy
+from infotrafic.opendata import OpenDataClient, RetryPolicy
+from infotrafic.opendata._config import USER_AGENT
 
 QUOTA_BODY = {
     "errorcode": 10002,
