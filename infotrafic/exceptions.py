@@ -22,7 +22,8 @@ translated once, at the layer that calls them, with ``raise ... from exc``.
     ├── ModelCompatibilityError       a saved forecaster from an incompatible version
     ├── TrackingError                 the MLflow tracking store or model registry failed
     ├── BacktestError                 an impossible backtest schedule or empty scoring window
-    └── ClusterError                  a Dask scheduler cannot be reached, or has no worker
+    ├── ClusterError                  a Dask scheduler cannot be reached, or has no worker
+    └── ForecasterCheckError          a forecaster failed a contract check (also AssertionError)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "ConfigurationError",
     "DataValidationError",
     "FileFormatError",
+    "ForecasterCheckError",
     "IncompleteFetchError",
     "InfotraficError",
     "IngestError",
@@ -230,3 +232,10 @@ class ClusterError(InfotraficError):
     def __init__(self, message: str, *, address: str | None = None) -> None:
         self.address = address
         super().__init__(message)
+
+
+class ForecasterCheckError(InfotraficError, AssertionError):
+    """A forecaster failed a contract check (:func:`infotrafic.testing.check_forecaster`).
+
+    The message names the forecaster, the check and the fix.
+    """

@@ -19,11 +19,13 @@ Metrics live in :mod:`infotrafic.backtest.metrics` (``mae``, ``rmse``, ``bias``,
 
 from infotrafic.backtest import metrics
 from infotrafic.backtest._config import BacktestConfig, parse_duration, parse_hours, parse_time
-from infotrafic.backtest._engine import backtest, model_names
+from infotrafic.backtest._engine import model_names
+from infotrafic.backtest._format import format_table
 from infotrafic.backtest._leakage import check_no_future_use
 from infotrafic.backtest._pool import sample_keys
-from infotrafic.backtest._report import BacktestReport, build_report, format_table, seasonal_scales
+from infotrafic.backtest._report import BacktestReport, build_report, seasonal_scales
 from infotrafic.backtest._result import BacktestResult
+from infotrafic.backtest._run import backtest
 
 __all__ = [
     "BacktestConfig",

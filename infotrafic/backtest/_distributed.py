@@ -13,7 +13,7 @@ window is a run of the original cutoffs. Its predictions are those of the local 
   training sample of a window is the bottom-k of that window's rows, whatever the chunking);
 * with ``levels`` or ``state`` the forecasts are calibrated on each model's past errors over
   the whole run, so a model keeps its whole window (one shard per horizon and model);
-* a model declaring ``requires_refit = False`` is fitted once at the first cutoff: its shard
+* a model whose ``requires_refit`` tag is False is fitted once at the first cutoff: its shard
   keeps the whole window (one shard per horizon), so it is fitted at the same cutoff.
 
 Where the data comes from
@@ -44,6 +44,7 @@ import pandas as pd
 from infotrafic._dask import DaskTarget, dask_client, run_on_dask, send_data
 from infotrafic.backtest._assemble import PERSISTENCE
 from infotrafic.backtest._config import BacktestConfig
+from infotrafic.backtest._engine import model_names, prepare_data, run_local
 from infotrafic.backtest._pool import take_rows
 from infotrafic.backtest._report import seasonal_scales
 from infotrafic.backtest._result import BacktestResult
@@ -166,14 +167,12 @@ def run_shard(source: Any, shard: Shard) -> dict[str, Any]:
         ``predictions``, ``states`` (or None), ``timings`` and ``scales`` (or None): empty
         frames when the shard's window has nothing to score.
     """
-    from infotrafic.backtest._engine import backtest, prepare_data
-
     panel = _read(source, shard.config)
     scales = None
     if shard.scales_from is not None:
         scales = seasonal_scales(prepare_data(panel, shard.config), shard.scales_from)
     try:
-        res = backtest(panel, {shard.name: shard.model}, config=shard.config)
+        res = run_local(panel, model_names({shard.name: shard.model}), shard.config)
     except BacktestError as exc:
         if not str(exc).startswith("no observed"):
             raise
@@ -287,8 +286,6 @@ def run_distributed(
         n_workers = max(1, sum(client.nthreads().values()))
         plan = shards(named, cfg, n_workers)
         if isinstance(panel, pd.DataFrame):
-            from infotrafic.backtest._engine import prepare_data
-
             data = prepare_data(panel, cfg)
             source: Any = [send_data(client, part) for part in _pieces(data, n_workers)]
             del data

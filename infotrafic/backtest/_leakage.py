@@ -10,7 +10,7 @@ import pandas as pd
 
 from infotrafic._schema import validate_panel
 from infotrafic.backtest._config import BacktestConfig
-from infotrafic.backtest._engine import backtest
+from infotrafic.backtest._run import backtest
 from infotrafic.exceptions import BacktestError
 
 __all__ = ["check_no_future_use"]

@@ -7,6 +7,7 @@ forecasts, for a calibration warm-up block).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
@@ -14,11 +15,21 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from sklearn.base import clone
 
 from infotrafic.exceptions import BacktestError
+from infotrafic.forecasters import Forecaster, TabularForecaster
 
-__all__ = ["fit_predict_features", "fit_predict_panel", "guarded", "predict_features", "run_tasks"]
+__all__ = [
+    "Step",
+    "fit_block",
+    "fit_predict_chain",
+    "fit_predict_panel",
+    "guarded",
+    "predict_features",
+    "run_tasks",
+]
 
 
 def check_output(out: Any, n: int, name: str, cutoff: pd.Timestamp) -> np.ndarray:
@@ -59,25 +70,70 @@ def guarded(
     return check_output(out, n, name, cutoff)
 
 
-def fit_predict_features(
-    model: Any,
-    train: pd.DataFrame,
-    rows: pd.DataFrame,
-    name: str,
-    cutoff: pd.Timestamp,
-    positions: np.ndarray,
-    warmup: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    def run() -> np.ndarray:
-        m = clone(model, safe=False)
-        m.fit_features(train)
-        return m.predict_features(rows) if len(rows) else np.empty(0)
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One refit block of a chain: its training rows and the feature rows it predicts.
 
-    return positions, guarded(run, len(rows), len(train), name, cutoff, warmup)
+    Attributes
+    ----------
+    train : pandas.DataFrame
+        Training feature rows of the block's window (column ``y``).
+    rows : pandas.DataFrame
+        Feature rows of the block's targets.
+    cutoff : pandas.Timestamp
+        The block's refit cutoff (named in errors).
+    positions : numpy.ndarray
+        Target positions of ``rows``.
+    warmup : bool
+        A calibration warm-up block (a failure gives NaN instead of an error).
+    """
+
+    train: pd.DataFrame
+    rows: pd.DataFrame
+    cutoff: pd.Timestamp
+    positions: NDArray[np.intp]
+    warmup: bool = False
+
+
+def fit_block(model: TabularForecaster, train: pd.DataFrame, previous: Any = None) -> Any:
+    """Return a clone of ``model`` fitted on ``train``.
+
+    ``previous`` is the model fitted on the chain's previous block (None for the first): a
+    model able to be updated from it (a future tag) would start from there; every model is
+    fitted from scratch today.
+    """
+    del previous
+    m = clone(model, safe=False)
+    m.fit_features(train)
+    return m
+
+
+def fit_predict_chain(
+    model: TabularForecaster, steps: list[Step], name: str
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Fit and predict a chain of refit blocks in order, each handed the previous fit.
+
+    Returns the target positions of every block and their predictions.
+    """
+    fitted: Any = None
+    positions, preds = [], []
+    for step in steps:
+
+        def run(step: Step = step) -> np.ndarray:
+            nonlocal fitted
+            fitted = fit_block(model, step.train, fitted)
+            return fitted.predict_features(step.rows) if len(step.rows) else np.empty(0)
+
+        n = len(step.rows)
+        preds.append(guarded(run, n, len(step.train), name, step.cutoff, step.warmup))
+        positions.append(step.positions)
+    if len(steps) == 1:
+        return positions[0], preds[0]
+    return np.concatenate(positions), np.concatenate(preds)
 
 
 def predict_features(
-    fitted: Any,
+    fitted: TabularForecaster,
     rows: pd.DataFrame,
     n_train: int,
     name: str,
@@ -92,7 +148,7 @@ def predict_features(
 
 
 def fit_predict_panel(
-    model: Any,
+    model: Forecaster,
     train: pd.DataFrame,
     history: pd.DataFrame,
     targets: pd.DataFrame,

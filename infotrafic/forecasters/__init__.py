@@ -4,7 +4,8 @@ Built-ins (also by name through :func:`make_forecaster`): ``naive``, ``seasonal_
 ``historical_average`` and ``gbm``; ``sklearn:<dotted.path>`` runs any scikit-learn regressor
 on the same features (:class:`SklearnForecaster`) and the Darts adapter registers the
 ``darts:<ModelClass>`` family. See :class:`Forecaster` for the contract and
-:class:`BaseForecaster` for the base class.
+:class:`BaseForecaster` for the base class, :func:`get_tags` for the capabilities each one
+declares (:class:`ForecasterTags`).
 """
 
 from infotrafic.forecasters._base import (
@@ -14,7 +15,6 @@ from infotrafic.forecasters._base import (
     available_forecasters,
     make_forecaster,
     register_forecaster,
-    requires_refit,
 )
 from infotrafic.forecasters._gbm import GBMForecaster, default_gbm_features
 from infotrafic.forecasters._naive import (
@@ -28,6 +28,7 @@ from infotrafic.forecasters._persist import (
     save_forecaster,
 )
 from infotrafic.forecasters._sklearn import SklearnForecaster, make_sklearn_forecaster
+from infotrafic.forecasters._tags import ForecasterTags, get_tags, requires_refit
 
 register_forecaster("naive", NaiveForecaster, overwrite=True)
 register_forecaster("seasonal_naive", SeasonalNaiveForecaster, overwrite=True)
@@ -40,6 +41,7 @@ register_forecaster(
 __all__ = [
     "BaseForecaster",
     "Forecaster",
+    "ForecasterTags",
     "GBMForecaster",
     "HistoricalAverageForecaster",
     "NaiveForecaster",
@@ -48,6 +50,7 @@ __all__ = [
     "TabularForecaster",
     "available_forecasters",
     "default_gbm_features",
+    "get_tags",
     "load_forecaster",
     "make_forecaster",
     "read_forecaster_header",

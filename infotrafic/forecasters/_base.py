@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol, Self, runtime_checkable
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,8 @@ from sklearn.base import BaseEstimator
 
 from infotrafic.exceptions import ConfigurationError, DataValidationError, NotFittedError
 from infotrafic.features import TARGETS, FeatureSpec
+from infotrafic.forecasters._protocols import Forecaster, TabularForecaster
+from infotrafic.forecasters._tags import ForecasterTags, requires_refit
 
 __all__ = [
     "BaseForecaster",
@@ -36,81 +38,6 @@ __all__ = [
     "register_forecaster",
     "requires_refit",
 ]
-
-
-@runtime_checkable
-class Forecaster(Protocol):
-    """What the backtest engine, the CLI and persistence expect from any forecaster."""
-
-    horizon: int
-    delay: int
-
-    def fit(self, panel: pd.DataFrame) -> Self:
-        """Learn from a canonical panel; return ``self``."""
-        ...
-
-    def predict(self, panel: pd.DataFrame, targets: pd.DataFrame) -> NDArray[np.float64]:
-        """Predict the flow of ``targets`` rows (``arc_id``, ``time``) from ``panel`` history."""
-        ...
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyper-parameters."""
-        ...
-
-    def set_params(self, **params: Any) -> Self:
-        """Set hyper-parameters."""
-        ...
-
-
-@runtime_checkable
-class TabularForecaster(Forecaster, Protocol):
-    """A forecaster with the tabular fast path: features built once, fitted per refit block.
-
-    Every built-in forecaster implements it; the backtest engine uses it when present and falls
-    back to ``fit``/``predict`` otherwise (e.g. for the Darts adapter).
-    """
-
-    def build_features(
-        self, panel: pd.DataFrame, *, targets: pd.DataFrame | None = None
-    ) -> pd.DataFrame:
-        """Feature table with ``arc_id``, ``time``, ``y`` and feature columns."""
-        ...
-
-    def fit_features(self, X: pd.DataFrame) -> Self:
-        """Learn from rows of :meth:`build_features` output (uses column ``y``)."""
-        ...
-
-    def predict_features(self, X: pd.DataFrame) -> NDArray[np.float64]:
-        """Predict rows of :meth:`build_features` output."""
-        ...
-
-
-def requires_refit(model: Any) -> bool:
-    """Say whether a forecaster learns from its training data (a declared capability).
-
-    A forecaster that learns nothing (the naive baselines read one lag; a Darts local model
-    refits itself at every origin inside ``predict``) declares ``requires_refit = False``, as a
-    class attribute or a property. The backtest engine then fits it once instead of once per
-    refit block, and :func:`~infotrafic.forecasting.train` fits it on a handful of rows. Any
-    other forecaster, including one that declares nothing, requires a refit.
-
-    Parameters
-    ----------
-    model : object
-        A forecaster.
-
-    Returns
-    -------
-    bool
-        False only when the forecaster declares ``requires_refit = False``.
-
-    Examples
-    --------
-    >>> from infotrafic.forecasters import GBMForecaster, SeasonalNaiveForecaster, requires_refit
-    >>> requires_refit(SeasonalNaiveForecaster()), requires_refit(GBMForecaster())
-    (False, True)
-    """
-    return getattr(model, "requires_refit", True) is not False
 
 
 def check_int(
@@ -222,10 +149,62 @@ class BaseForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
         The panel column to forecast (the ``y`` of the feature table).
     """
 
+    #: Whether fitting learns from the training rows (False: fitted once, see the tags).
+    requires_refit: bool = True
+
     def __init__(self, *, horizon: int = 1, delay: int = 0, target: str = "flow") -> None:
         self.horizon = horizon
         self.delay = delay
         self.target = target
+
+    def __infotrafic_tags__(self) -> ForecasterTags:
+        """Return the capabilities the backtest engine and training read (:func:`get_tags`).
+
+        Derived from the forecaster itself: the tabular fast path (building exactly the rows
+        asked for), the feature spec's ``lookback`` and column count, the class attribute
+        ``requires_refit``, the targets and horizons its parameters fit (:meth:`_serves`), and
+        training-row sampling when the forecaster has an
+        integer ``max_train_rows`` hyper-parameter (seeded by ``random_state``). A subclass
+        overrides this method (``dataclasses.replace`` on the parent's tags) to declare more.
+
+        Returns
+        -------
+        ForecasterTags
+
+        Raises
+        ------
+        ConfigurationError
+            When the hyper-parameters do not give a feature spec.
+        """
+        spec = self.feature_spec()
+        target = self.target_column
+        params = self.get_params(deep=False)
+        max_rows = params.get("max_train_rows")
+        seed = params.get("random_state")
+        whole = isinstance(max_rows, int | np.integer) and not isinstance(max_rows, bool)
+        return ForecasterTags(
+            requires_refit=bool(self.requires_refit),
+            tabular=True,
+            accepts_targets=True,
+            lookback=spec.lookback(),
+            n_features=len(spec.feature_names()),
+            max_train_rows=max(1, int(max_rows)) if whole else None,
+            random_state=int(seed) if isinstance(seed, int | np.integer) and seed else 0,
+            targets=tuple(t for t in TARGETS if t == target or self._serves(target=t)),
+            horizons=self._horizons(),
+        )
+
+    def _serves(self, **params: Any) -> bool:
+        """Say whether the hyper-parameters, with ``params`` changed, still make a model.
+
+        The base class accepts any; a subclass whose features may not serve another target or
+        horizon (a user's ``features``) checks them.
+        """
+        return True
+
+    def _horizons(self) -> tuple[int, ...] | None:
+        """Return the horizons of the next day it supports (None: any horizon)."""
+        return None
 
     # -- features ---------------------------------------------------------------------------
     @property

@@ -27,6 +27,8 @@ conversions are :func:`infotrafic.interop.to_darts` and :func:`~infotrafic.inter
   value one season back is missing — the same as the built-in ``seasonal_naive``); ``fill`` is
   then not applied.
 
+The two kinds run as two small strategies, chosen once from the fitted model (``_Global``,
+``_Local``): each gives the input window of a target and forecasts a batch of them.
 Local models (``NaiveSeasonal``, ``ExponentialSmoothing``, ...) are fitted once per arc in
 :meth:`DartsForecaster.fit` (``models_``) and, since Darts local models forecast only from the end
 of their training series, **refitted on the history up to every origin** in ``predict`` (what
@@ -39,6 +41,7 @@ whatever the wrapped model does.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, cast
@@ -59,6 +62,7 @@ from infotrafic.forecasters._base import (
     register_forecaster,
 )
 from infotrafic.forecasters._fill import seasonal_fill
+from infotrafic.forecasters._tags import ForecasterTags
 from infotrafic.interop import _arc_grids, _import_darts, _naive_utc, from_darts, to_darts
 
 __all__ = ["DartsForecaster", "frame_to_series", "make_darts_forecaster", "series_to_frame"]
@@ -280,6 +284,10 @@ class DartsForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
         gfm = _forecasting_model_module().GlobalForecastingModel
         return isinstance(self._template(), gfm)
 
+    def __infotrafic_tags__(self) -> ForecasterTags:
+        """Capabilities: the flow only, on the panel path; local models are fitted once."""
+        return ForecasterTags(requires_refit=self.requires_refit)
+
     # ------------------------------------------------------------------ helpers
     def _calendar(self, index: pd.DatetimeIndex, future: list[str]) -> Any:
         darts = _darts()
@@ -386,25 +394,13 @@ class DartsForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
             first = min(s.start_time() for s in series) - pd.Timedelta(hours=1000)
             last = max(s.end_time() for s in series) + pd.Timedelta(hours=self.lead + 1000)
             cal = self._calendar(pd.date_range(first, last, freq="h"), future)
-        kwargs: dict[str, Any] = {}
         self.model_: Any = None
         self.models_: dict[int, Any] = {}
-        if self.is_global_:
-            if past:
-                kwargs["past_covariates"] = past_series
-            if future:
-                kwargs["future_covariates"] = [cal] * len(series)
-            model = template.untrained_model()
-            self.model_ = self._wrap("fit", model.fit, series, **kwargs)
-        else:
-            for arc, (s, _) in per_arc.items():
-                if future:
-                    kwargs["future_covariates"] = cal
-                model = template.untrained_model()
-                self.models_[arc] = self._wrap("fit", model.fit, s, **kwargs)
-        self.arcs_ = np.array(sorted(grids), dtype="int64")
         self.past_covariates_ = past
         self.future_covariates_ = future
+        strategy = _Global if self.is_global_ else _Local
+        strategy.fit(self, template, _Training(series, past_series, per_arc, cal))
+        self.arcs_ = np.array(sorted(grids), dtype="int64")
         self.input_length_ = length
         self.min_train_length_ = min_len
         return self
@@ -454,8 +450,8 @@ class DartsForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
                 pd.date_range(first, origins.max() + pd.Timedelta(hours=lead + 1000), freq="h"),
                 future,
             )
+        strategy = _Global if self.is_global_ else _Local
         jobs: list[tuple[int, Any, Any]] = []  # (target row, series, past covariates)
-        length = self.input_length_
         for row in range(len(targets)):
             arc = int(t_arc[row])
             if arc not in grids:
@@ -464,54 +460,102 @@ class DartsForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
             stop = int((origins[row] - index[0]) // _HOUR) + 1  # grid position after the origin
             if stop <= 0 or stop > len(index):
                 continue
-            if self.is_global_:
-                start = stop - length
-                if start < 0:
-                    continue
-            else:
-                start = 0
-            window = values[start:stop]
-            ok = np.isfinite(window)
-            if self.missing == "segments":
-                if self.is_global_:
-                    if not ok.all():
-                        continue
-                else:  # trailing fully observed stretch
-                    bad = np.flatnonzero(~ok.all(axis=1))
-                    start = int(bad[-1]) + 1 if len(bad) else 0
-                    window = window[start:]
-            elif not self.is_global_:
-                obs = np.flatnonzero(ok[:, 0])
-                window = window[int(obs[0]) :] if len(obs) else window[:0]
-            if len(window) < (length if self.is_global_ else self.min_train_length_):
+            window = strategy.window(self, values, stop)
+            if window is None:
                 continue
             idx = index[stop - len(window) : stop]
             s = darts.TimeSeries.from_times_and_values(idx, window[:, :1])
             pc = darts.TimeSeries.from_times_and_values(idx, window[:, 1:]) if past else None
             jobs.append((row, s, pc))
-        if not jobs:
-            return out
-        if self.is_global_:
-            kwargs: dict[str, Any] = {"n": lead, "series": [j[1] for j in jobs]}
-            if past:
-                kwargs["past_covariates"] = [j[2] for j in jobs]
-            if future:
-                kwargs["future_covariates"] = [cal] * len(jobs)
-            fitted: Any = self.model_
-            preds = self._wrap("predict", fitted.predict, show_warnings=False, **kwargs)
-            for (row, _, _), p in zip(jobs, preds, strict=True):
-                out[row] = float(p.values(copy=False)[-1, 0])
-        else:
-            template = self._template()
-            for row, s, _ in jobs:
-                model = template.untrained_model()
-                fit_kwargs: dict[str, Any] = {}
-                if future:
-                    fit_kwargs["future_covariates"] = cal
-                self._wrap("fit", model.fit, s, **fit_kwargs)
-                pred = self._wrap("predict", model.predict, lead, show_warnings=False, **fit_kwargs)
-                out[row] = float(pred.values(copy=False)[-1, 0])
+        if jobs:
+            strategy.forecast(self, jobs, cal, out)
         return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Training:
+    """What :meth:`DartsForecaster.fit` hands a strategy: the series and their covariates."""
+
+    series: list[Any]  # every training stretch of every arc
+    past: list[Any]  # their past covariates (None each without)
+    per_arc: dict[int, tuple[Any, Any]]  # each arc's latest usable stretch (local models)
+    calendar: Any  # the future covariates' series, or None
+
+
+class _Global:
+    """A Darts global model: fitted once over every arc, predicting from a fixed input window."""
+
+    @staticmethod
+    def fit(f: DartsForecaster, template: Any, data: _Training) -> None:
+        """Fit one model on every training stretch of every arc (``model_``)."""
+        kwargs: dict[str, Any] = {}
+        if f.past_covariates_:
+            kwargs["past_covariates"] = data.past
+        if f.future_covariates_:
+            kwargs["future_covariates"] = [data.calendar] * len(data.series)
+        f.model_ = f._wrap("fit", template.untrained_model().fit, data.series, **kwargs)
+
+    @staticmethod
+    def window(f: DartsForecaster, values: NDArray[np.float64], stop: int) -> Any:
+        """Return the ``input_length_`` hours before ``stop`` (None: too short or incomplete)."""
+        start = stop - f.input_length_
+        if start < 0:
+            return None
+        window = values[start:stop]
+        if f.missing == "segments" and not np.isfinite(window).all():
+            return None
+        return window
+
+    @staticmethod
+    def forecast(
+        f: DartsForecaster, jobs: list[tuple[int, Any, Any]], cal: Any, out: NDArray[np.float64]
+    ) -> None:
+        """One batched ``predict`` of the fitted model over every job's input series."""
+        kwargs: dict[str, Any] = {"n": f.lead, "series": [j[1] for j in jobs]}
+        if f.past_covariates_:
+            kwargs["past_covariates"] = [j[2] for j in jobs]
+        if f.future_covariates_:
+            kwargs["future_covariates"] = [cal] * len(jobs)
+        preds = f._wrap("predict", f.model_.predict, show_warnings=False, **kwargs)
+        for (row, _, _), p in zip(jobs, preds, strict=True):
+            out[row] = float(p.values(copy=False)[-1, 0])
+
+
+class _Local:
+    """A Darts local model: refitted on each arc's history up to every origin."""
+
+    @staticmethod
+    def fit(f: DartsForecaster, template: Any, data: _Training) -> None:
+        """Fit one model per arc on its latest usable stretch (``models_``)."""
+        kwargs = {"future_covariates": data.calendar} if f.future_covariates_ else {}
+        for arc, (s, _) in data.per_arc.items():
+            f.models_[arc] = f._wrap("fit", template.untrained_model().fit, s, **kwargs)
+
+    @staticmethod
+    def window(f: DartsForecaster, values: NDArray[np.float64], stop: int) -> Any:
+        """Return the usable history before ``stop`` (None: shorter than the model needs)."""
+        window = values[:stop]
+        ok = np.isfinite(window)
+        if f.missing == "segments":  # trailing fully observed stretch
+            bad = np.flatnonzero(~ok.all(axis=1))
+            window = window[int(bad[-1]) + 1 if len(bad) else 0 :]
+        else:  # from the first observed flow on
+            obs = np.flatnonzero(ok[:, 0])
+            window = window[int(obs[0]) :] if len(obs) else window[:0]
+        return None if len(window) < f.min_train_length_ else window
+
+    @staticmethod
+    def forecast(
+        f: DartsForecaster, jobs: list[tuple[int, Any, Any]], cal: Any, out: NDArray[np.float64]
+    ) -> None:
+        """Fit a fresh copy of the model on each job's series, then forecast ``lead`` ahead."""
+        template = f._template()
+        kwargs: dict[str, Any] = {"future_covariates": cal} if f.future_covariates_ else {}
+        for row, s, _ in jobs:
+            model = template.untrained_model()
+            f._wrap("fit", model.fit, s, **kwargs)
+            pred = f._wrap("predict", model.predict, f.lead, show_warnings=False, **kwargs)
+            out[row] = float(pred.values(copy=False)[-1, 0])
 
 
 def make_darts_forecaster(name: str, **params: Any) -> DartsForecaster:

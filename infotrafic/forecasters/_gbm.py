@@ -35,8 +35,10 @@ from typing import Any, Literal, Self
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
+from sklearn.base import clone
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from infotrafic._schema import empty_panel
 from infotrafic.exceptions import ConfigurationError
 from infotrafic.features import (
     Calendar,
@@ -49,6 +51,8 @@ from infotrafic.features import (
     SameDayType,
     SameHourOfWeek,
     SeasonalDiff,
+    lag_column,
+    last_value_column,
     seasonal_lag,
 )
 from infotrafic.forecasters._base import BaseForecaster, check_int
@@ -350,8 +354,8 @@ class GBMForecaster(BaseForecaster):
         """Return the level features of the target and of the other series (the scales)."""
         lag, target = self.lead, self.target_column
         return (
-            f"{target}_rolling_mean_lag{lag}_window{_LEVEL_WINDOW}",
-            f"{_other(target)}_rolling_mean_lag{lag}_window{_LEVEL_WINDOW}",
+            Rolling(target, windows=(_LEVEL_WINDOW,)).names(lag)[0],
+            Rolling(_other(target), windows=(_LEVEL_WINDOW,)).names(lag)[0],
         )
 
     def _design(
@@ -371,7 +375,7 @@ class GBMForecaster(BaseForecaster):
         target, other = self.target_column, _other(self.target_column)
         level, other_level = self._level_columns()
         scale = X[level].to_numpy(dtype=np.float64)
-        fallback = f"{target}_last_lag{self.lead}"
+        fallback = last_value_column(target, self.lead)
         if fallback in X.columns:
             scale = np.where(np.isnan(scale), X[fallback].to_numpy(dtype=np.float64), scale)
         scale = np.maximum(scale, _FLOORS[target])
@@ -427,7 +431,7 @@ class GBMForecaster(BaseForecaster):
     def _last_column(self, names: list[str]) -> str | None:
         """Name the feature giving each row's last observed target (the change forms' anchor)."""
         target = self.target_column
-        for name in (f"{target}_last_lag{self.lead}", f"{target}_lag{self.lead}"):
+        for name in (last_value_column(target, self.lead), lag_column(target, self.lead)):
             if name in names:
                 return name
         return None
@@ -485,13 +489,32 @@ class GBMForecaster(BaseForecaster):
         ok = np.ones(len(X), dtype=bool)
         if self.normalize:
             level = X[self._level_columns()[0]].to_numpy(dtype=np.float64)
-            last = X.get(f"{self.target_column}_last_lag{self.lead}")
+            last = X.get(last_value_column(self.target_column, self.lead))
             ok = ~np.isnan(level)
             if last is not None:
                 ok |= ~np.isnan(last.to_numpy(dtype=np.float64))
         if getattr(self, "dropna", False):  # a model saved before dropna existed: False
             ok &= _complete(X, names)
         return ok
+
+    def _serves(self, **params: Any) -> bool:
+        """Say whether the ``features``, with ``params`` changed, still fit (defaults do)."""
+        if self.features is None:
+            return True
+        try:
+            other = clone(self).set_params(**params)
+            spec = other.feature_spec()
+            other._check_level_features(spec.feature_names())
+            spec.build(empty_panel())  # refuses a lag below the lead
+        except ConfigurationError:  # the features cannot serve these parameters: not in the tags
+            return False
+        return True
+
+    def _horizons(self) -> tuple[int, ...] | None:
+        """Return the horizons of the next day the ``features`` allow (None: any, the defaults)."""
+        if self.features is None:
+            return None
+        return tuple(h for h in range(1, 25) if self._serves(horizon=h))
 
     def _check_level_features(self, names: list[str]) -> None:
         if self.normalize and self._level_columns()[0] not in names:
@@ -504,9 +527,9 @@ class GBMForecaster(BaseForecaster):
         if changes and self._last_column(names) is None:
             raise ConfigurationError(
                 f"target_forms {changes} need the last {self.target_column} among the features: "
-                f"'{self.target_column}_last_lag{self.lead}' (LastValue) or "
-                f"'{self.target_column}_lag{self.lead}' (Lags); add one or use the forms 'ratio' "
-                "and 'log'"
+                f"{last_value_column(self.target_column, self.lead)!r} (LastValue) or "
+                f"{lag_column(self.target_column, self.lead)!r} (Lags); add one or use the forms "
+                "'ratio' and 'log'"
             )
 
     # -- learning ---------------------------------------------------------------------------

@@ -9,7 +9,15 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from infotrafic.exceptions import ConfigurationError
-from infotrafic.features import Calendar, FeatureSpec, Lags, LastValue, seasonal_lag
+from infotrafic.features import (
+    Calendar,
+    FeatureSpec,
+    Lags,
+    LastValue,
+    lag_column,
+    last_value_column,
+    seasonal_lag,
+)
 from infotrafic.forecasters._base import BaseForecaster
 
 __all__ = ["HistoricalAverageForecaster", "NaiveForecaster", "SeasonalNaiveForecaster"]
@@ -83,9 +91,9 @@ class NaiveForecaster(_LagForecaster):
 
     def _column(self) -> str:
         if self.fill is None:
-            return f"{self.target_column}_lag{self.lead}"
+            return lag_column(self.target_column, self.lead)
         if self.fill == "last":
-            return f"{self.target_column}_last_lag{self.lead}"
+            return last_value_column(self.target_column, self.lead)
         raise ConfigurationError(f"NaiveForecaster: fill must be None or 'last', got {self.fill!r}")
 
     def feature_spec(self) -> FeatureSpec:
@@ -141,7 +149,7 @@ class SeasonalNaiveForecaster(_LagForecaster):
     def _column(self) -> str:
         if int(self.season) < 1:
             raise ConfigurationError(f"season must be >= 1 hour, got {self.season}")
-        return f"{self.target_column}_lag{seasonal_lag(int(self.season), self.lead)}"
+        return lag_column(self.target_column, seasonal_lag(int(self.season), self.lead))
 
     def feature_spec(self) -> FeatureSpec:
         """Return the single seasonal lag feature."""

@@ -42,7 +42,7 @@ from sklearn.base import BaseEstimator
 
 from infotrafic._schema import validate_panel
 from infotrafic.exceptions import ConfigurationError, DataValidationError, NotFittedError
-from infotrafic.features import CALENDAR_FIELDS, calendar_frame
+from infotrafic.features import CALENDAR_FIELDS, TARGETS, calendar_frame
 from infotrafic.forecasters._base import (
     Forecaster,
     LeadMixin,
@@ -52,6 +52,7 @@ from infotrafic.forecasters._base import (
 )
 from infotrafic.forecasters._fill import SEASON_HOURS, seasonal_fill
 from infotrafic.forecasters._sklearn import _allows_nan, _seed, resolve_regressor
+from infotrafic.forecasters._tags import ForecasterTags
 from infotrafic.interop import _arc_grids, _naive_utc, to_nixtla
 
 __all__ = [
@@ -294,6 +295,10 @@ class MLForecastForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
             raise ConfigurationError(f"mlforecast could not build features: {exc}") from exc
         return cast(pd.DataFrame, X)
 
+    def __infotrafic_tags__(self) -> ForecasterTags:
+        """Capabilities: a global model learning at each refit; flow or occupancy."""
+        return ForecasterTags(targets=tuple(TARGETS))
+
     def fit(self, panel: pd.DataFrame) -> MLForecastForecaster:
         """Train the regressor once on every observed hour of the panel.
 
@@ -534,6 +539,10 @@ class StatsForecastForecaster(LeadMixin, BaseEstimator):  # type: ignore[misc]
             if np.isfinite(filled[first]):
                 out[arc] = (index[first:], filled[first:])
         return out
+
+    def __infotrafic_tags__(self) -> ForecasterTags:
+        """Capabilities: parameters estimated at each refit; flow or occupancy."""
+        return ForecasterTags(targets=tuple(TARGETS))
 
     def fit(self, panel: pd.DataFrame) -> StatsForecastForecaster:
         """Fit one model per arc on its (causally filled) training history.

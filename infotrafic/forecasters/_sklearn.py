@@ -56,7 +56,7 @@ from sklearn.utils import get_tags
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from infotrafic.exceptions import ConfigurationError
-from infotrafic.features import FeatureSpec
+from infotrafic.features import FeatureSpec, lag_column, last_value_column
 from infotrafic.forecasters._base import BaseForecaster
 from infotrafic.forecasters._gbm import (
     _CEILINGS,
@@ -390,6 +390,14 @@ class SklearnForecaster(BaseForecaster):
         """Return the feature spec for this forecaster's lead (``gbm``'s by default)."""
         return self._twin().feature_spec()
 
+    def _serves(self, **params: Any) -> bool:
+        """Say whether the ``features``, with ``params`` changed, still fit (as its twin)."""
+        return self._twin()._serves(**params)
+
+    def _horizons(self) -> tuple[int, ...] | None:
+        """Return the horizons of the next day the ``features`` allow (as its twin)."""
+        return self._twin()._horizons()
+
     def _check_features(self, twin: GBMForecaster, names: list[str], form: str) -> None:
         level = twin._level_columns()[0]
         if self.normalize and level not in names:
@@ -400,8 +408,8 @@ class SklearnForecaster(BaseForecaster):
         if form in ("change", "log_change") and twin._last_column(names) is None:
             raise ConfigurationError(
                 f"target_form={form!r} needs the last {self.target_column} among the features "
-                f"('{self.target_column}_last_lag{self.lead}' or "
-                f"'{self.target_column}_lag{self.lead}'); add one or use 'ratio' or 'log'"
+                f"({last_value_column(self.target_column, self.lead)!r} or "
+                f"{lag_column(self.target_column, self.lead)!r}); add one or use 'ratio' or 'log'"
             )
 
     # -- learning ---------------------------------------------------------------------------

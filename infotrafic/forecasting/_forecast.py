@@ -17,6 +17,7 @@ from infotrafic._types import DurationLike, PathLike, TimeLike
 from infotrafic.backtest import parse_hours, parse_time
 from infotrafic.exceptions import ConfigurationError, DataValidationError
 from infotrafic.features import HourlyGrid, build_grid, build_on_grid
+from infotrafic.forecasters import BaseForecaster, Forecaster, get_tags
 from infotrafic.forecasting._model import ForecastModel, load_model
 
 __all__ = ["forecast", "forecast_columns"]
@@ -178,14 +179,18 @@ def forecast(
 
 
 def _predict(
-    forecaster: Any, history: pd.DataFrame, grid: HourlyGrid, rows: pd.DataFrame
+    forecaster: Forecaster, history: pd.DataFrame, grid: HourlyGrid, rows: pd.DataFrame
 ) -> NDArray[np.float64]:
-    """Forecast ``rows``: on the shared grid for tabular forecasters, else from the panel."""
-    spec_fn = getattr(forecaster, "feature_spec", None)
-    predict_features = getattr(forecaster, "predict_features", None)
-    if callable(spec_fn) and callable(predict_features):
-        X = build_on_grid(grid.with_rows(rows), spec_fn())
-        return np.asarray(predict_features(X), dtype=np.float64)
+    """Forecast ``rows``: on the shared grid for tabular forecasters, else from the panel.
+
+    A tabular forecaster (its tags) whose features are a
+    :class:`~infotrafic.features.FeatureSpec` (a :class:`~infotrafic.forecasters.BaseForecaster`)
+    has them built on the grid every horizon shares; any other forecaster predicts from the
+    panel.
+    """
+    if get_tags(forecaster).tabular and isinstance(forecaster, BaseForecaster):
+        X = build_on_grid(grid.with_rows(rows), forecaster.feature_spec())
+        return np.asarray(forecaster.predict_features(X), dtype=np.float64)
     return np.asarray(forecaster.predict(history, rows), dtype=np.float64)
 
 

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import joblib
 import numpy as np
@@ -38,7 +38,12 @@ from infotrafic.backtest import (
 )
 from infotrafic.exceptions import ConfigurationError, DataValidationError
 from infotrafic.features import SPARSE_SHARE
-from infotrafic.forecasters import Forecaster, make_forecaster, requires_refit
+from infotrafic.forecasters import (
+    Forecaster,
+    TabularForecaster,
+    get_tags,
+    make_forecaster,
+)
 from infotrafic.forecasting._model import ForecastModel
 from infotrafic.intervals import ConformalIntervals, check_levels
 
@@ -84,13 +89,13 @@ def fingerprint(panel: pd.DataFrame) -> str:
 
 
 def _configure(template: Forecaster, target: str, horizon: int, delay: int) -> Forecaster:
+    if target not in get_tags(template).targets:
+        raise ConfigurationError(
+            f"{type(template).__name__} cannot forecast the {target} (its tags list "
+            f"{list(get_tags(template).targets)}); train without the state (--no-state)"
+        )
     m: Forecaster = clone(template, safe=False)
     params = m.get_params(deep=False)
-    if target != "flow" and "target" not in params:
-        raise ConfigurationError(
-            f"{type(m).__name__} cannot forecast the {target} (no 'target' hyper-parameter); "
-            "train without the state (--no-state)"
-        )
     wanted = {"horizon": horizon, "delay": delay, "target": target}
     m.set_params(**{k: v for k, v in wanted.items() if k in params})
     return m
@@ -105,7 +110,7 @@ def _training_rows(
 ) -> pd.DataFrame:
     """Return the training targets (``arc_id``, ``time``) of a forecaster: ``time <= until``.
 
-    A forecaster with an integer ``max_train_rows`` learns from a deterministic uniform sample
+    A forecaster tagged with ``max_train_rows`` learns from a deterministic uniform sample
     of at most that many rows (the sample the backtest engine draws: bottom-k of a hash of arc,
     hour and ``random_state``), so that its features are built only for them.
 
@@ -117,19 +122,20 @@ def _training_rows(
     cost on the whole network. The hours depend on the panel, not on ``until``, so that the
     forecasters of one horizon share them (and one feature build).
 
-    A forecaster that learns nothing (:func:`~infotrafic.forecasters.requires_refit` is False)
-    gets the rows of the last known hour only.
+    A forecaster that learns nothing (its ``requires_refit`` tag is False) gets the rows of the
+    last known hour only.
     """
+    tags = get_tags(model)
     t_ns = pd.DatetimeIndex(data["time"]).as_unit("ns").asi8
     has_target = data[target].notna().to_numpy()
     # Positions, not frames: on the whole network the known rows are tens of millions.
     idx = np.flatnonzero((t_ns <= until.value) & has_target)
-    if not requires_refit(model) and idx.size:
+    if not tags.requires_refit and idx.size:
         # It learns nothing: its fit only checks the feature table, so one hour of rows does.
         idx = idx[t_ns[idx] == t_ns[idx].max()]
-    max_rows = getattr(model, "max_train_rows", None)
-    if isinstance(max_rows, int) and not isinstance(max_rows, bool) and len(idx) > max_rows:
-        seed = int(getattr(model, "random_state", 0) or 0)
+    max_rows = tags.max_train_rows
+    if max_rows is not None and len(idx) > max_rows:
+        seed = tags.random_state
         hours = t_ns[idx] // _HOUR_NS
         share = HOUR_OVERSAMPLING * max_rows / int(has_target.sum())
         if share <= SPARSE_SHARE:
@@ -164,10 +170,6 @@ def _until(data: pd.DataFrame, until: pd.Timestamp) -> pd.DataFrame:
     return out
 
 
-def _is_tabular(model: Forecaster) -> bool:
-    return all(callable(getattr(model, a, None)) for a in ("build_features", "fit_features"))
-
-
 def _fit_all(
     models: list[tuple[Forecaster, pd.Timestamp]], data: pd.DataFrame, target: str
 ) -> None:
@@ -177,22 +179,23 @@ def _fit_all(
     model is fitted, so the union of their training rows is built once. Other forecasters
     are fitted on the panel up to their time.
     """
-    if not all(_is_tabular(m) for m, _ in models):
+    if not all(get_tags(m).tabular for m, _ in models):
         for m, until in models:
             m.fit(_until(data, until))
         return
+    tabular = [(cast("TabularForecaster", m), until) for m, until in models]
     samples = [_training_rows(m, data, until, target) for m, until in models]
     union = pd.concat(samples).drop_duplicates(ignore_index=True)
-    build = models[0][0].build_features  # type: ignore[attr-defined]
+    build = tabular[0][0].build_features
     # A row's features read only data up to its origin (the builders' leakage property), so
     # the whole panel is given: no copy of it per fit.
     X = build(data, targets=union)
     index = pd.MultiIndex.from_frame(union)
-    for (m, _), rows in zip(models, samples, strict=True):
+    for (m, _), rows in zip(tabular, samples, strict=True):
         pick = index.get_indexer(pd.MultiIndex.from_frame(rows))
         part = X.iloc[pick]
         part.index = pd.RangeIndex(len(part))
-        m.fit_features(part)  # type: ignore[attr-defined]
+        m.fit_features(part)
 
 
 def _recent(
@@ -203,10 +206,9 @@ def _recent(
     With ``arcs``, only those arcs' rows (the features of an arc read that arc only).
     """
     keep = data["arc_id"].isin(arcs).to_numpy() if arcs is not None else None
-    spec_fn = getattr(model, "feature_spec", None)
-    lookback = spec_fn().lookback() if callable(spec_fn) else None
+    lookback = get_tags(model).lookback
     if lookback is not None:
-        lead = int(getattr(model, "horizon", 1)) + int(getattr(model, "delay", 0))
+        lead = int(model.horizon) + int(model.delay)
         since = (data["time"] >= first - (int(lookback) + lead + 168) * _HOUR).to_numpy()
         keep = since if keep is None else keep & since
     if keep is None:

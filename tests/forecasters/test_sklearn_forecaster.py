@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import test_contract as contract  # the shared contract test bodies, reused as is
 from forecaster_cases import contract_panel
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -34,6 +33,8 @@ from infotrafic.forecasters import (
     requires_refit,
     save_forecaster,
 )
+from infotrafic.testing import CheckData, check_forecaster
+from infotrafic.testing._check import CHECKS
 
 RIDGE = "sklearn:sklearn.linear_model.Ridge"
 HGB = "sklearn:sklearn.ensemble.HistGradientBoostingRegressor"
@@ -64,32 +65,21 @@ CASES = [
 ]
 
 
-# -- the shared contract (tests/forecasters/test_contract.py), on sklearn: names -----------------
+# -- the shared contract (check_forecaster, as tests/forecasters/test_contract.py), on sklearn: --
+@pytest.fixture(scope="module")
+def data() -> CheckData:
+    return CheckData.bundled()
+
+
 @pytest.fixture(scope="module")
 def panel() -> pd.DataFrame:
     return contract_panel()
 
 
+@pytest.mark.parametrize("check", list(CHECKS))
 @pytest.mark.parametrize(("name", "factory"), CASES)
-def test_contract_estimator_api(
-    name: str, factory: Callable[..., Any], panel: pd.DataFrame
-) -> None:
-    contract.test_contract_estimator_api(name, factory, panel)
-
-
-@pytest.mark.parametrize("lead", contract.LEADS, ids=["h1", "h2d1"])
-@pytest.mark.parametrize(("name", "factory"), CASES)
-def test_contract_predict_shape_no_mutation_no_future(
-    name: str, factory: Callable[..., Any], lead: dict[str, int], panel: pd.DataFrame
-) -> None:
-    contract.test_contract_predict_shape_no_mutation_no_future(name, factory, lead, panel)
-
-
-@pytest.mark.parametrize(("name", "factory"), CASES)
-def test_contract_determinism_pickle_and_paths(
-    name: str, factory: Callable[..., Any], panel: pd.DataFrame
-) -> None:
-    contract.test_contract_determinism_pickle_and_paths(name, factory, panel)
+def test_contract(name: str, factory: Callable[..., Any], check: str, data: CheckData) -> None:
+    check_forecaster(factory(), checks=[check], data=data)
 
 
 # -- real data: the bundled sample (3 Paris arcs) ------------------------------------------------

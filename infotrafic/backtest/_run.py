@@ -1,0 +1,184 @@
+"""The public entry point of backtesting: options in, a local or a Dask run, a result out.
+
+:func:`backtest` builds the :class:`~infotrafic.backtest.BacktestConfig` from its options,
+names the models, and runs the work here (:func:`infotrafic.backtest._engine.run_local`) or
+on a Dask cluster (:func:`infotrafic.backtest._distributed.run_distributed`), which runs the
+same local engine on its workers: both give the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from infotrafic._types import DurationLike, TimeLike
+from infotrafic.backtest._config import BacktestConfig
+from infotrafic.backtest._engine import model_names, run_local
+from infotrafic.backtest._result import BacktestResult
+from infotrafic.exceptions import ConfigurationError
+from infotrafic.forecasters import Forecaster
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from infotrafic.etl import ParquetStore
+
+__all__ = ["backtest"]
+
+
+def backtest(
+    panel: pd.DataFrame | ParquetStore,
+    models: Mapping[str, Forecaster] | Sequence[Forecaster],
+    config: BacktestConfig | None = None,
+    *,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+    horizon: int | DurationLike | Iterable[int | DurationLike] = 1,
+    refit: DurationLike = "7D",
+    window: str = "expanding",
+    train_size: DurationLike | None = None,
+    delay: int | DurationLike = 0,
+    arcs: Iterable[int] | None = None,
+    n_jobs: int = 1,
+    progress: bool = False,
+    levels: Iterable[float] | float | None = None,
+    state: bool = False,
+    calibration: DurationLike = "28D",
+    scheduler: Any = None,
+) -> BacktestResult:
+    """Backtest forecasters with a rolling origin and score them.
+
+    Every target hour ``t`` in ``[start, end)`` with an observed flow is forecast at each
+    horizon ``h`` (issued at ``t - h``) using only data with ``time <= t - h - delay`` (its
+    origin). Models are refit at each cutoff ``start, start + refit, ...`` on the targets with
+    ``time <= cutoff - h - delay`` (expanding window) or on the last ``train_size`` of them
+    (sliding window), then predict the whole block ``[cutoff, cutoff + refit)``. Each horizon
+    has its own models (direct multi-horizon forecasting: a forecaster cloned with that
+    ``horizon``).
+
+    With ``levels``, every model's forecasts get conformal prediction intervals calibrated on
+    its own past errors known at each origin (:class:`~infotrafic.intervals.ConformalIntervals`);
+    with ``state``, every model able to (``occupancy`` in its ``targets`` tag) also forecasts the
+    occupancy, from which the traffic state and its probability follow, scored against
+    persistence of the last state. Both run the models on a calibration warm-up before
+    ``start`` (``calibration``, rounded up to whole refit blocks), which is not scored: the
+    flow models with ``levels``, the occupancy models with ``state``.
+
+    What a model can do is read from its tags (:func:`~infotrafic.forecasters.get_tags`).
+    Models tagged ``tabular`` (the fast path ``build_features``, ``fit_features``,
+    ``predict_features``) get their features streamed: built once per row, chunk by chunk (one
+    refit block, or a month of history, at a time) from the panel slice their ``lookback``
+    tag needs (a small table is built once and sliced); the training rows are kept in a pool
+    (a deterministic uniform sample of at most ``max_train_rows`` rows when that tag is set),
+    then one fit and one vectorised prediction per block. Models tagged
+    ``requires_refit=False`` (baselines that learn nothing) are fitted once and predict block
+    by block. Other models are cloned, fitted on the panel rows available at each cutoff and
+    asked to ``predict`` the block. Each model's ``horizon``, ``delay`` and ``target``
+    hyper-parameters are set to the backtest's.
+
+    With ``scheduler``, the work runs on a Dask cluster (:mod:`infotrafic.backtest._distributed`):
+    cut by horizon, model and runs of refit blocks, each shard reading its data from the store
+    on its worker; the result is the local run's.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame or ParquetStore
+        Canonical panel (validated on entry; never mutated), or a local store (read once here;
+        with ``scheduler``, read by the workers themselves, only the arcs and times they need).
+    models : mapping of str to forecaster, or sequence of forecasters
+        The models to compare; mapping keys name them in the output.
+    config : BacktestConfig, optional
+        All options at once; when given, the keyword options below must be left at defaults.
+    start, end : str, datetime, date or pandas.Timestamp
+        Scoring window ``[start, end)``; naive values are Paris wall-clock time.
+    horizon : int or str, or a sequence of them, default 1
+        Hours ahead (``1``, ``"1h"``, or ``[1, 6, 24]`` for several horizons).
+    refit : str or timedelta, default "7D"
+        Refit cadence.
+    window : {"expanding", "sliding"}, default "expanding"
+        Training window.
+    train_size : str or timedelta, optional
+        Length of the sliding window (e.g. ``"365D"``).
+    delay : int or str, default 0
+        Publication delay in hours.
+    arcs : iterable of int, optional
+        Restrict to these arcs.
+    n_jobs : int, default 1
+        Refit blocks run at once, each in a worker process (``-1``: all the available cores);
+        1 runs them inline, serially (the ``infotrafic backtest`` command defaults to all
+        cores). The predictions are the same whatever the value.
+    progress : bool, default False
+        Show a tqdm progress bar on stderr.
+    levels : float or iterable of float, optional
+        Prediction interval levels in percent, e.g. ``[80, 95]``.
+    state : bool, default False
+        Also forecast occupancy and score the traffic state.
+    calibration : str or timedelta, default "28D"
+        Window of past errors calibrating the intervals and state probabilities.
+    scheduler : str or distributed.Client, optional
+        Run on a Dask cluster: a scheduler address (``tcp://HOST:PORT``), a scheduler file,
+        ``local:N`` (N worker processes here) or a ``distributed.Client``; ``n_jobs`` is then
+        unused. Needs the ``dask`` extra. The result is the same as without it.
+
+    Returns
+    -------
+    BacktestResult
+        ``.predictions`` (``arc_id, time, horizon, model, origin, fitted_at, y_true, y_pred``
+        and ``lo_<L>, hi_<L>`` per level), ``.states`` with ``state`` and ``.report``.
+
+    Raises
+    ------
+    ConfigurationError
+        Invalid options.
+    BacktestError
+        Nothing to score in the window, or a model failed (the message names model and block).
+    ClusterError
+        With ``scheduler``: the cluster cannot be reached or has no worker.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from infotrafic.backtest import backtest
+    >>> class Last:  # a minimal forecaster: the value ``lead`` hours before
+    ...     horizon, delay = 1, 0
+    ...     def fit(self, panel):
+    ...         return self
+    ...     def predict(self, panel, targets):
+    ...         s = panel.set_index(["arc_id", "time"])["flow"]
+    ...         lead = pd.Timedelta(hours=self.horizon + self.delay)
+    ...         keys = pd.MultiIndex.from_arrays([targets["arc_id"], targets["time"] - lead])
+    ...         return s.reindex(keys).to_numpy()
+    >>> times = pd.date_range("2023-01-01", periods=24 * 21, freq="h", tz="UTC")
+    >>> panel = pd.DataFrame({"arc_id": 1, "time": times, "flow": np.arange(24 * 21.0)})
+    >>> res = backtest(panel, {"last": Last()}, start="2023-01-15T00:00Z",
+    ...                end="2023-01-22T00:00Z")
+    >>> float(res.report.comparison.loc["last", "mae"])
+    1.0
+    """
+    if config is None:
+        if start is None or end is None:
+            raise ConfigurationError("backtest needs start and end (or a BacktestConfig)")
+        config = BacktestConfig.create(
+            start=start,
+            end=end,
+            horizon=horizon,
+            refit=refit,
+            window=window,
+            train_size=train_size,
+            delay=delay,
+            arcs=arcs,
+            n_jobs=n_jobs,
+            progress=progress,
+            levels=levels,
+            state=state,
+            calibration=calibration,
+        )
+    elif start is not None or end is not None or arcs is not None:
+        raise ConfigurationError("give either config or start/end/... options, not both")
+    cfg = config
+    named = model_names(models)
+    if scheduler is not None:
+        from infotrafic.backtest._distributed import run_distributed
+
+        return run_distributed(panel, named, cfg, scheduler)
+    return run_local(panel, named, cfg)
