@@ -167,15 +167,27 @@ def _spawn(args: argparse.Namespace, step: str, arcs: int, years: float, mode: s
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _one_size(args: argparse.Namespace, arcs: int, years: float) -> dict[str, Any]:
+def _build(args: argparse.Namespace, arcs: int, years: float) -> dict[str, Any]:
+    store = _store_dir(args.workdir, arcs, years)
+    if args.keep_stores and (store / "_built.json").exists():  # built by an earlier run
+        built: dict[str, Any] = json.loads((store / "_built.json").read_text())
+        return built
     built = _spawn(args, "build", arcs, years)
+    (store / "_built.json").write_text(json.dumps(built))
+    return built
+
+
+def _one_size(args: argparse.Namespace, arcs: int, years: float) -> dict[str, Any]:
+    store = _store_dir(args.workdir, arcs, years)
+    built = _build(args, arcs, years)
     local = _spawn(args, "run", arcs, years, "local")
     dask = _spawn(args, "run", arcs, years, "dask")
     a = pd.read_parquet(args.workdir / "pred_local.parquet")
     b = pd.read_parquet(args.workdir / "pred_dask.parquet")
     same_rows = a[["arc_id", "time", "horizon"]].equals(b[["arc_id", "time", "horizon"]])
     diff = np.abs(a["y_pred"].to_numpy("float64") - b["y_pred"].to_numpy("float64"))
-    shutil.rmtree(_store_dir(args.workdir, arcs, years), ignore_errors=True)
+    if not args.keep_stores:
+        shutil.rmtree(store, ignore_errors=True)
     per_block = dask["compute_seconds"] / max(1, dask["blocks"])
     return {
         "arcs": arcs,
@@ -228,6 +240,15 @@ def main() -> int:
     p.add_argument("--gbm-params", default="{}", help="JSON hyper-parameters of gbm.")
     p.add_argument("--workdir", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None, help="Write the results here.")
+    p.add_argument(
+        "--keep-stores",
+        action="store_true",
+        help="Keep each size's store in --workdir and reuse it on the next run (building is "
+        "not timed; this only saves the wait).",
+    )
+    p.add_argument(
+        "--build-only", action="store_true", help="Only build the stores (implies --keep-stores)."
+    )
     p.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
     p.add_argument("--mode", choices=["local", "dask"], default="local", help=argparse.SUPPRESS)
     p.add_argument("--size-arcs", type=int, default=0, help=argparse.SUPPRESS)
@@ -246,6 +267,11 @@ def main() -> int:
     sizes = [(a, args.base_years) for a in args.arcs]
     sizes += [(args.base_arcs, y) for y in args.years if (args.base_arcs, y) not in sizes]
     rows = []
+    if args.build_only:
+        args.keep_stores = True
+        for arcs, years in sizes:
+            print(json.dumps(_build(args, arcs, years)))
+        return 0
     try:
         for arcs, years in sizes:
             rows.append(_one_size(args, arcs, years))
