@@ -41,7 +41,10 @@ def tests(session: nox.Session, pandas: str) -> None:
     session.install("-e", ".[all,test]")
     session.install(requirement)
     coverage = ["--cov", "--cov-report=term"] if pandas == "2" else []
-    session.run("pytest", "-m", marks, "--timeout=600", *coverage, *session.posargs)
+    # one worker per core, a test file per worker (module fixtures such as the loopback servers
+    # stay with their tests); pytest-benchmark, when installed, refuses xdist: not loaded
+    parallel = ["-n", "auto", "--dist", "loadfile", "-p", "no:benchmark"]
+    session.run("pytest", "-m", marks, "--timeout=600", *parallel, *coverage, *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -48,7 +48,7 @@ from infotrafic.backtest._engine import model_names, prepare_data, run_local
 from infotrafic.backtest._pool import take_rows
 from infotrafic.backtest._report import seasonal_scales
 from infotrafic.backtest._result import BacktestResult
-from infotrafic.exceptions import BacktestError, ConfigurationError
+from infotrafic.exceptions import BacktestError
 from infotrafic.forecasters import requires_refit
 
 __all__ = ["Shard", "run_distributed", "shards"]
@@ -273,13 +273,6 @@ def run_distributed(
     -------
     BacktestResult
     """
-    if not isinstance(panel, pd.DataFrame):
-        from infotrafic.etl import ParquetStore
-
-        if not isinstance(panel, ParquetStore):
-            raise ConfigurationError(
-                f"panel must be a pandas.DataFrame or a ParquetStore, got {type(panel).__name__}"
-            )
     with dask_client(scheduler) as connected:
         client: Any = connected
         # one run of blocks per thread of the cluster (workers run one task per thread)

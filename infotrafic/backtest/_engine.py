@@ -175,13 +175,7 @@ def run_local(
     -------
     BacktestResult
     """
-    if not isinstance(panel, pd.DataFrame):
-        from infotrafic.etl import ParquetStore
-
-        if not isinstance(panel, ParquetStore):
-            raise ConfigurationError(
-                f"panel must be a pandas.DataFrame or a ParquetStore, got {type(panel).__name__}"
-            )
+    if not isinstance(panel, pd.DataFrame):  # a ParquetStore (checked by backtest())
         panel = panel.read(arcs=cfg.arcs, end=cfg.end)
 
     data = prepare_data(panel, cfg)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from infotrafic._types import DurationLike, TimeLike
 from infotrafic.backtest._config import BacktestConfig
 from infotrafic.backtest._engine import model_names, run_local
@@ -19,8 +21,6 @@ from infotrafic.exceptions import ConfigurationError
 from infotrafic.forecasters import Forecaster
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from infotrafic.etl import ParquetStore
 
 __all__ = ["backtest"]
@@ -177,6 +177,13 @@ def backtest(
         raise ConfigurationError("give either config or start/end/... options, not both")
     cfg = config
     named = model_names(models)
+    if not isinstance(panel, pd.DataFrame):
+        from infotrafic.etl import ParquetStore
+
+        if not isinstance(panel, ParquetStore):
+            raise ConfigurationError(
+                f"panel must be a pandas.DataFrame or a ParquetStore, got {type(panel).__name__}"
+            )
     if scheduler is not None:
         from infotrafic.backtest._distributed import run_distributed
 
