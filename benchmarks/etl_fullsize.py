@@ -100,7 +100,9 @@ def main() -> None:
     parser.add_argument(
         "--work", type=Path, default=Path(tempfile.gettempdir()) / "infotrafic-bench", help="folder"
     )
-    parser.add_argument("--child", choices=("etl", "pandas"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=("etl", "pandas", "pandas_tuned"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         child(args.child, args.archive)
