@@ -264,9 +264,9 @@ def _to_index(values: object, name: str) -> pd.DatetimeIndex:
     import pandas as pd
 
     if isinstance(values, pd.DatetimeIndex):
-        return values
+        return values.as_unit("ns")
     try:
-        return pd.DatetimeIndex(pd.to_datetime(values))  # type: ignore[call-overload]
+        return pd.DatetimeIndex(pd.to_datetime(values)).as_unit("ns")  # type: ignore[call-overload]
     except (TypeError, ValueError, OverflowError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigurationError(
@@ -327,7 +327,7 @@ def _kinds_fast(naive: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray] | None
     ends = np.array([b[1] for b in bounds if b is not None], dtype="int64")
     where = np.searchsorted(uniq, years)
     start, end = starts[where], ends[where]
-    wall = naive.asi8
+    wall = naive.as_unit("ns").asi8  # pandas 3 infers coarser units from strings
     u_std, u_dst = wall - _HOUR_NS, wall - 2 * _HOUR_NS
     dst_ok = (u_dst >= start) & (u_dst < end)
     std_ok = ~((u_std >= start) & (u_std < end))

@@ -455,7 +455,7 @@ def _pandas_block(
     skipped = [start - 1 + int(m) for w in caught for m in _SKIPPED.findall(str(w.message))]
     frame = frame.rename(columns=rename)
     lines, _ = _line_numbers(start, len(frame), skipped)
-    empty = frame.iloc[:, 0].isna().to_numpy()
+    empty = frame.iloc[:, 0].isna().to_numpy(copy=True)  # written below (pandas 3: read-only view)
     if empty.any():
         empty[empty] = frame.loc[empty].isna().all(axis=1).to_numpy()
     if empty.any():
