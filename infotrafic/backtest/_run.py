@@ -8,12 +8,12 @@ same local engine on its workers: both give the same result.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import inspect
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from infotrafic._types import DurationLike, TimeLike
 from infotrafic.backtest._config import BacktestConfig
 from infotrafic.backtest._engine import model_names, run_local
 from infotrafic.backtest._result import BacktestResult
@@ -25,26 +25,17 @@ if TYPE_CHECKING:
 
 __all__ = ["backtest"]
 
+#: The keyword options of :meth:`BacktestConfig.create`, which :func:`backtest` passes on.
+_OPTIONS = tuple(inspect.signature(BacktestConfig.create).parameters)
+
 
 def backtest(
     panel: pd.DataFrame | ParquetStore,
     models: Mapping[str, Forecaster] | Sequence[Forecaster],
     config: BacktestConfig | None = None,
     *,
-    start: TimeLike | None = None,
-    end: TimeLike | None = None,
-    horizon: int | DurationLike | Iterable[int | DurationLike] = 1,
-    refit: DurationLike = "7D",
-    window: str = "expanding",
-    train_size: DurationLike | None = None,
-    delay: int | DurationLike = 0,
-    arcs: Iterable[int] | None = None,
-    n_jobs: int = 1,
-    progress: bool = False,
-    levels: Iterable[float] | float | None = None,
-    state: bool = False,
-    calibration: DurationLike = "28D",
     scheduler: Any = None,
+    **options: Any,
 ) -> BacktestResult:
     """Backtest forecasters with a rolling origin and score them.
 
@@ -88,37 +79,18 @@ def backtest(
     models : mapping of str to forecaster, or sequence of forecasters
         The models to compare; mapping keys name them in the output.
     config : BacktestConfig, optional
-        All options at once; when given, the keyword options below must be left at defaults.
-    start, end : str, datetime, date or pandas.Timestamp
-        Scoring window ``[start, end)``; naive values are Paris wall-clock time.
-    horizon : int or str, or a sequence of them, default 1
-        Hours ahead (``1``, ``"1h"``, or ``[1, 6, 24]`` for several horizons).
-    refit : str or timedelta, default "7D"
-        Refit cadence.
-    window : {"expanding", "sliding"}, default "expanding"
-        Training window.
-    train_size : str or timedelta, optional
-        Length of the sliding window (e.g. ``"365D"``).
-    delay : int or str, default 0
-        Publication delay in hours.
-    arcs : iterable of int, optional
-        Restrict to these arcs.
-    n_jobs : int, default 1
-        Refit blocks run at once, each in a worker process (``-1``: all the available cores);
-        1 runs them inline, serially (the ``infotrafic backtest`` command defaults to all
-        cores). The predictions are the same whatever the value.
-    progress : bool, default False
-        Show a tqdm progress bar on stderr.
-    levels : float or iterable of float, optional
-        Prediction interval levels in percent, e.g. ``[80, 95]``.
-    state : bool, default False
-        Also forecast occupancy and score the traffic state.
-    calibration : str or timedelta, default "28D"
-        Window of past errors calibrating the intervals and state probabilities.
+        All options at once (see :meth:`BacktestConfig.create`); then give no ``**options``.
     scheduler : str or distributed.Client, optional
         Run on a Dask cluster: a scheduler address (``tcp://HOST:PORT``), a scheduler file,
         ``local:N`` (N worker processes here) or a ``distributed.Client``; ``n_jobs`` is then
         unused. Needs the ``dask`` extra. The result is the same as without it.
+    **options
+        Without ``config``: the options of :meth:`BacktestConfig.create`, with their defaults
+        there (written once): ``start`` and ``end`` (required; the scoring window ``[start,
+        end)``, naive values in Paris wall-clock time), ``horizon``, ``refit``, ``window``,
+        ``train_size``, ``delay``, ``arcs``, ``n_jobs`` (refit blocks at once, each in a worker
+        process; 1 runs them inline; the predictions do not depend on it), ``progress``,
+        ``levels``, ``state`` and ``calibration``.
 
     Returns
     -------
@@ -156,25 +128,19 @@ def backtest(
     1.0
     """
     if config is None:
-        if start is None or end is None:
+        unknown = sorted(set(options) - set(_OPTIONS))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown backtest option(s) {unknown}; the options are {list(_OPTIONS)}"
+            )
+        if "start" not in options or "end" not in options:
             raise ConfigurationError("backtest needs start and end (or a BacktestConfig)")
-        config = BacktestConfig.create(
-            start=start,
-            end=end,
-            horizon=horizon,
-            refit=refit,
-            window=window,
-            train_size=train_size,
-            delay=delay,
-            arcs=arcs,
-            n_jobs=n_jobs,
-            progress=progress,
-            levels=levels,
-            state=state,
-            calibration=calibration,
+        config = BacktestConfig.create(**options)
+    elif options:
+        raise ConfigurationError(
+            f"give either config or options, not both (got config and {sorted(options)}); "
+            "change the config with dataclasses.replace"
         )
-    elif start is not None or end is not None or arcs is not None:
-        raise ConfigurationError("give either config or start/end/... options, not both")
     cfg = config
     named = model_names(models)
     if not isinstance(panel, pd.DataFrame):
