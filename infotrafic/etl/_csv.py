@@ -30,6 +30,7 @@ from infotrafic._fields import (
     describe_columns,
     map_columns,
 )
+from infotrafic.etl._dedupe import last_positions
 from infotrafic.exceptions import FileFormatError
 
 __all__ = ["CsvLayout", "iter_csv_chunks", "sniff_csv"]
@@ -359,8 +360,7 @@ def _add_last_meta(
     ``ends`` are the offsets of the block's newlines.
     """
     n = len(frame)
-    # the last row of each arc, in reading order (a hash pass: no sort of the whole chunk)
-    rows = frame["iu_ac"].drop_duplicates(keep="last").index.to_numpy()
+    rows = np.sort(last_positions(frame["iu_ac"].to_numpy(), np.arange(n))[1])  # reading order
     if not block.endswith(b"\n"):
         ends = np.append(ends, len(block))
     starts = np.concatenate([[0], ends[:-1] + 1])

@@ -105,6 +105,22 @@ def deduplicate(panel: pd.DataFrame) -> tuple[pd.DataFrame, DedupeStats]:
     return out, DedupeStats(n, int(n - keep_mask.sum()), conflicts)
 
 
+def last_positions(keys: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the distinct keys (sorted) and the position of the last row of each.
+
+    One hash pass over the keys (no sort of them all), then a sort of the distinct ones.
+
+    Examples
+    --------
+    >>> keys, last = last_positions(np.array([7, 3, 7, 3, 5]), np.arange(5))
+    >>> keys.tolist(), last.tolist()
+    ([3, 5, 7], [3, 4, 2])
+    """
+    last = pd.Series(keys).drop_duplicates(keep="last")
+    order = np.argsort(last.to_numpy(), kind="stable")
+    return last.to_numpy()[order], positions[last.index.to_numpy()[order]]
+
+
 _HOUR = 3_600_000_000_000
 _HOURS_MAX = 10_000_000  # hours since 1970 stay below this until the year 3110
 _ARC_MAX = (2**62) // (_HOURS_MAX * 4)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from infotrafic._fields import META_FIELDS, column_of, state_code
 from infotrafic._schema import is_text
+from infotrafic.etl._dedupe import last_positions
 from infotrafic.etl._time import REGIMES, STATUS_REASON, TimeStatus, parse_times
 
 __all__ = ["META_FIELDS", "Chunk", "empty_quarantine", "normalize_chunk", "typed_quarantine"]
@@ -257,13 +258,6 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
     return chunk
 
 
-def _last_positions(keys: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct keys (sorted) and the last position of each (positions in increasing order)."""
-    last = pd.Series(keys).drop_duplicates(keep="last")  # a hash pass, not a sort of all keys
-    order = np.argsort(last.to_numpy(), kind="stable")
-    return last.to_numpy()[order], positions[last.index.to_numpy()[order]]
-
-
 def _arc_meta(raw: pd.DataFrame, arc_ids: np.ndarray, ok: np.ndarray) -> pd.DataFrame:
     """One row per arc: the last non-empty value of each metadata field in reading order.
 
@@ -274,7 +268,7 @@ def _arc_meta(raw: pd.DataFrame, arc_ids: np.ndarray, ok: np.ndarray) -> pd.Data
         return pd.DataFrame()
     cols = [c for c in META_FIELDS if c in raw.columns]
     pos = np.flatnonzero(ok)
-    arcs, last = _last_positions(arc_ids[pos], pos)
+    arcs, last = last_positions(arc_ids[pos], pos)
     out: dict[str, np.ndarray] = {"arc_id": arcs.astype("int64")}
     for col in cols:
         series = raw[col]  # only the cells looked at become objects (columns can be long)
@@ -283,7 +277,7 @@ def _arc_meta(raw: pd.DataFrame, arc_ids: np.ndarray, ok: np.ndarray) -> pd.Data
         if holes.any():
             present = pos[~series.isna().to_numpy()[pos]]
             if len(present):
-                have_arcs, have_last = _last_positions(arc_ids[present], present)
+                have_arcs, have_last = last_positions(arc_ids[present], present)
                 where = np.searchsorted(have_arcs, arcs[holes])
                 where = np.minimum(where, len(have_arcs) - 1)
                 found = have_arcs[where] == arcs[holes]
