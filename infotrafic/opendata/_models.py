@@ -41,8 +41,8 @@ __all__ = [
 def state_code(value: object, kind: str) -> int | None:
     """Turn an ``etat_trafic``/``etat_barre`` label or code into its integer code.
 
-    The library's one state mapper (:func:`infotrafic._fields.state_code`), with missing values
-    allowed.
+    The library's one state mapper (:func:`infotrafic._fields.state_code`; missing values give
+    ``None``).
 
     Parameters
     ----------
@@ -61,8 +61,6 @@ def state_code(value: object, kind: str) -> int | None:
     >>> state_code("Pré-saturé", "traffic"), state_code("Barré", "closure"), state_code(None, "x")
     (2, 2, None)
     """
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
     return field_state_code("etat_trafic" if kind == "traffic" else "etat_barre", value)
 
 
