@@ -19,7 +19,8 @@ window is a run of the original cutoffs. Its predictions are those of the local 
 Where the data comes from
 -------------------------
 From a :class:`~infotrafic.etl.ParquetStore`, each shard reads what it needs on its worker
-(``store.read(arcs=..., end=shard_end)``): no panel goes through the client. An in-memory
+(:func:`~infotrafic.backtest._load.load_store`: its arcs up to the shard's end, a batch of arcs
+at a time) and keeps only the validated copy: no panel goes through the client. An in-memory
 panel (files, ``--sample``) is sent once, cut into pieces of arcs, each piece a small task of
 its own that the shards depend on: a worker gets each piece once, whatever the number of
 shards it runs, and a piece lost with a killed worker is recomputed from its task (scattered
@@ -44,7 +45,8 @@ import pandas as pd
 from infotrafic._dask import DaskTarget, dask_client, run_on_dask, send_data
 from infotrafic.backtest._assemble import PERSISTENCE
 from infotrafic.backtest._config import BacktestConfig
-from infotrafic.backtest._engine import model_names, prepare_data, run_local
+from infotrafic.backtest._engine import model_names, run_prepared
+from infotrafic.backtest._load import load_store, prepare_data
 from infotrafic.backtest._pool import take_rows
 from infotrafic.backtest._report import seasonal_scales
 from infotrafic.backtest._result import BacktestResult
@@ -140,15 +142,14 @@ def _pieces(data: pd.DataFrame, n_workers: int) -> list[pd.DataFrame]:
     return out
 
 
-def _read(source: Any, cfg: BacktestConfig) -> pd.DataFrame:
-    """Return a shard's panel: read from the store on this worker, or the panel's pieces."""
+def _data(source: Any, cfg: BacktestConfig) -> pd.DataFrame:
+    """Return a shard's prepared panel: from the store on this worker, or the panel's pieces."""
     if isinstance(source, str):
         from infotrafic.etl import ParquetStore
 
-        frame: pd.DataFrame = ParquetStore(source).read(arcs=cfg.arcs, end=cfg.end)
-        return frame
+        return load_store(ParquetStore(source), cfg)
     parts: list[pd.DataFrame] = list(source)
-    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return prepare_data(parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True), cfg)
 
 
 def run_shard(source: Any, shard: Shard) -> dict[str, Any]:
@@ -167,12 +168,12 @@ def run_shard(source: Any, shard: Shard) -> dict[str, Any]:
         ``predictions``, ``states`` (or None), ``timings`` and ``scales`` (or None): empty
         frames when the shard's window has nothing to score.
     """
-    panel = _read(source, shard.config)
+    data = _data(source, shard.config)
     scales = None
     if shard.scales_from is not None:
-        scales = seasonal_scales(prepare_data(panel, shard.config), shard.scales_from)
+        scales = seasonal_scales(data, shard.scales_from)
     try:
-        res = run_local(panel, model_names({shard.name: shard.model}), shard.config)
+        res = run_prepared(data, model_names({shard.name: shard.model}), shard.config)
     except BacktestError as exc:
         if not str(exc).startswith("no observed"):
             raise

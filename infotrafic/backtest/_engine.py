@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from infotrafic._schema import validate_panel
 from infotrafic.backtest._assemble import PointForecasts, prediction_frame, state_frame
 from infotrafic.backtest._config import BacktestConfig
 from infotrafic.backtest._fastpath import fast_tasks
+from infotrafic.backtest._load import load_store, prepare_data
 from infotrafic.backtest._plan import HOUR_NS, TargetBlocks, ns, time_mask
 from infotrafic.backtest._report import seasonal_scales
 from infotrafic.backtest._result import BacktestResult
@@ -36,7 +36,7 @@ from infotrafic.forecasters import Forecaster, ForecasterTags, TabularForecaster
 if TYPE_CHECKING:
     from infotrafic.etl import ParquetStore
 
-__all__ = ["model_names", "prepare_data", "run_local"]
+__all__ = ["model_names", "run_local", "run_prepared"]
 
 #: Feature tables up to this size (estimated, float64) are built in one go, then sliced.
 _WHOLE_TABLE_BYTES = 256 * 2**20
@@ -165,7 +165,8 @@ def run_local(
     Parameters
     ----------
     panel : pandas.DataFrame or ParquetStore
-        The data (a store is read for the config's arcs, up to its end).
+        The data (a store is read for the config's arcs, up to its end, a batch of arcs at a
+        time: :func:`~infotrafic.backtest._load.load_store`).
     named : list of (str, Forecaster)
         The models, named (:func:`model_names`).
     cfg : BacktestConfig
@@ -175,10 +176,30 @@ def run_local(
     -------
     BacktestResult
     """
-    if not isinstance(panel, pd.DataFrame):  # a ParquetStore (checked by backtest())
-        panel = panel.read(arcs=cfg.arcs, end=cfg.end)
+    if isinstance(panel, pd.DataFrame):
+        return run_prepared(prepare_data(panel, cfg), named, cfg)
+    # a ParquetStore (checked by backtest()): read and prepared a batch of arcs at a time
+    return run_prepared(load_store(panel, cfg), named, cfg)
 
-    data = prepare_data(panel, cfg)
+
+def run_prepared(
+    data: pd.DataFrame, named: list[tuple[str, Forecaster]], cfg: BacktestConfig
+) -> BacktestResult:
+    """Run a backtest on a panel already prepared (:func:`prepare_data`): :func:`run_local`.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame
+        The panel :func:`prepare_data` returned for ``cfg`` (used as is, never mutated).
+    named : list of (str, Forecaster)
+        The models, named (:func:`model_names`).
+    cfg : BacktestConfig
+        The schedule.
+
+    Returns
+    -------
+    BacktestResult
+    """
     columns = ["flow", *(["occupancy"] if cfg.state else [])]
     if cfg.state and not data["occupancy"].notna().any():
         raise BacktestError(
@@ -232,30 +253,6 @@ def run_local(
         scales=scales,
         states=pd.concat(states, ignore_index=True) if states else None,
     )
-
-
-def prepare_data(panel: pd.DataFrame, cfg: BacktestConfig) -> pd.DataFrame:
-    """Return the validated panel a backtest uses: its arcs, before its end.
-
-    Parameters
-    ----------
-    panel : pandas.DataFrame
-        Canonical panel.
-    cfg : BacktestConfig
-        The options (``arcs``, ``end``).
-
-    Returns
-    -------
-    pandas.DataFrame
-    """
-    data = validate_panel(panel)
-    if cfg.arcs is not None:
-        data = data.loc[data["arc_id"].isin(cfg.arcs)]
-    # Nothing at or after ``end`` can be used by any forecast of the window.
-    before_end = ns(data["time"]) < cfg.end.value
-    if not before_end.all():
-        data = data.loc[before_end].reset_index(drop=True)
-    return data
 
 
 def _point_forecasts(

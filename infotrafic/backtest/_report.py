@@ -37,6 +37,7 @@ from infotrafic._io import atomic_write_text
 from infotrafic._time import PARIS_TZ
 from infotrafic._types import PathLike
 from infotrafic.backtest._format import flat_index, format_table, json_records, paris_label
+from infotrafic.backtest._load import group_arcs
 from infotrafic.backtest._tables import error_table, interval_tables, state_tables
 from infotrafic.backtest.metrics import POINT_METRICS, error_terms
 from infotrafic.intervals import local_hours
@@ -52,7 +53,9 @@ def seasonal_scales(panel: pd.DataFrame, before: pd.Timestamp, season: int = 168
     """Per-arc in-sample MAE of the seasonal naive forecast on the history before a time.
 
     ``mean |flow(t) - flow(t - season h)|`` over the hours ``t < before`` where both flows are
-    observed (the MASE denominator of :func:`infotrafic.backtest.metrics.mase`).
+    observed (the MASE denominator of :func:`infotrafic.backtest.metrics.mase`). Computed a
+    batch of whole arcs at a time (:data:`SCALE_BATCH_ROWS` rows), each arc's mean exactly
+    that of one pass: its working memory is a batch's, not a multiple of the panel.
 
     Parameters
     ----------
@@ -76,12 +79,60 @@ def seasonal_scales(panel: pd.DataFrame, before: pd.Timestamp, season: int = 168
     >>> seasonal_scales(p, pd.Timestamp("2024-01-01", tz="UTC"), season=2).to_dict()
     {7: 4.5}
     """
+    parts = [_arc_scales(part, before, season) for part in arc_batches(panel, SCALE_BATCH_ROWS)]
+    out = parts[0] if len(parts) == 1 else pd.concat(parts)
+    out.name = "scale"
+    return out.astype("float64")
+
+
+#: :func:`seasonal_scales` works on batches of whole arcs of about this many panel rows.
+SCALE_BATCH_ROWS = 2_000_000
+
+
+def arc_batches(panel: pd.DataFrame, max_rows: int) -> list[pd.DataFrame]:
+    """Cut a panel into batches of whole arcs, in ``arc_id`` order, of about ``max_rows`` rows.
+
+    An arc is never split (a batch of one arc may be longer). A panel sorted by ``arc_id`` (as
+    a validated one is) is cut into views; another is selected arc by arc.
+
+    Parameters
+    ----------
+    panel : pandas.DataFrame
+        Frame with an ``arc_id`` column.
+    max_rows : int
+        Rows per batch, at most (unless a single arc has more).
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        At least one (the panel itself when it fits in one batch).
+
+    Examples
+    --------
+    >>> p = pd.DataFrame({"arc_id": [1, 1, 2, 3, 3, 3]})
+    >>> [b["arc_id"].tolist() for b in arc_batches(p, 3)]
+    [[1, 1, 2], [3, 3, 3]]
+    """
+    if len(panel) <= max_rows:
+        return [panel]
+    arc = panel["arc_id"].to_numpy()
+    if bool((arc[1:] >= arc[:-1]).all()):  # sorted: views of consecutive rows
+        starts = np.flatnonzero(np.r_[True, arc[1:] != arc[:-1]])
+        counts = np.diff(np.r_[starts, len(arc)])
+        groups = group_arcs(arc[starts], counts, max_rows)
+        sizes = np.cumsum([0, *(len(g) for g in groups)])
+        rows = np.r_[starts, len(arc)][sizes]
+        return [panel.iloc[a:b] for a, b in zip(rows[:-1], rows[1:], strict=True)]
+    ids, counts = np.unique(arc, return_counts=True)
+    return [panel.loc[panel["arc_id"].isin(g)] for g in group_arcs(ids, counts, max_rows)]
+
+
+def _arc_scales(panel: pd.DataFrame, before: pd.Timestamp, season: int) -> pd.Series:
+    """:func:`seasonal_scales` of some whole arcs (each arc's mean does not see the others)."""
     hist = panel.loc[(panel["time"] < before) & panel["flow"].notna(), ["arc_id", "time", "flow"]]
     lagged = hist.assign(time=hist["time"] + season * _HOUR).rename(columns={"flow": "lag"})
     both = hist.merge(lagged, on=["arc_id", "time"], how="inner")
-    out = (both["flow"] - both["lag"]).abs().groupby(both["arc_id"]).mean()
-    out.name = "scale"
-    return out.astype("float64")
+    return (both["flow"] - both["lag"]).abs().groupby(both["arc_id"]).mean()
 
 
 def _weekdays(time: pd.Series) -> np.ndarray:
