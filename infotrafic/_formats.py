@@ -71,9 +71,10 @@ class RawMember:
     regime : str
         What the reader recognised (``csv:labels``, ``json:list``, ``tsv``, ...).
     chunks : callable
-        ``chunks(damaged=None, last_meta=False)`` yields the :data:`RawChunk` pieces. It may
-        raise what reading raises. A reader that cannot quarantine a damaged block or skip the
-        arc metadata simply ignores those keywords (see :mod:`infotrafic.etl._csv`).
+        ``chunks(damaged=None, last_meta=False, chunk_rows=...)`` yields the :data:`RawChunk`
+        pieces, of about ``chunk_rows`` rows each. It may raise what reading raises. A reader
+        that cannot quarantine a damaged block, skip the arc metadata or cut its rows into chunks
+        simply ignores those keywords (see :mod:`infotrafic.etl._csv`).
     """
 
     label: str

@@ -14,7 +14,7 @@ import gzip
 import io
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import IO, cast
 
 import numpy as np
@@ -211,10 +211,11 @@ def iter_csv_chunks(
     """Yield ``(raw chunk, line numbers, skipped lines)`` for a delimited text file.
 
     UTF-8 text is cut into blocks of whole lines (about ``chunk_rows`` rows each, never inside a
-    quoted field) and each block is parsed by pyarrow's CSV reader with explicit column types;
-    a block that reader refuses (a value that is not a number, a line with too many fields, blank
-    lines) is parsed again by pandas' C engine, which keeps the bad values for the quarantine.
-    Other encodings are parsed by pandas throughout.
+    quoted field) and each block is parsed by pyarrow's CSV reader with explicit column types
+    (the state columns as integers while they hold codes, as text from the first block with a
+    label on); a block that reader refuses (a value that is not a number, a line with too many
+    fields, blank lines) is parsed again by pandas' C engine, which keeps the bad values for the
+    quarantine. Other encodings are parsed by pandas throughout.
 
     Parameters
     ----------
@@ -251,10 +252,12 @@ def iter_csv_chunks(
         return
     fields = sorted(layout.positions, key=lambda f: layout.positions[f])
     block_bytes = max(chunk_rows, 1) * _BYTES_PER_ROW
+    # state codes are read as integers (cheaper than text) until a block has one that is not
+    states = [f for f in fields if _TYPES.get(f) == "state"]
     with opener() as stream:
         for block, start, newlines in _iter_blocks(stream, layout, block_bytes):
             try:
-                yield _parse_block(block, start, newlines, layout, fields, last_meta)
+                yield _parse_block(block, start, newlines, layout, fields, last_meta, states)
             except FileFormatError as exc:
                 if damaged is None:
                     raise FileFormatError(str(exc.args[0]), file=name) from exc
@@ -289,27 +292,32 @@ _NA_VALUES = [
 
 def _iter_blocks(
     stream: IO[bytes], layout: CsvLayout, block_bytes: int
-) -> Iterator[tuple[bytes, int, np.ndarray]]:
+) -> Iterator[tuple[bytearray, int, np.ndarray]]:
     """Yield ``(whole lines, 1-based line of the first, newline offsets)``; header, BOM removed.
 
     A cut never falls inside a quoted field: the number of quote characters before it is even.
-    The offsets of the block's newlines (one vectorised scan) serve the line count and
-    :func:`_add_last_meta`.
+    The text read is copied once, into a buffer that is cut in place (the rest of its last line
+    is carried to the next block). The offsets of the block's newlines (one vectorised scan)
+    serve the line count and :func:`_add_last_meta`.
     """
     line, carry, first = 1, b"", True
     while True:
         data = stream.read(block_bytes)
-        buf = carry + data if carry else data
-        if first and (data or not buf):
+        end_of_text = not data
+        buf = bytearray(carry)
+        buf += data
+        del data
+        if first:
             first = False
             if buf.startswith(codecs.BOM_UTF8):
-                buf = buf[3:]
+                del buf[:3]
             if layout.header:
                 end = buf.find(b"\n")
                 if end < 0:
                     return
-                buf, line = buf[end + 1 :], 2
-        if not data:
+                del buf[: end + 1]
+                line = 2
+        if end_of_text:
             if buf.strip():
                 yield buf, line, _newlines(buf)
             return
@@ -317,45 +325,61 @@ def _iter_blocks(
         quoted = buf.find(b'"', 0, cut) >= 0  # memchr: cheap when there is no quote at all
         while quoted and cut and buf.count(b'"', 0, cut) % 2:
             cut = buf.rfind(b"\n", 0, cut - 1) + 1
+        carry = bytes(buf[cut:])
         if not cut:
-            carry = buf
             continue
-        block, carry = buf[:cut], buf[cut:]
-        newlines = _newlines(block)
-        yield block, line, newlines
+        del buf[cut:]
+        newlines = _newlines(buf)
+        yield buf, line, newlines
         line += len(newlines)
 
 
-def _newlines(block: bytes) -> np.ndarray:
+def _newlines(block: bytes | bytearray) -> np.ndarray:
     """Offsets of the newline characters of ``block``."""
     return np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
 
 
 def _parse_block(
-    block: bytes,
+    block: bytes | bytearray,
     start: int,
     newlines: np.ndarray,
     layout: CsvLayout,
     fields: list[str],
     last_meta: bool,
+    states: list[str],
 ) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+    """Parse a block with pyarrow, else pandas (see :func:`iter_csv_chunks`).
+
+    ``states`` are the state fields tried as integers; it is emptied when a block has a state
+    that is not one (labels): they are then read as text, in this block and the next ones.
+    """
     meta = [f for f in fields if f in _META] if last_meta and "iu_ac" in fields else []
     core = [f for f in fields if f not in meta]
-    frame = _arrow_block(block, layout, core)
+    frame = _arrow_block(block, layout, core, integers=states) if states else None
+    if frame is None:
+        frame = _arrow_block(block, layout, core)
+        if frame is not None:  # refused for its states only
+            states.clear()
     if frame is not None:
         # pyarrow skips blank lines: line numbers hold only when every line made a row
         n_lines = len(newlines) + (not block.endswith(b"\n"))
         if len(frame) == n_lines:
             if meta:
-                _add_last_meta(frame, block, newlines, layout, meta)
+                frame = _add_last_meta(frame, block, newlines, layout, meta)
             return frame, np.arange(start, start + len(frame), dtype="int64"), []
     return _pandas_block(block, start, layout, fields)
 
 
 def _add_last_meta(
-    frame: pd.DataFrame, block: bytes, ends: np.ndarray, layout: CsvLayout, meta: list[str]
-) -> None:
-    """Add the metadata columns, parsed only on the last line of each arc (see ``last_meta``).
+    frame: pd.DataFrame,
+    block: bytes | bytearray,
+    ends: np.ndarray,
+    layout: CsvLayout,
+    meta: list[str],
+) -> pd.DataFrame:
+    """Return ``frame`` with the metadata columns, parsed only on the last line of each arc.
+
+    See ``last_meta`` of :func:`iter_csv_chunks`.
 
     ``ends`` are the offsets of the block's newlines.
     """
@@ -368,25 +392,35 @@ def _add_last_meta(
     lines = b"".join([block[a:b] for a, b in spans])
     small = _arrow_block(lines, layout, meta, text=True)
     if small is not None and len(small) == len(rows) and not small.isna().to_numpy().any():
+        columns = {}
         for f in meta:
             # a categorical that is missing except on those rows: no long object column
             found, categories = pd.factorize(small[f].to_numpy(dtype=object))
             codes = np.full(n, -1, dtype="int32")
             codes[rows] = found
-            frame[f] = pd.Categorical.from_codes(codes, categories=pd.Index(categories))
-        return
+            columns[f] = pd.Categorical.from_codes(
+                codes, dtype=pd.CategoricalDtype(pd.Index(categories)), validate=False
+            )
+        # one new frame of the same arrays (a setitem per column costs more than the codes)
+        return pd.DataFrame({**{f: frame[f] for f in frame.columns}, **columns}, copy=False)
     whole = _arrow_block(block, layout, meta)  # an empty cell: the whole columns, then
     for f in meta:
         frame[f] = whole[f] if whole is not None else np.nan
+    return frame
 
 
 def _arrow_block(
-    block: bytes, layout: CsvLayout, fields: list[str], *, text: bool = False
+    block: bytes | bytearray,
+    layout: CsvLayout,
+    fields: list[str],
+    *,
+    text: bool = False,
+    integers: Collection[str] = (),
 ) -> pd.DataFrame | None:
     """Parse a block with pyarrow and explicit column types; None when pyarrow refuses it.
 
     Text columns are read as dictionaries (pandas categoricals), or as plain strings when
-    ``text`` is set.
+    ``text`` is set; the fields in ``integers`` are read as integers.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -394,7 +428,7 @@ def _arrow_block(
     names = [f"c{i}" for i in range(len(layout.labels))]
     types = {}
     for f in fields:
-        kind = _TYPES.get(f, "text")
+        kind = "int" if f in integers else _TYPES.get(f, "text")
         if kind == "int":
             types[f"c{layout.positions[f]}"] = pa.int64()
         elif kind == "float":
@@ -423,7 +457,7 @@ def _arrow_block(
 
 
 def _pandas_block(
-    block: bytes, start: int, layout: CsvLayout, fields: list[str]
+    block: bytes | bytearray, start: int, layout: CsvLayout, fields: list[str]
 ) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
     """Parse a block with pandas' C engine (bad lines skipped and reported, blank lines kept)."""
     all_names = [f"c{i}" for i in range(len(layout.labels))]
@@ -463,7 +497,7 @@ def _pandas_block(
     return frame, lines, skipped
 
 
-def _damaged_frame(name: str, block: bytes, start: int, why: str) -> pd.DataFrame:
+def _damaged_frame(name: str, block: bytes | bytearray, start: int, why: str) -> pd.DataFrame:
     """One quarantine row per line of a block that no parser could read."""
     rows = block.decode("utf-8", errors="replace").splitlines()
     n = len(rows)

@@ -21,6 +21,7 @@ __all__ = [
     "deduplicate",
     "finalize_panel",
     "panel_keys",
+    "strictly_ordered",
 ]
 
 
@@ -108,7 +109,8 @@ def deduplicate(panel: pd.DataFrame) -> tuple[pd.DataFrame, DedupeStats]:
 def last_positions(keys: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return the distinct keys (sorted) and the position of the last row of each.
 
-    One hash pass over the keys (no sort of them all), then a sort of the distinct ones.
+    Keys already in order (a file written one arc after the other) cost one comparison pass;
+    otherwise one hash pass over the keys (no sort of them all), then a sort of the distinct ones.
 
     Examples
     --------
@@ -116,6 +118,9 @@ def last_positions(keys: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray,
     >>> keys.tolist(), last.tolist()
     ([3, 5, 7], [3, 4, 2])
     """
+    if len(keys) > 1 and bool((keys[1:] >= keys[:-1]).all()):
+        ends = np.append(np.flatnonzero(keys[1:] != keys[:-1]), len(keys) - 1)
+        return keys[ends], positions[ends]
     last = pd.Series(keys).drop_duplicates(keep="last")
     order = np.argsort(last.to_numpy(), kind="stable")
     return last.to_numpy()[order], positions[last.index.to_numpy()[order]]
@@ -191,7 +196,7 @@ def finalize_panel(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def dedupe_sorted(rows: pd.DataFrame) -> tuple[pd.DataFrame, DedupeStats]:
+def dedupe_sorted(rows: pd.DataFrame, *, copy: bool = True) -> tuple[pd.DataFrame, DedupeStats]:
     """Apply the duplicate policy and return the canonical panel sorted by ``(arc_id, time)``.
 
     Same kept rows and counts as :func:`deduplicate` followed by :func:`finalize_panel`, in one
@@ -201,6 +206,9 @@ def dedupe_sorted(rows: pd.DataFrame) -> tuple[pd.DataFrame, DedupeStats]:
     ----------
     rows : pandas.DataFrame
         Reader rows (panel columns) in reading order.
+    copy : bool, default True
+        When False, rows already sorted and unique are not copied: the panel may share their
+        memory (for a caller that owns ``rows`` and drops them).
 
     Returns
     -------
@@ -242,9 +250,28 @@ def dedupe_sorted(rows: pd.DataFrame) -> tuple[pd.DataFrame, DedupeStats]:
             "traffic_state": rows["traffic_state"].array.astype("Int8")[take],
             "closure_state": rows["closure_state"].array.astype("Int8")[take],
         },
-        copy=isinstance(take, slice),  # gathered columns are fresh: neither copied nor stacked
+        copy=copy and isinstance(take, slice),  # gathered columns are fresh: not copied again
     )
     return panel, DedupeStats(n, n - len(panel), conflicts)
+
+
+def strictly_ordered(frame: pd.DataFrame) -> bool:
+    """Whether rows are sorted by ``(arc_id, time)`` with one row per key (one pass, no sort).
+
+    Examples
+    --------
+    >>> t = pd.to_datetime(["2023-01-01 10:00", "2023-01-01 09:00"], utc=True)
+    >>> strictly_ordered(pd.DataFrame({"arc_id": [1, 2], "time": t}))
+    True
+    >>> strictly_ordered(pd.DataFrame({"arc_id": [1, 1], "time": t}))
+    False
+    """
+    if len(frame) < 2:
+        return True
+    arc = frame["arc_id"].to_numpy()
+    time = frame["time"].to_numpy(dtype="datetime64[ns]").view("int64")
+    d_arc, d_time = np.diff(arc), np.diff(time)
+    return bool(np.all((d_arc > 0) | ((d_arc == 0) & (d_time > 0))))
 
 
 _ARC_FACTOR = 10_000_000  # hours since 1970 stay below this until the year 3110
@@ -264,7 +291,10 @@ def dedupe_by_arc(
 
     ``by_arc`` accumulates ``[duplicates, conflicts]`` per arc: duplicates from the key counts,
     conflicts from the policy itself run per arc on the duplicated keys (only when some exist).
+    A panel already sorted with one row per key (a staged month) is returned as it is.
     """
+    if strictly_ordered(panel):
+        return panel, 0, 0
     out, stats = deduplicate(panel)
     if stats.duplicates:
         keys = panel_keys(panel)

@@ -26,7 +26,13 @@ import pandas as pd
 from infotrafic._formats import HEAD_BYTES, Format, RawChunk, RawMember
 from infotrafic._schema import empty_panel
 from infotrafic.etl._arcs import build_arcs
-from infotrafic.etl._csv import CsvLayout, iter_csv_chunks, open_maybe_gzip, sniff_csv
+from infotrafic.etl._csv import (
+    CHUNK_ROWS,
+    CsvLayout,
+    iter_csv_chunks,
+    open_maybe_gzip,
+    sniff_csv,
+)
 from infotrafic.etl._dedupe import dedupe_sorted, deduplicate
 from infotrafic.etl._dst import resolve_ambiguous
 from infotrafic.etl._json import json_to_raw
@@ -111,8 +117,15 @@ def read_csv(path: str, name: str, *, require_time: bool = True) -> list[RawMemb
 
 
 def _csv_chunks(opener: Any, layout: CsvLayout, label: str) -> Any:
-    def chunks(*, damaged: list[pd.DataFrame] | None = None, last_meta: bool = False) -> Any:
-        return iter_csv_chunks(opener, layout, label, damaged=damaged, last_meta=last_meta)
+    def chunks(
+        *,
+        damaged: list[pd.DataFrame] | None = None,
+        last_meta: bool = False,
+        chunk_rows: int = CHUNK_ROWS,
+    ) -> Any:
+        return iter_csv_chunks(
+            opener, layout, label, damaged=damaged, last_meta=last_meta, chunk_rows=chunk_rows
+        )
 
     return chunks
 
@@ -233,13 +246,20 @@ def read_zip(path: str, name: str, *, require_time: bool = True) -> Iterator[Raw
 def _zip_chunks(zf: zipfile.ZipFile, member: zipfile.ZipInfo, name: str) -> Any:
     label = f"{name}::{member.filename}"
 
-    def chunks(*, damaged: list[pd.DataFrame] | None = None, last_meta: bool = False) -> Any:
+    def chunks(
+        *,
+        damaged: list[pd.DataFrame] | None = None,
+        last_meta: bool = False,
+        chunk_rows: int = CHUNK_ROWS,
+    ) -> Any:
         layout = member_layout(zf, member, name)
 
         def opener() -> IO[bytes]:
             return zf.open(member)
 
-        return iter_csv_chunks(opener, layout, label, damaged=damaged, last_meta=last_meta)
+        return iter_csv_chunks(
+            opener, layout, label, damaged=damaged, last_meta=last_meta, chunk_rows=chunk_rows
+        )
 
     return chunks
 

@@ -128,11 +128,23 @@ def _parse_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _parse_codes(
-    values: pd.Series, fld: str, name: str, unknown: Counter[str]
+    values: pd.Series, keep: np.ndarray | None, fld: str, name: str, unknown: Counter[str]
 ) -> pd.arrays.IntegerArray:
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    mapped = np.full(len(uniques) + 1, -1, dtype="int64")
-    for i, value in enumerate(np.asarray(uniques, dtype=object)):
+    """Map a state column to its codes on the rows kept (all when ``keep`` is None).
+
+    Each distinct label is mapped once (a categorical's categories as they are); labels that
+    are not states count as unknown codes (of the kept rows) and become missing.
+    """
+    uniques: object
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        codes, uniques = _small_integers(values) or pd.factorize(values, use_na_sentinel=True)
+    if keep is not None:
+        codes = codes[keep]
+    labels = np.asarray(uniques, dtype=object)
+    mapped = np.full(len(labels) + 1, -1, dtype="int64")
+    for i, value in enumerate(labels):
         text = str(value).strip()
         if text == "":
             continue
@@ -147,6 +159,31 @@ def _parse_codes(
         unknown[name] += n_unknown
     mask = per_row < 0
     return pd.arrays.IntegerArray(np.where(mask, 0, per_row).astype("int8"), mask)
+
+
+def _small_integers(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Codes and distinct values of numbers that are whole and few (state codes), else None.
+
+    What :func:`pandas.factorize` gives for such a column (up to unused values in the range),
+    without hashing every row: the code of a value is its offset from the smallest.
+    """
+    if values.dtype.kind not in "if" or not len(values):
+        return None
+    nums = values.to_numpy(dtype="float64", na_value=np.nan)
+    present = ~np.isnan(nums)
+    if not present.any():
+        return None
+    low, high = (
+        np.min(nums, where=present, initial=np.inf),
+        np.max(nums, where=present, initial=-np.inf),
+    )
+    if not (np.isfinite(low) and np.isfinite(high) and high - low < 256):
+        return None
+    offsets = np.where(present, nums - low, -1.0)
+    codes = offsets.astype("int64")
+    if not np.array_equal(codes, offsets):  # a number that is not whole
+        return None
+    return codes, np.arange(low, high + 1)
 
 
 def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
@@ -169,19 +206,19 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
         the raw arc metadata (one row per arc) and the counts.
     """
     n = len(raw)
-    raw = raw.reset_index(drop=True)
+    if not raw.index.equals(pd.RangeIndex(n)):
+        raw = raw.reset_index(drop=True)
     chunk = Chunk(panel=_NO_FRAME, quarantine=_NO_FRAME, meta=_NO_FRAME)
     chunk.rows_read = n
-    reason = np.full(n, "", dtype=object)
-    where = np.full(n, "", dtype=object)
-    rejected = np.zeros(n, dtype=bool)
+    # the first reason of each rejected row, as an index into ``causes`` (0: not rejected)
+    cause = np.zeros(n, dtype="int8")
+    causes: list[tuple[str, str]] = [("", "")]
 
     def reject(mask: np.ndarray, why: str, fld: str) -> None:
-        todo = mask & ~rejected
+        todo = mask & (cause == 0)
         if todo.any():
-            reason[todo] = why
-            where[todo] = fld
-            rejected[todo] = True
+            causes.append((why, fld))
+            cause[todo] = len(causes) - 1
 
     arc_ids, arc_ok, arc_blank = _parse_ids(raw["iu_ac"])
     reject(arc_blank, "missing_arc_id", "iu_ac")
@@ -211,37 +248,41 @@ def normalize_chunk(raw: pd.DataFrame, lines: np.ndarray, file: str) -> Chunk:
     nonexistent = times.status == TimeStatus.NONEXISTENT
     empty = np.isnan(values["flow"]) & np.isnan(values["occupancy"])
     reject(nonexistent & ~empty, "dst_nonexistent", "t_1h")
-    dropped = nonexistent & empty & ~rejected
+    bad_rows = cause > 0
+    dropped = nonexistent & empty & ~bad_rows
     chunk.dst_nonexistent_empty = int(dropped.sum())
 
-    bad_rows = rejected
-    if bad_rows.any():
+    if len(causes) > 1:
         idx = np.flatnonzero(bad_rows)
+        reason = np.array([why for why, _ in causes], dtype=object)[cause[idx]]
+        where = np.array([fld for _, fld in causes], dtype=object)[cause[idx]]
         raw_text = [
             "" if pd.isna(v) else str(v)
-            for v in (raw[f].iloc[i] for f, i in zip(where[idx], idx, strict=True))
+            for v in (raw[f].iloc[i] for f, i in zip(where, idx, strict=True))
         ]
         chunk.quarantine = pd.DataFrame(
             {
                 "file": np.full(len(idx), file, dtype=object),
                 "line": np.asarray(lines, dtype="int64")[idx],
-                "field": where[idx],
-                "reason": reason[idx],
+                "field": where,
+                "reason": reason,
                 "raw": np.asarray(raw_text, dtype=object),
             }
         )
-        chunk.reasons.update(Counter(reason[idx].tolist()))
+        chunk.reasons.update(Counter(reason.tolist()))
 
     keep = ~bad_rows & ~dropped
     every = bool(keep.all())
-    kept = raw if every else raw.loc[keep]
+    n_kept = n if every else int(keep.sum())
     states: dict[str, object] = {}
     for fld in ("etat_trafic", "etat_barre"):
         name = column_of(fld)
         if fld in raw.columns:
-            states[name] = _parse_codes(kept[fld], fld, name, chunk.unknown_codes)
+            states[name] = _parse_codes(
+                raw[fld], None if every else keep, fld, name, chunk.unknown_codes
+            )
         else:
-            states[name] = pd.array([pd.NA] * len(kept), dtype="Int8")
+            states[name] = pd.array([pd.NA] * n_kept, dtype="Int8")
     chunk.panel = pd.DataFrame(
         {
             "arc_id": arc_ids if every else arc_ids[keep],
@@ -272,7 +313,7 @@ def _arc_meta(raw: pd.DataFrame, arc_ids: np.ndarray, ok: np.ndarray) -> pd.Data
     out: dict[str, np.ndarray] = {"arc_id": arcs.astype("int64")}
     for col in cols:
         series = raw[col]  # only the cells looked at become objects (columns can be long)
-        values = series.iloc[last].to_numpy(dtype=object, copy=True)
+        values = _cells(series, last)
         holes = pd.isna(values)
         if holes.any():
             present = pos[~series.isna().to_numpy()[pos]]
@@ -282,7 +323,16 @@ def _arc_meta(raw: pd.DataFrame, arc_ids: np.ndarray, ok: np.ndarray) -> pd.Data
                 where = np.minimum(where, len(have_arcs) - 1)
                 found = have_arcs[where] == arcs[holes]
                 fill = values[holes]
-                fill[found] = series.iloc[have_last[where[found]]].to_numpy(dtype=object)
+                fill[found] = _cells(series, have_last[where[found]])
                 values[holes] = fill
         out[col] = values
     return pd.DataFrame(out)
+
+
+def _cells(series: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Return the values of ``series`` at positions ``rows``: a new object array (NaN: missing)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()[rows]  # -1 (missing) takes the appended NaN
+        cells = np.append(series.cat.categories.to_numpy(dtype=object), np.nan)
+        return np.asarray(cells[codes])
+    return series.iloc[rows].to_numpy(dtype=object, copy=True)

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from infotrafic._io import TMP_SUFFIX, atomic_write, file_sha256
 from infotrafic._time import parse_user_time
 from infotrafic._types import PathLike, TimeLike
+from infotrafic.etl._dedupe import strictly_ordered
 from infotrafic.exceptions import ConfigurationError, StoreError
 
 __all__ = ["IngestSummary", "atomic_write", "expand_paths", "file_sha256"]
@@ -257,12 +258,10 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 def sort_panel(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` sorted by ``(arc_id, time)`` with a fresh index (no copy if sorted)."""
-    arc = frame["arc_id"].to_numpy()
-    time = frame["time"].to_numpy(dtype="datetime64[ns]").view("int64")
-    if len(arc) > 1:
-        d_arc, d_time = np.diff(arc), np.diff(time)
-        if not bool(np.all((d_arc > 0) | ((d_arc == 0) & (d_time > 0)))):
-            return frame.iloc[np.lexsort((time, arc))].reset_index(drop=True)
+    if not strictly_ordered(frame):
+        arc = frame["arc_id"].to_numpy()
+        time = frame["time"].to_numpy(dtype="datetime64[ns]").view("int64")
+        return frame.iloc[np.lexsort((time, arc))].reset_index(drop=True)
     return frame.reset_index(drop=True)
 
 

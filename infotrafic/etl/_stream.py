@@ -41,7 +41,7 @@ from infotrafic._schema import PANEL_COLUMNS, empty_panel
 from infotrafic._types import PathLike
 from infotrafic.etl._arcs import build_arcs, empty_arcs, merge_arcs
 from infotrafic.etl._csv import CHUNK_ROWS
-from infotrafic.etl._dedupe import dedupe_sorted
+from infotrafic.etl._dedupe import dedupe_sorted, strictly_ordered
 from infotrafic.etl._dst import resolve_ambiguous
 from infotrafic.etl._kinds import DAMAGE, named_errors, read_members, skipped_frame
 from infotrafic.etl._normalize import Chunk, empty_quarantine, normalize_chunk
@@ -159,7 +159,8 @@ def _piece_rows(path: Path) -> int:
 
 def read_piece(path: Path) -> pd.DataFrame:
     """Read a month piece written by a staging step."""
-    frame: pd.DataFrame = feather.read_table(path, memory_map=False).to_pandas()
+    # one block per column: no consolidation copy (the columns are used one by one)
+    frame: pd.DataFrame = feather.read_table(path, memory_map=False).to_pandas(split_blocks=True)
     return frame
 
 
@@ -305,7 +306,8 @@ class _Stager:
         quarantines: list[pd.DataFrame] = []
         metas: list[pd.DataFrame] = []
         counts = _Counts()
-        for frame, lines, skipped in raw.chunks(damaged=bad, last_meta=True):
+        chunks = raw.chunks(damaged=bad, last_meta=True, chunk_rows=self.chunk_rows)
+        for frame, lines, skipped in chunks:
             if skipped:
                 bad.append(skipped_frame(label, skipped))
             chunk = normalize_chunk(frame, lines, label)
@@ -356,23 +358,29 @@ class _Stager:
         tally = self.tally
         by_member: list[pd.DataFrame] = []
         pieces = self.pieces.take(month)
-        for member, group in itertools.groupby(pieces, key=lambda mp: mp[0]):
-            del member
-            frames = [f for _, f in group]
+        groups = [[f for _, f in g] for _, g in itertools.groupby(pieces, key=lambda mp: mp[0])]
+        del pieces
+        several = len(groups) > 1  # members, merged below
+        while groups:
+            frames = groups.pop(0)
             rows = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
             del frames
             amb = int(rows["_amb"].sum())
+            tally["dst_ambiguous"] += amb
             if amb > 1:  # else nothing to resolve (and no copy to make)
                 rows = resolve_ambiguous(rows)[0]
-            panel, stats = dedupe_sorted(rows)
+            elif several and strictly_ordered(rows):
+                # one row per key in this member: nothing to drop; the merge below sorts
+                del rows["_amb"]
+                by_member.append(rows)
+                continue
+            panel, stats = dedupe_sorted(rows, copy=False)  # the pieces are ours: no copy
             del rows
-            tally["dst_ambiguous"] += amb
             tally["duplicates"] += stats.duplicates
             tally["conflicts"] += stats.conflicts
             by_member.append(panel)
-        del pieces
         if len(by_member) > 1:
-            panel, stats = dedupe_sorted(pd.concat(by_member, ignore_index=True))
+            panel, stats = dedupe_sorted(pd.concat(by_member, ignore_index=True), copy=False)
             tally["duplicates"] += stats.duplicates
             tally["conflicts"] += stats.conflicts
         else:

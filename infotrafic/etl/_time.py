@@ -362,15 +362,15 @@ def parse_times(values: pd.Series) -> TimeParse:
             utc[ok], status[ok] = vals, st
         _flag_off_hour(utc, status)
         return TimeParse(utc, status, np.full(n, 4, dtype="int8"))
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # distinct values known already
+        codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
     parsed = _parse_unique_strings(np.asarray(uniques, dtype=object))
-    utc = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
-    status = np.full(n, TimeStatus.MISSING, dtype="int8")
-    regime = np.zeros(n, dtype="int8")
-    has = codes >= 0
-    utc[has] = parsed.utc[codes[has]]
-    status[has] = parsed.status[codes[has]]
-    regime[has] = parsed.regime[codes[has]]
+    # a last slot for the missing values (code -1)
+    utc = np.append(parsed.utc, np.datetime64("NaT", "ns"))[codes]
+    status = np.append(parsed.status, np.int8(TimeStatus.MISSING))[codes]
+    regime = np.append(parsed.regime, np.int8(0))[codes]
     return TimeParse(utc, status, regime)
 
 

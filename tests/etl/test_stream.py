@@ -128,6 +128,32 @@ def test_a_damaged_chunk_is_quarantined_line_by_line(tmp_path: Path) -> None:
     assert report.rows_read == report.rows_loaded + report.n_quarantined
 
 
+def test_state_labels_after_numeric_blocks_read_as_labels(tmp_path: Path) -> None:
+    """States are parsed as integers until a block has labels: the same as labels throughout."""
+    traffic = ("Inconnu", "Fluide", "Pré-saturé", "Saturé", "Bloqué")
+    closure = ("Inconnu", "Ouvert", "Barré", "Invalide")
+    hours = pd.date_range("2023-01-02 01:00", periods=600, freq="h")
+
+    def text(labels_from: int) -> str:
+        lines = ["iu_ac;t_1h;q;k;etat_trafic;etat_barre"]
+        for i, t in enumerate(hours):
+            ts, cs = i % 5, i % 4
+            state = f"{traffic[ts]};{closure[cs]}" if i >= labels_from else f"{ts};{cs}"
+            if i in (10, 500):  # not a state: counted, then missing
+                state = "9;" + state.split(";")[1] if i == 10 else "Weird;" + state.split(";")[1]
+            lines.append(f"{100 + i % 3};{t:%Y-%m-%d %H:%M:%S};{i};1.5;{state}")
+        return "\n".join(lines) + "\n"
+
+    (tmp_path / "mixed.txt").write_text(text(400), encoding="utf-8")
+    (tmp_path / "labels.txt").write_text(text(0), encoding="utf-8")
+    mixed = stage_file(tmp_path / "mixed.txt", chunk_rows=50).to_result()
+    labels = stage_file(tmp_path / "labels.txt").to_result()
+    pd.testing.assert_frame_equal(mixed.panel, labels.panel)
+    assert mixed.report.files[0].unknown_codes == {"traffic_state": 2}
+    assert mixed.report.files[0].unknown_codes == labels.report.files[0].unknown_codes
+    assert mixed.panel["traffic_state"].isna().sum() == 2
+
+
 DEFLATE64_CHILD = """
 import sys
 sys.modules["zipfile_deflate64"] = None  # as if the optional package were not installed
