@@ -28,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from infotrafic import _defaults as defaults
 from infotrafic._parallel import available_cores, check_n_jobs
 from infotrafic._time import parse_user_time
 from infotrafic._types import DurationLike, TimeLike
@@ -182,7 +183,7 @@ class BacktestConfig:
     start: pd.Timestamp
     end: pd.Timestamp
     horizons: tuple[int, ...] = (1,)
-    refit: pd.Timedelta = pd.Timedelta(days=7)
+    refit: pd.Timedelta = pd.Timedelta(defaults.REFIT)
     window: Window = "expanding"
     train_size: pd.Timedelta | None = None
     delay: int = 0
@@ -191,7 +192,7 @@ class BacktestConfig:
     progress: bool = False
     levels: tuple[float, ...] = ()
     state: bool = False
-    calibration: pd.Timedelta = pd.Timedelta(days=28)
+    calibration: pd.Timedelta = pd.Timedelta(defaults.CALIBRATION)
 
     def __post_init__(self) -> None:
         for field in ("start", "end"):
@@ -241,7 +242,7 @@ class BacktestConfig:
         start: TimeLike,
         end: TimeLike,
         horizon: int | DurationLike | Iterable[int | DurationLike] = 1,
-        refit: DurationLike = "7D",
+        refit: DurationLike = defaults.REFIT,
         window: str = "expanding",
         train_size: DurationLike | None = None,
         delay: int | DurationLike = 0,
@@ -250,7 +251,7 @@ class BacktestConfig:
         progress: bool = False,
         levels: Iterable[float] | float | None = None,
         state: bool = False,
-        calibration: DurationLike = "28D",
+        calibration: DurationLike = defaults.CALIBRATION,
     ) -> BacktestConfig:
         """Parse user-friendly options into a config.
 

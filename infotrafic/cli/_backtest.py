@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from infotrafic import _defaults as defaults
 from infotrafic.cli._options import (
     check_horizon,
     check_level_options,
@@ -62,11 +63,11 @@ _WEEK = datetime.timedelta(days=7)
 )
 @click.option(
     "--calibration",
-    default="28D",
+    default=defaults.CALIBRATION,
     show_default=True,
     help="Window of past errors calibrating intervals and state probabilities.",
 )
-@click.option("--refit", default="7D", show_default=True, help="Refit cadence.")
+@click.option("--refit", default=defaults.REFIT, show_default=True, help="Refit cadence.")
 @click.option("--delay", default="0h", show_default=True, help="Data publication delay.")
 @click.option(
     "--window",

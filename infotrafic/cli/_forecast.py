@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from infotrafic import _defaults as defaults
 from infotrafic.cli._options import (
     check_horizon,
     check_level_options,
@@ -77,12 +78,15 @@ def _model_params(items: Sequence[str], model: str) -> dict[str, Any]:
     help="Also backtest over [this time, --end) and keep the metrics (Paris time).",
 )
 @click.option(
-    "--refit", default="7D", show_default=True, help="Refit cadence of the validation backtest."
+    "--refit",
+    default=defaults.REFIT,
+    show_default=True,
+    help="Refit cadence of the validation backtest.",
 )
 @click.option("--delay", default="0h", show_default=True, help="Data publication delay.")
 @click.option(
     "--calibration",
-    default="28D",
+    default=defaults.CALIBRATION,
     show_default=True,
     help="Window of recent forecast errors calibrating intervals and state probabilities.",
 )

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from infotrafic import _defaults as defaults
 from infotrafic.exceptions import ConfigurationError, InfotraficError
 from infotrafic.forecasting._model import ForecastModel
 
@@ -119,7 +120,7 @@ def _reevaluate(
         start=metrics["validation_start"],
         end=metrics["validation_end"],
         horizon=list(model.horizons),
-        refit=config.get("refit") or "7D",
+        refit=config.get("refit") or defaults.REFIT,
         window=config.get("window") or "expanding",
         train_size=config.get("train_size"),
         delay=model.delay,

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from infotrafic import _defaults as defaults
 from infotrafic._schema import validate_panel
 from infotrafic._types import DurationLike, TimeLike
 from infotrafic.backtest import (
@@ -410,9 +411,9 @@ def train(
     params: Mapping[str, Any] | None = None,
     delay: int | DurationLike = 0,
     state: bool | None = None,
-    calibration: DurationLike = "28D",
+    calibration: DurationLike = defaults.CALIBRATION,
     validate_start: TimeLike | None = None,
-    refit: DurationLike = "7D",
+    refit: DurationLike = defaults.REFIT,
     stale_after: int | DurationLike = 24,
     refit_final: bool = False,
     n_jobs: int = 1,
