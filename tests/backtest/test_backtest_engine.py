@@ -142,3 +142,25 @@ def test_model_names() -> None:
     names = [n for n, _ in model_names([LinearLag(), LinearLag(), GenericOnly()])]
     assert names == ["linear_lag", "linear_lag_2", "generic_only"]
     assert [n for n, _ in model_names({"a": Seasonal()})] == ["a"]
+
+
+def test_a_single_task_runs_in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a refit-free model on a small panel is one task: run here, not shipped to a worker that
+    # would first import everything; several refit tasks go to the workers
+    from infotrafic.backtest import _engine
+    from infotrafic.forecasters import make_forecaster
+
+    calls: list[int] = []
+    real = _engine.run_tasks
+
+    def spy(tasks, n_jobs):  # type: ignore[no-untyped-def]
+        calls.append(n_jobs)
+        return real(tasks, n_jobs)
+
+    monkeypatch.setattr(_engine, "run_tasks", spy)
+    panel = synthetic_panel()
+    models = {"sn": make_forecaster("seasonal_naive"), "lin": LinearLag()}
+    res = backtest(panel, models, **WINDOW, refit="3D", n_jobs=2, state=False)
+    assert calls == [1, 2]
+    serial = backtest(panel, models, **WINDOW, refit="3D", state=False)
+    pd.testing.assert_frame_equal(res.predictions, serial.predictions)
