@@ -46,7 +46,7 @@ from infotrafic._dask import DaskTarget, dask_client, run_on_dask, send_data
 from infotrafic.backtest._assemble import PERSISTENCE
 from infotrafic.backtest._config import BacktestConfig
 from infotrafic.backtest._engine import model_names, run_prepared
-from infotrafic.backtest._load import load_store, prepare_data
+from infotrafic.backtest._load import load, prepare_data
 from infotrafic.backtest._pool import take_rows
 from infotrafic.backtest._report import seasonal_scales
 from infotrafic.backtest._result import BacktestResult
@@ -147,9 +147,9 @@ def _data(source: Any, cfg: BacktestConfig) -> pd.DataFrame:
     if isinstance(source, str):
         from infotrafic.etl import ParquetStore
 
-        return load_store(ParquetStore(source), cfg)
+        return load(ParquetStore(source), cfg)
     parts: list[pd.DataFrame] = list(source)
-    return prepare_data(parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True), cfg)
+    return load(parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True), cfg)
 
 
 def run_shard(source: Any, shard: Shard) -> dict[str, Any]:

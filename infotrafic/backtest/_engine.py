@@ -25,7 +25,7 @@ from sklearn.base import clone
 from infotrafic.backtest._assemble import PointForecasts, prediction_frame, state_frame
 from infotrafic.backtest._config import BacktestConfig
 from infotrafic.backtest._fastpath import fast_tasks
-from infotrafic.backtest._load import load_store, prepare_data
+from infotrafic.backtest._load import load
 from infotrafic.backtest._plan import HOUR_NS, TargetBlocks, ns, time_mask
 from infotrafic.backtest._report import seasonal_scales
 from infotrafic.backtest._result import BacktestResult
@@ -176,10 +176,7 @@ def run_local(
     -------
     BacktestResult
     """
-    if isinstance(panel, pd.DataFrame):
-        return run_prepared(prepare_data(panel, cfg), named, cfg)
-    # a ParquetStore (checked by backtest()): read and prepared a batch of arcs at a time
-    return run_prepared(load_store(panel, cfg), named, cfg)
+    return run_prepared(load(panel, cfg), named, cfg)
 
 
 def run_prepared(

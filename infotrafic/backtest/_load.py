@@ -23,7 +23,7 @@ from infotrafic.backtest._plan import ns
 if TYPE_CHECKING:
     from infotrafic.etl import ParquetStore
 
-__all__ = ["READ_BATCH_ROWS", "arc_counts", "group_arcs", "load_store", "prepare_data"]
+__all__ = ["READ_BATCH_ROWS", "group_arcs", "load", "load_store", "prepare_data"]
 
 #: A store is read in batches of whole arcs of about this many rows.
 READ_BATCH_ROWS = 2_000_000
@@ -34,31 +34,6 @@ def _release_arrow() -> None:
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
-
-
-def arc_counts(store: ParquetStore) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Return the arcs of a store and their numbers of rows (every month), from ``arc_id`` alone.
-
-    Parameters
-    ----------
-    store : ParquetStore
-        The store.
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        Sorted arc identifiers and their row counts (int64).
-    """
-    import pyarrow.parquet as pq
-
-    total: pd.Series = pd.Series(dtype="int64")
-    for path in store.partitions():
-        arc = pq.read_table(path, columns=["arc_id"]).column("arc_id").to_numpy()
-        ids, counts = np.unique(arc, return_counts=True)
-        total = total.add(pd.Series(counts, index=ids), fill_value=0)
-    _release_arrow()
-    total = total.sort_index()
-    return total.index.to_numpy(dtype="int64"), total.to_numpy(dtype="int64")
 
 
 def group_arcs(ids: NDArray[np.int64], counts: NDArray[np.int64], max_rows: int) -> list[list[int]]:
@@ -132,7 +107,9 @@ def load_store(store: ParquetStore, cfg: BacktestConfig) -> pd.DataFrame:
     pandas.DataFrame
         What ``prepare_data(store.read(arcs=cfg.arcs, end=cfg.end), cfg)`` returns.
     """
-    ids, counts = arc_counts(store)
+    rows = store.arc_rows()
+    _release_arrow()
+    ids, counts = rows.index.to_numpy(dtype="int64"), rows.to_numpy(dtype="int64")
     if cfg.arcs is not None:
         keep = np.isin(ids, np.asarray(list(cfg.arcs), dtype="int64"))
         ids, counts = ids[keep], counts[keep]
@@ -148,3 +125,22 @@ def load_store(store: ParquetStore, cfg: BacktestConfig) -> pd.DataFrame:
     kept = [p for p in parts if len(p)] or parts[:1]
     del parts
     return kept[0] if len(kept) == 1 else pd.concat(kept, ignore_index=True)
+
+
+def load(data: pd.DataFrame | ParquetStore, cfg: BacktestConfig) -> pd.DataFrame:
+    """Return a backtest's validated panel, from a panel or a store (:func:`load_store`).
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or ParquetStore
+        A canonical panel, or a store read for the config's arcs up to its end.
+    cfg : BacktestConfig
+        The options (``arcs``, ``end``).
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if isinstance(data, pd.DataFrame):
+        return prepare_data(data, cfg)
+    return load_store(data, cfg)

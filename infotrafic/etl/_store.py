@@ -226,9 +226,9 @@ class ParquetStore:
         self._stage(self.manifest_path, write)
 
     # -- reading --------------------------------------------------------------------------------
-    def _read_partition(self, path: Path) -> pd.DataFrame:
+    def _read_partition(self, path: Path, columns: list[str] | None = None) -> pd.DataFrame:
         try:
-            frame: pd.DataFrame = pq.read_table(path).to_pandas()
+            frame: pd.DataFrame = pq.read_table(path, columns=columns).to_pandas()
         except (OSError, pa.ArrowException) as exc:
             raise StoreError(
                 f"{path}: unreadable partition ({exc}); delete it and ingest the files of "
@@ -372,18 +372,44 @@ class ParquetStore:
         wanted = None if arcs is None else {int(a) for a in arcs}
         found: dict[int, pd.Timestamp] = {}
         for path in reversed(self.partitions()):  # newest month first
-            try:
-                table = pq.read_table(path, columns=_KEY)
-            except (OSError, pa.ArrowException) as exc:
-                raise StoreError(f"{path}: unreadable partition ({exc})") from exc
-            frame = table.to_pandas()
+            frame = self._read_partition(path, columns=_KEY)
             if wanted is not None:
                 frame = frame[frame["arc_id"].isin(wanted - found.keys())]
             for arc_id, newest in frame.groupby("arc_id")["time"].max().items():
-                found.setdefault(int(arc_id), pd.Timestamp(newest))
+                found.setdefault(int(str(arc_id)), pd.Timestamp(newest))
             if wanted is not None and wanted <= found.keys():
                 break
         return dict(sorted(found.items()))
+
+    def arc_rows(self) -> pd.Series:
+        """Return the number of rows stored for each arc, over every month.
+
+        Only the ``arc_id`` column is read, one partition at a time (e.g. to cut the store into
+        batches of whole arcs).
+
+        Returns
+        -------
+        pandas.Series
+            int64 row counts indexed by ``arc_id``, sorted; empty for an empty store.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import pandas as pd
+        >>> hours = pd.date_range("2023-01-31 22:00", periods=3, freq="h", tz="UTC")
+        >>> store = ParquetStore(tempfile.mkdtemp())  # two months: January and February
+        >>> _ = store.ingest(pd.concat([
+        ...     pd.DataFrame({"arc_id": 7, "time": hours, "flow": 1.0}),
+        ...     pd.DataFrame({"arc_id": 9, "time": hours[-1:], "flow": 2.0})]))
+        >>> store.arc_rows().to_dict()
+        {7: 3, 9: 1}
+        """
+        total = pd.Series(dtype="int64")
+        for path in self.partitions():
+            arc = self._read_partition(path, columns=["arc_id"])["arc_id"].to_numpy()
+            ids, counts = np.unique(arc, return_counts=True)
+            total = total.add(pd.Series(counts, index=ids), fill_value=0)
+        return total.sort_index().astype("int64").rename_axis("arc_id")
 
     # -- writing --------------------------------------------------------------------------------
     def ingest(self, result_or_panel: ResultLike | pd.DataFrame) -> IngestSummary:
