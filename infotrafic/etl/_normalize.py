@@ -18,6 +18,7 @@ import pandas as pd
 from infotrafic._fields import META_FIELDS, column_of, state_code
 from infotrafic._schema import is_text
 from infotrafic.etl._dedupe import last_positions
+from infotrafic.etl._factorize import factorize
 from infotrafic.etl._time import REGIMES, STATUS_REASON, TimeStatus, parse_times
 
 __all__ = ["META_FIELDS", "Chunk", "empty_quarantine", "normalize_chunk", "typed_quarantine"]
@@ -135,11 +136,7 @@ def _parse_codes(
     Each distinct label is mapped once (a categorical's categories as they are); labels that
     are not states count as unknown codes (of the kept rows) and become missing.
     """
-    uniques: object
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
-    else:
-        codes, uniques = _small_integers(values) or pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = _small_integers(values) or factorize(values)
     if keep is not None:
         codes = codes[keep]
     labels = np.asarray(uniques, dtype=object)

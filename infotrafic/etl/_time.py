@@ -45,6 +45,7 @@ from infotrafic._time import (
     wall_clock_kinds,
 )
 from infotrafic._types import TimeLike
+from infotrafic.etl._factorize import factorize
 
 __all__ = ["PARIS", "TimeParse", "TimeStatus", "parse_times", "paris_to_utc"]
 
@@ -362,10 +363,7 @@ def parse_times(values: pd.Series) -> TimeParse:
             utc[ok], status[ok] = vals, st
         _flag_off_hour(utc, status)
         return TimeParse(utc, status, np.full(n, 4, dtype="int8"))
-    if isinstance(values.dtype, pd.CategoricalDtype):  # distinct values known already
-        codes, uniques = values.cat.codes.to_numpy(), values.cat.categories
-    else:
-        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = factorize(values)
     parsed = _parse_unique_strings(np.asarray(uniques, dtype=object))
     # a last slot for the missing values (code -1)
     utc = np.append(parsed.utc, np.datetime64("NaT", "ns"))[codes]
